@@ -1,0 +1,106 @@
+import datetime as dt
+import re
+
+from django import forms
+from django.utils import timezone
+
+from clinic.models import Client, DominantLeg, User
+from clinic.validators import time_zone_names
+
+PHONE_PATTERN = re.compile(r"^\+?[0-9 ()\-.]{6,31}$")
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]
+
+
+class TimeZoneField(forms.ChoiceField):
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("label", "Time zone")
+        super().__init__(choices=time_zone_choices, **kwargs)
+
+
+def clean_phone(value: str) -> str:
+    value = value.strip()
+    if value and not PHONE_PATTERN.match(value):
+        raise forms.ValidationError(
+            "Enter a phone number using digits, spaces and an optional + at the start."
+        )
+    return value
+
+
+def clean_date_of_birth(value: dt.date | None) -> dt.date | None:
+    if value is None:
+        return value
+    today = timezone.localdate()
+    if value > today:
+        raise forms.ValidationError("A date of birth cannot be in the future.")
+    if value < dt.date(today.year - 120, 1, 1):
+        raise forms.ValidationError("Check the year of birth: that is more than 120 years ago.")
+    return value
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class SignInLinkRequestForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+
+class StaffSignInForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username"})
+    )
+    password = forms.CharField(
+        max_length=256, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+class ClientProfileForm(forms.Form):
+    """The parts of a client's record the client keeps up to date themselves."""
+
+    full_name = forms.CharField(
+        max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    phone = forms.CharField(
+        max_length=32, required=False, widget=forms.TextInput(attrs={"autocomplete": "tel"})
+    )
+    date_of_birth = forms.DateField(required=False, widget=DateInput())
+    time_zone = TimeZoneField()
+    dominant_leg = forms.ChoiceField(choices=DominantLeg.choices, label="Dominant leg")
+    emergency_contact_name = forms.CharField(max_length=150, required=False)
+    emergency_contact_phone = forms.CharField(max_length=32, required=False)
+
+    def clean_phone(self) -> str:
+        return clean_phone(self.cleaned_data["phone"])
+
+    def clean_emergency_contact_phone(self) -> str:
+        return clean_phone(self.cleaned_data["emergency_contact_phone"])
+
+    def clean_date_of_birth(self) -> dt.date | None:
+        return clean_date_of_birth(self.cleaned_data["date_of_birth"])
+
+    @classmethod
+    def initial_for(cls, client: Client) -> dict[str, object]:
+        user: User = client.user
+        return {
+            "full_name": user.full_name,
+            "phone": client.phone,
+            "date_of_birth": client.date_of_birth,
+            "time_zone": user.time_zone,
+            "dominant_leg": client.dominant_leg,
+            "emergency_contact_name": client.emergency_contact_name,
+            "emergency_contact_phone": client.emergency_contact_phone,
+        }
+
+
+class ClinicianNoteForm(forms.Form):
+    body = forms.CharField(
+        label="Private note",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Only clinicians see these notes.",
+    )

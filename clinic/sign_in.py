@@ -1,0 +1,174 @@
+"""Signing in: one-time email links for clients, passwords for clinicians and admins."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from clinic import ratelimit
+from clinic.audit import RequestContext, audit_record
+from clinic.models import AuditAction, Role, SignInLink, User, normalize_email
+
+_LINK_SALT = "clinic.sign-in-link"
+
+
+class SignInError(Exception):
+    """Why a sign-in did not happen, in words the person can act on."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class LinkInvalid(SignInError):
+    status = 400
+
+
+class LinkExpired(SignInError):
+    status = 410
+
+
+class TooManyAttempts(SignInError):
+    status = 429
+
+
+class WrongCredentials(SignInError):
+    status = 400
+
+
+def safe_next_path(candidate: str | None) -> str:
+    """A local path to return to after signing in, or "" for anything else."""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts=None):
+        return candidate[:500]
+    return ""
+
+
+def sign_in_link_token(link: SignInLink) -> str:
+    # The row carries expiry and single use, so the token only has to be unforgeable.
+    return signing.Signer(salt=_LINK_SALT).sign(str(link.id))
+
+
+def sign_in_link_request(
+    *, email: str, next_path: str, context: RequestContext, now: dt.datetime | None = None
+) -> SignInLink | None:
+    """Create a link for an active client with this email and email it after commit.
+
+    Returns None, and sends nothing, for unknown emails and staff accounts; the caller shows
+    the same message either way so that the form does not reveal who is a client.
+    """
+    from clinic.tasks import send_sign_in_link
+
+    now = now or timezone.now()
+    user = User.objects.filter(
+        email=normalize_email(email), role=Role.CLIENT, is_active=True
+    ).first()
+    if user is None:
+        return None
+    recent = SignInLink.objects.filter(user=user, created_at__gt=now - dt.timedelta(hours=1))
+    if recent.count() >= settings.SIGN_IN_LINKS_PER_EMAIL_PER_HOUR:
+        raise TooManyAttempts(
+            "We have already sent several sign-in links to this address in the last hour. "
+            "Please use the newest one or try again later."
+        )
+    with transaction.atomic():
+        link = SignInLink.objects.create(
+            user=user,
+            created_at=now,
+            expires_at=now + dt.timedelta(minutes=settings.SIGN_IN_LINK_MINUTES),
+            next_path=safe_next_path(next_path),
+            requested_from=context.ip_address,
+        )
+        send_sign_in_link.delay_on_commit(str(link.id))
+    return link
+
+
+def sign_in_link_check(token: str, *, now: dt.datetime | None = None) -> SignInLink:
+    """The link behind a token if it can still be used, without using it."""
+    now = now or timezone.now()
+    try:
+        link_id = signing.Signer(salt=_LINK_SALT).unsign(token)
+        link = SignInLink.objects.select_related("user").get(id=link_id)
+    except (signing.BadSignature, SignInLink.DoesNotExist, ValueError):
+        raise LinkInvalid(
+            "This sign-in link is not valid. It may have been copied incompletely."
+        ) from None
+    if link.used_at is not None:
+        raise LinkExpired("This sign-in link has already been used. Each link works once.")
+    if link.expires_at <= now or not link.user.is_active:
+        raise LinkExpired("This sign-in link has expired. Links work for a short time only.")
+    return link
+
+
+@transaction.atomic
+def sign_in_link_redeem(
+    token: str, *, context: RequestContext, now: dt.datetime | None = None
+) -> SignInLink:
+    """Use the link once and return it; a second use, even concurrent, fails."""
+    now = now or timezone.now()
+    link = sign_in_link_check(token, now=now)
+    # Re-read under a row lock so two simultaneous clicks cannot both succeed.
+    locked = SignInLink.objects.select_for_update().get(id=link.id)
+    if locked.used_at is not None:
+        raise LinkExpired("This sign-in link has already been used. Each link works once.")
+    locked.used_at = now
+    locked.save(update_fields=["used_at"])
+    audit_record(
+        actor=link.user,
+        action=AuditAction.SIGNED_IN,
+        object_type="user",
+        object_uuid=link.user.uuid,
+        client=None,
+        context=context,
+        changes=["email_link"],
+    )
+    return link
+
+
+def staff_authenticate(
+    *, email: str, password: str, request: object, context: RequestContext
+) -> User:
+    """Check a clinician's or admin's password, refusing after too many failures."""
+    email = normalize_email(email)
+    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+    too_many = TooManyAttempts(
+        f"Too many failed sign-in attempts. Try again in {window // 60} minutes."
+    )
+    ip = context.ip_address or "unknown"
+    if ratelimit.is_limited(
+        "login-account", email, limit=settings.LOGIN_FAILURES_PER_ACCOUNT
+    ) or ratelimit.is_limited("login-ip", ip, limit=settings.LOGIN_FAILURES_PER_IP):
+        raise too_many
+
+    user = authenticate(request, email=email, password=password)
+    if user is None or user.role not in (Role.CLINICIAN, Role.ADMIN):
+        ratelimit.count_attempt("login-account", email, window_seconds=window)
+        ratelimit.count_attempt("login-ip", ip, window_seconds=window)
+        known = User.objects.filter(email=email).first()
+        audit_record(
+            actor=None,
+            action=AuditAction.SIGN_IN_FAILED,
+            object_type="user",
+            object_uuid=known.uuid if known else None,
+            client=None,
+            context=context,
+        )
+        # Same words whatever the reason, so the form does not reveal who has an account.
+        raise WrongCredentials("That email and password do not match an active clinic account.")
+
+    ratelimit.reset_attempts("login-account", email)
+    audit_record(
+        actor=user,
+        action=AuditAction.SIGNED_IN,
+        object_type="user",
+        object_uuid=user.uuid,
+        client=None,
+        context=context,
+        changes=["password"],
+    )
+    return user

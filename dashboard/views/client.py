@@ -1,0 +1,67 @@
+"""The client's own pages: their record and appointments."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from clinic.audit import RequestContext
+from clinic.forms import ClientProfileForm
+from clinic.permissions import client_required
+from clinic.services import client_profile_update, client_record_viewed
+from dashboard.selectors import client_for_user, client_record
+from sessions.links import manage_url
+from sessions.services import client_may_change
+
+
+@require_GET
+@client_required
+def my_care(request: HttpRequest) -> HttpResponse:
+    client = client_for_user(request.user)
+    client_record_viewed(
+        client=client, viewer=request.user, context=RequestContext.from_request(request)
+    )
+    record = client_record(client, with_notes=False)
+    now = timezone.now()
+    upcoming = [
+        {
+            "appointment": appointment,
+            "manage_url": manage_url(appointment),
+            "may_change": client_may_change(appointment, now=now),
+        }
+        for appointment in reversed(record.appointments)
+        if appointment.ends_at > now and not appointment.is_cancelled
+    ]
+    past = [a for a in record.appointments if a.ends_at <= now or a.is_cancelled]
+    return render(
+        request,
+        "dashboard/my_care.html",
+        {"record": record, "upcoming": upcoming, "past": past},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@client_required
+def my_profile(request: HttpRequest) -> HttpResponse:
+    client = client_for_user(request.user)
+    if request.method == "POST":
+        form = ClientProfileForm(request.POST)
+        if form.is_valid():
+            client_profile_update(
+                client=client,
+                actor=request.user,
+                context=RequestContext.from_request(request),
+                data=form.cleaned_data,
+            )
+            messages.success(request, "Your details are saved.")
+            return redirect("dashboard:my_care")
+        return render(request, "dashboard/my_profile.html", {"form": form}, status=400)
+    client_record_viewed(
+        client=client, viewer=request.user, context=RequestContext.from_request(request)
+    )
+    return render(
+        request,
+        "dashboard/my_profile.html",
+        {"form": ClientProfileForm(initial=ClientProfileForm.initial_for(client))},
+    )

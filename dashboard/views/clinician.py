@@ -1,0 +1,92 @@
+"""The clinician's pages: upcoming sessions, their clients, a client's record."""
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from clinic.audit import RequestContext
+from clinic.forms import ClinicianNoteForm
+from clinic.permissions import clinician_required
+from clinic.services import client_record_viewed, client_red_flag_clear, clinician_note_add
+from dashboard.selectors import client_record, clients_search, upcoming_appointments
+from sessions.selectors import client_get_for_viewer
+
+CLIENTS_PER_PAGE = 25
+
+
+@require_GET
+@clinician_required
+def home(request: HttpRequest) -> HttpResponse:
+    appointments = upcoming_appointments(viewer=request.user, now=timezone.now())
+    return render(request, "dashboard/clinician_home.html", {"appointments": appointments})
+
+
+@require_GET
+@clinician_required
+def clients(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:100]
+    page = Paginator(clients_search(viewer=request.user, query=query), CLIENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "dashboard/clients.html", {"page": page, "query": query})
+
+
+def _record_page(
+    request: HttpRequest,
+    client_uuid: UUID,
+    *,
+    note_form: ClinicianNoteForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    client = client_get_for_viewer(viewer=request.user, client_uuid=client_uuid)
+    client_record_viewed(
+        client=client, viewer=request.user, context=RequestContext.from_request(request)
+    )
+    return render(
+        request,
+        "dashboard/client_record.html",
+        {
+            "record": client_record(client, with_notes=True),
+            "note_form": note_form or ClinicianNoteForm(),
+        },
+        status=status,
+    )
+
+
+@require_GET
+@clinician_required
+def client_record_page(request: HttpRequest, client_uuid: UUID) -> HttpResponse:
+    return _record_page(request, client_uuid)
+
+
+@require_POST
+@clinician_required
+def note_add(request: HttpRequest, client_uuid: UUID) -> HttpResponse:
+    client = client_get_for_viewer(viewer=request.user, client_uuid=client_uuid)
+    form = ClinicianNoteForm(request.POST)
+    if not form.is_valid():
+        return _record_page(request, client_uuid, note_form=form, status=400)
+    clinician_note_add(
+        client=client,
+        author=request.user,
+        body=form.cleaned_data["body"],
+        context=RequestContext.from_request(request),
+    )
+    messages.success(request, "Note saved.")
+    return redirect("dashboard:client_record", client_uuid=client.uuid)
+
+
+@require_POST
+@clinician_required
+def red_flag_clear(request: HttpRequest, client_uuid: UUID) -> HttpResponse:
+    client = client_get_for_viewer(viewer=request.user, client_uuid=client_uuid)
+    client_red_flag_clear(
+        client=client, actor=request.user, context=RequestContext.from_request(request)
+    )
+    messages.success(request, "Red flag marked as reviewed.")
+    return redirect("dashboard:client_record", client_uuid=client.uuid)

@@ -1,0 +1,123 @@
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from clinic.admin import ClinicianAdmin
+from clinic.audit import RequestContext
+from clinic.models import Clinician
+from sessions.models import Appointment, ExtraHours, Service, TimeOff, WeeklyHours
+from sessions.services import BookingError, appointment_cancel
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "duration_minutes",
+        "buffer_before_minutes",
+        "buffer_after_minutes",
+        "is_active",
+        "position",
+    ]
+    list_editable = ["is_active", "position"]
+    filter_horizontal = ["clinicians"]
+    readonly_fields = ["uuid"]
+    fieldsets = [
+        (None, {"fields": ["uuid", "name", "description", "is_active", "position", "clinicians"]}),
+        (
+            "Timing",
+            {
+                "fields": [
+                    "duration_minutes",
+                    "buffer_before_minutes",
+                    "buffer_after_minutes",
+                    "slot_interval_minutes",
+                ]
+            },
+        ),
+        (
+            "Booking rules",
+            {"fields": ["minimum_notice_minutes", "booking_horizon_days", "change_window_hours"]},
+        ),
+    ]
+
+
+class WeeklyHoursInline(admin.TabularInline):
+    model = WeeklyHours
+    extra = 0
+
+
+class TimeOffInline(admin.TabularInline):
+    model = TimeOff
+    extra = 0
+
+
+class ExtraHoursInline(admin.TabularInline):
+    model = ExtraHours
+    extra = 0
+
+
+admin.site.unregister(Clinician)
+
+
+@admin.register(Clinician)
+class ClinicianScheduleAdmin(ClinicianAdmin):
+    """Weekly hours are wall-clock times in the clinician's own time zone (their user's)."""
+
+    inlines = [WeeklyHoursInline, TimeOffInline, ExtraHoursInline]
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    """Appointments change through booking, the manage link or the cancel action, never by
+    editing times here, so that every change reaches the client's calendar."""
+
+    list_display = ["starts_at", "service", "clinician", "client", "status"]
+    list_filter = ["status", "service", "clinician"]
+    list_select_related = ["service", "clinician__user", "client__user"]
+    search_fields = ["client__user__email", "client__user__full_name", "uuid"]
+    date_hierarchy = "starts_at"
+    actions = ["cancel_appointments"]
+    readonly_fields = [
+        "uuid",
+        "service",
+        "clinician",
+        "client",
+        "starts_at",
+        "ends_at",
+        "blocked_from",
+        "blocked_until",
+        "status",
+        "sequence",
+        "intake",
+        "created_at",
+        "updated_at",
+        "cancelled_at",
+        "cancelled_by",
+        "cancellation_reason",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Cancel the selected appointments and email both sides")
+    def cancel_appointments(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> None:
+        cancelled = 0
+        for appointment in queryset:
+            try:
+                appointment_cancel(
+                    appointment=appointment,
+                    actor=request.user,
+                    by_client=False,
+                    reason="Cancelled by the clinic",
+                    context=RequestContext.from_request(request),
+                )
+                cancelled += 1
+            except BookingError as error:
+                self.message_user(request, f"{appointment}: {error.message}", messages.WARNING)
+        self.message_user(request, f"Cancelled {cancelled} appointment(s).", messages.SUCCESS)

@@ -1,0 +1,211 @@
+"""Booking: services, clinicians' working hours, time off, extra hours and appointments."""
+
+import datetime as dt
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from clinic.models import Client, Clinician, Intake, User
+
+
+class Service(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, max_length=2000)
+    duration_minutes = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    buffer_before_minutes = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(240)],
+        help_text="Kept free before the session; no other booking may overlap it.",
+    )
+    buffer_after_minutes = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(240)],
+        help_text="Kept free after the session, e.g. for notes.",
+    )
+    minimum_notice_minutes = models.PositiveIntegerField(
+        default=120, help_text="How soon before the start a client may still book."
+    )
+    booking_horizon_days = models.PositiveSmallIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(366)],
+        help_text="How far ahead clients may book.",
+    )
+    change_window_hours = models.PositiveSmallIntegerField(
+        default=24,
+        help_text="Clients may cancel or reschedule online until this many hours before the start.",
+    )
+    slot_interval_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(240)],
+        help_text="Start times are offered every this many minutes.",
+    )
+    clinicians = models.ManyToManyField(Clinician, related_name="services", blank=True)
+    is_active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order on the booking page.")
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
+                name="service_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(slot_interval_minutes__gte=5), name="service_slot_interval_min"
+            ),
+            models.CheckConstraint(
+                condition=Q(booking_horizon_days__gte=1), name="service_horizon_min"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.duration_minutes} min)"
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.duration_minutes)
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class WeeklyHours(models.Model):
+    """A recurring working period, in the clinician's own time zone."""
+
+    clinician = models.ForeignKey(Clinician, on_delete=models.CASCADE, related_name="weekly_hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday)
+    starts_at = models.TimeField()
+    ends_at = models.TimeField()
+
+    class Meta:
+        ordering = ["clinician", "weekday", "starts_at"]
+        verbose_name_plural = "weekly hours"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=F("ends_at")), name="weekly_hours_start_before_end"
+            ),
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="weekly_hours_weekday"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.starts_at:%H:%M}–{self.ends_at:%H:%M}"
+
+
+class TimeOff(models.Model):
+    clinician = models.ForeignKey(Clinician, on_delete=models.CASCADE, related_name="time_off")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name_plural = "time off"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=F("ends_at")), name="time_off_start_before_end"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.clinician}: off {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%Y-%m-%d %H:%M}"
+        )
+
+
+class ExtraHours(models.Model):
+    """One-off working time outside the weekly hours."""
+
+    clinician = models.ForeignKey(Clinician, on_delete=models.CASCADE, related_name="extra_hours")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name_plural = "extra hours"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=F("ends_at")), name="extra_hours_start_before_end"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.clinician}: extra {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%Y-%m-%d %H:%M}"
+        )
+
+
+class AppointmentStatus(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Appointment(models.Model):
+    """A booked session.
+
+    ``blocked_from``/``blocked_until`` are the session plus the service's buffers at booking
+    time. In PostgreSQL an exclusion constraint (migration 0002) forbids two live appointments
+    of one clinician whose blocked ranges overlap.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="appointments")
+    clinician = models.ForeignKey(Clinician, on_delete=models.PROTECT, related_name="appointments")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="appointments")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    blocked_from = models.DateTimeField()
+    blocked_until = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=AppointmentStatus, default=AppointmentStatus.CONFIRMED
+    )
+    # iCalendar SEQUENCE: raised on every change so calendars replace the old invitation.
+    sequence = models.PositiveIntegerField(default=0)
+    intake = models.ForeignKey(
+        Intake, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancellation_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        indexes = [
+            models.Index(fields=["clinician", "blocked_from"], name="appointment_clinician_from"),
+            models.Index(fields=["client", "starts_at"], name="appointment_client_start"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=F("ends_at")), name="appointment_start_before_end"
+            ),
+            models.CheckConstraint(
+                condition=Q(blocked_from__lte=F("starts_at"), blocked_until__gte=F("ends_at")),
+                name="appointment_blocked_covers_session",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=AppointmentStatus.values), name="appointment_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} with {self.clinician} on {self.starts_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == AppointmentStatus.CANCELLED

@@ -1,0 +1,275 @@
+"""Booking, rescheduling and cancelling appointments."""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.audit import RequestContext, audit_record
+from clinic.models import AuditAction, Client, Clinician, ConsentDocument, Role, User
+from clinic.services import client_find_or_create, consent_accept, intake_submit
+from sessions.models import Appointment, AppointmentStatus, Service
+from sessions.notifications import AppointmentEvent, Recipient
+from sessions.selectors import slot_is_available
+
+# Created by migration 0002 in PostgreSQL.
+NO_OVERLAP_CONSTRAINT = "appointment_no_overlap"
+
+
+class BookingError(Exception):
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SlotUnavailable(BookingError):
+    status = 409
+
+
+class ChangeNotAllowed(BookingError):
+    status = 409
+
+
+def _is_overlap_violation(error: IntegrityError) -> bool:
+    diagnostics = getattr(error.__cause__, "diag", None)
+    return getattr(diagnostics, "constraint_name", None) == NO_OVERLAP_CONSTRAINT
+
+
+def _notify(appointment: Appointment, event: AppointmentEvent) -> None:
+    from sessions.tasks import send_appointment_email
+
+    for recipient in Recipient:
+        send_appointment_email.delay_on_commit(
+            appointment.pk, event.value, appointment.sequence, recipient.value
+        )
+
+
+def _times(service: Service, starts_at: dt.datetime) -> dict[str, dt.datetime]:
+    ends_at = starts_at + service.duration
+    return {
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "blocked_from": starts_at - dt.timedelta(minutes=service.buffer_before_minutes),
+        "blocked_until": ends_at + dt.timedelta(minutes=service.buffer_after_minutes),
+    }
+
+
+TAKEN = (
+    "Sorry, this time was just taken or is no longer available. Please pick another time: "
+    "everything else you entered is kept."
+)
+
+
+def appointment_book(
+    *,
+    service: Service,
+    clinician: Clinician,
+    client: Client,
+    starts_at: dt.datetime,
+    actor: User | None,
+    context: RequestContext,
+    intake_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> Appointment:
+    """Book a free slot. Raises SlotUnavailable when it is not free, including a lost race."""
+    now = now or timezone.now()
+    if not service.is_active or not service.clinicians.filter(pk=clinician.pk).exists():
+        raise SlotUnavailable(TAKEN)
+    with transaction.atomic():
+        # The check gives the common case a friendly answer; the exclusion constraint (or
+        # SQLite's serialized write transactions) decides races between simultaneous bookings.
+        if not slot_is_available(
+            service=service, clinician=clinician, starts_at=starts_at, now=now
+        ):
+            raise SlotUnavailable(TAKEN)
+        try:
+            with transaction.atomic():
+                appointment = Appointment.objects.create(
+                    service=service,
+                    clinician=clinician,
+                    client=client,
+                    intake_id=intake_id,
+                    **_times(service, starts_at),
+                )
+        except IntegrityError as error:
+            if _is_overlap_violation(error):
+                raise SlotUnavailable(TAKEN) from error
+            raise
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATED,
+            object_type="appointment",
+            object_uuid=appointment.uuid,
+            client=client,
+            context=context,
+        )
+        _notify(appointment, AppointmentEvent.BOOKED)
+    return appointment
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    service: Service
+    clinician: Clinician
+    starts_at: dt.datetime
+    email: str
+    full_name: str
+    time_zone: str
+    details: Mapping[str, Any]
+    intake: Mapping[str, Any]
+    consents: tuple[ConsentDocument, ...]
+
+
+@transaction.atomic
+def booking_submit(
+    *, request: BookingRequest, actor: User | None, context: RequestContext
+) -> Appointment:
+    """The booking form as one change: client record, intake, consents and the appointment.
+
+    If the slot is gone nothing is saved, so the client can pick another time and resubmit.
+    """
+    if actor is not None and actor.is_authenticated and actor.role == Role.CLIENT:
+        email = actor.email
+    else:
+        email = request.email
+    client = client_find_or_create(
+        email=email,
+        full_name=request.full_name,
+        time_zone=request.time_zone,
+        actor=actor,
+        context=context,
+        details=request.details,
+    )
+    intake = intake_submit(client=client, answers=request.intake, actor=actor, context=context)
+    for document in request.consents:
+        consent_accept(
+            client=client,
+            document=document,
+            accepted_by=client.user,
+            signed_name=request.full_name,
+            context=context,
+        )
+    return appointment_book(
+        service=request.service,
+        clinician=request.clinician,
+        client=client,
+        starts_at=request.starts_at,
+        actor=actor,
+        context=context,
+        intake_id=intake.pk,
+    )
+
+
+def change_deadline(appointment: Appointment) -> dt.datetime:
+    """Until when the client may cancel or reschedule online."""
+    return appointment.starts_at - dt.timedelta(hours=appointment.service.change_window_hours)
+
+
+def client_may_change(appointment: Appointment, *, now: dt.datetime) -> bool:
+    return appointment.status == AppointmentStatus.CONFIRMED and now <= change_deadline(appointment)
+
+
+def _lock(appointment: Appointment) -> Appointment:
+    return (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("service", "clinician__user", "client__user")
+        .get(pk=appointment.pk)
+    )
+
+
+def _check_may_change(appointment: Appointment, *, by_client: bool, now: dt.datetime) -> None:
+    if appointment.status != AppointmentStatus.CONFIRMED:
+        raise ChangeNotAllowed("This appointment has been cancelled already.")
+    if by_client and now > change_deadline(appointment):
+        raise ChangeNotAllowed(
+            "This appointment starts too soon to change online "
+            f"(changes are possible up to {appointment.service.change_window_hours} hours "
+            "before the start). Please contact the clinic."
+        )
+    if appointment.ends_at <= now:
+        raise ChangeNotAllowed("This appointment is in the past.")
+
+
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    starts_at: dt.datetime,
+    actor: User | None,
+    by_client: bool,
+    context: RequestContext,
+    now: dt.datetime | None = None,
+) -> Appointment:
+    """Move an appointment to a free slot with the same clinician; calendars get SEQUENCE+1."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        appointment = _lock(appointment)
+        _check_may_change(appointment, by_client=by_client, now=now)
+        if starts_at == appointment.starts_at:
+            return appointment
+        if not slot_is_available(
+            service=appointment.service,
+            clinician=appointment.clinician,
+            starts_at=starts_at,
+            now=now,
+            exclude_appointment_id=appointment.pk,
+        ):
+            raise SlotUnavailable(TAKEN)
+        for name, value in _times(appointment.service, starts_at).items():
+            setattr(appointment, name, value)
+        appointment.sequence += 1
+        try:
+            with transaction.atomic():
+                appointment.save()
+        except IntegrityError as error:
+            if _is_overlap_violation(error):
+                raise SlotUnavailable(TAKEN) from error
+            raise
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATED,
+            object_type="appointment",
+            object_uuid=appointment.uuid,
+            client=appointment.client,
+            context=context,
+            changes=["starts_at", "ends_at"],
+        )
+        _notify(appointment, AppointmentEvent.RESCHEDULED)
+    return appointment
+
+
+def appointment_cancel(
+    *,
+    appointment: Appointment,
+    actor: User | None,
+    by_client: bool,
+    reason: str,
+    context: RequestContext,
+    now: dt.datetime | None = None,
+) -> Appointment:
+    """Cancel, freeing the slot; calendars get METHOD:CANCEL with SEQUENCE+1."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        appointment = _lock(appointment)
+        _check_may_change(appointment, by_client=by_client, now=now)
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.cancelled_at = now
+        appointment.cancelled_by = actor if actor is not None and actor.is_authenticated else None
+        appointment.cancellation_reason = reason
+        appointment.sequence += 1
+        appointment.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATED,
+            object_type="appointment",
+            object_uuid=appointment.uuid,
+            client=appointment.client,
+            context=context,
+            changes=["status"],
+        )
+        _notify(appointment, AppointmentEvent.CANCELLED)
+    return appointment

@@ -1,0 +1,229 @@
+"""Online booking: service → clinician → day and time → details, intake and consent → done."""
+
+import datetime as dt
+import zoneinfo
+from uuid import UUID
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from clinic.audit import RequestContext
+from clinic.forms import time_zone_choices
+from clinic.models import Client, Clinician, ConsentKind, Role
+from clinic.services import StaffEmailError, consent_document_current
+from sessions.forms import BookingDetailsForm, parse_slot_start
+from sessions.models import Appointment, Service
+from sessions.selectors import clinicians_for_service, services_bookable, slot_is_available
+from sessions.services import TAKEN, BookingRequest, SlotUnavailable, booking_submit
+from sessions.views.slot_week import slot_week
+
+BOOKED_SESSION_KEY = "booked_appointments"
+
+
+def _service(service_uuid: UUID) -> Service:
+    return get_object_or_404(services_bookable(), uuid=service_uuid)
+
+
+def _clinicians(service: Service, who: str) -> tuple[list[Clinician], Clinician | None]:
+    """The clinicians to offer for ``who`` ("any" or a clinician's UUID), and the one chosen."""
+    offered = clinicians_for_service(service)
+    if who == "any":
+        if not offered:
+            raise Http404("Nobody offers this service at the moment")
+        return offered, None
+    try:
+        wanted = UUID(who)
+    except ValueError:
+        raise Http404("No such clinician") from None
+    for clinician in offered:
+        if clinician.uuid == wanted:
+            return [clinician], clinician
+    raise Http404("No such clinician")
+
+
+@require_GET
+def services(request: HttpRequest) -> HttpResponse:
+    return render(request, "sessions/book_services.html", {"services": services_bookable()})
+
+
+@require_GET
+def clinicians(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
+    service = _service(service_uuid)
+    return render(
+        request,
+        "sessions/book_clinicians.html",
+        {"service": service, "clinicians": clinicians_for_service(service)},
+    )
+
+
+@require_GET
+def slots(request: HttpRequest, service_uuid: UUID, who: str) -> HttpResponse:
+    service = _service(service_uuid)
+    offered, chosen = _clinicians(service, who)
+    week = slot_week(request, service=service, clinicians=offered)
+    context = {
+        "service": service,
+        "chosen": chosen,
+        "who": who,
+        "week": week,
+        "week_url": reverse("sessions:book_slots", args=[service.uuid, who]),
+        "details_url": reverse("sessions:book_details", args=[service.uuid]),
+        "time_zones": time_zone_choices(),
+    }
+    template = (
+        "sessions/_slot_week.html"
+        if request.headers.get("HX-Request")
+        else "sessions/book_slots.html"
+    )
+    return render(request, template, context, status=400 if week.error else 200)
+
+
+def _current_consents() -> dict[str, object]:
+    return {kind: consent_document_current(kind) for kind in ConsentKind}
+
+
+def _signed_in_client(request: HttpRequest) -> Client | None:
+    user = request.user
+    if user.is_authenticated and user.role == Role.CLIENT:
+        return Client.objects.filter(user=user).select_related("user").first()
+    return None
+
+
+def _initial(request: HttpRequest, start: str) -> dict[str, object]:
+    initial: dict[str, object] = {"start": start, "time_zone": request.viewer_time_zone}
+    client = _signed_in_client(request)
+    if client is not None:
+        initial.update(
+            full_name=client.user.full_name,
+            email=client.user.email,
+            phone=client.phone,
+            date_of_birth=client.date_of_birth,
+            time_zone=client.user.time_zone,
+            dominant_leg=client.dominant_leg,
+            emergency_contact_name=client.emergency_contact_name,
+            emergency_contact_phone=client.emergency_contact_phone,
+        )
+    return initial
+
+
+@require_http_methods(["GET", "POST"])
+def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
+    service = _service(service_uuid)
+    _, clinician = _clinicians(service, request.GET.get("clinician", ""))
+    if clinician is None:
+        raise Http404("No such clinician")
+    consents = _current_consents()
+    context: dict[str, object] = {
+        "service": service,
+        "clinician": clinician,
+        "consent_telehealth": consents[ConsentKind.TELEHEALTH],
+        "consent_images": consents[ConsentKind.IMAGES],
+        "signed_in_client": _signed_in_client(request),
+        "slots_url": reverse("sessions:book_slots", args=[service.uuid, clinician.uuid]),
+    }
+    if consents[ConsentKind.TELEHEALTH] is None:
+        message = "Online booking is paused while the clinic updates its consent form."
+        return render(
+            request, "sessions/book_error.html", {**context, "message": message}, status=503
+        )
+
+    if request.method == "GET":
+        raw_start = request.GET.get("start", "")
+        start = parse_slot_start(raw_start)
+        if start is None:
+            message = (
+                "That link does not name a time we can book. Please pick a time from the list."
+            )
+            return render(
+                request, "sessions/book_error.html", {**context, "message": message}, status=400
+            )
+        if not slot_is_available(
+            service=service, clinician=clinician, starts_at=start, now=timezone.now()
+        ):
+            context["alternatives"] = _alternatives(request, service, clinician, start)
+            return render(
+                request, "sessions/book_error.html", {**context, "message": TAKEN}, status=409
+            )
+        form = BookingDetailsForm(initial=_initial(request, raw_start))
+        return render(
+            request, "sessions/book_details.html", {**context, "form": form, "start": start}
+        )
+
+    form = BookingDetailsForm(request.POST)
+    status = 400
+    if form.is_valid():
+        documents = [consents[ConsentKind.TELEHEALTH]]
+        if form.cleaned_data["consent_images"] and consents[ConsentKind.IMAGES] is not None:
+            documents.append(consents[ConsentKind.IMAGES])
+        booking = BookingRequest(
+            service=service,
+            clinician=clinician,
+            starts_at=form.cleaned_data["start"],
+            email=form.cleaned_data["email"],
+            full_name=form.cleaned_data["full_name"],
+            time_zone=form.cleaned_data["time_zone"],
+            details=form.details(),
+            intake=form.intake(),
+            consents=tuple(documents),
+        )
+        try:
+            appointment = booking_submit(
+                request=booking,
+                actor=request.user if request.user.is_authenticated else None,
+                context=RequestContext.from_request(request),
+            )
+        except StaffEmailError:
+            form.add_error(
+                "email",
+                "This email belongs to a clinic staff account. "
+                "Please book with your personal email.",
+            )
+        except SlotUnavailable as error:
+            status = 409
+            context["taken_message"] = error.message
+            context["alternatives"] = _alternatives(
+                request, service, clinician, form.cleaned_data["start"]
+            )
+        else:
+            request.session[BOOKED_SESSION_KEY] = [
+                *request.session.get(BOOKED_SESSION_KEY, [])[-9:],
+                str(appointment.uuid),
+            ]
+            return redirect("sessions:book_confirmed", appointment_uuid=appointment.uuid)
+    context.update(form=form, start=form.cleaned_data.get("start"))
+    return render(request, "sessions/book_details.html", context, status=status)
+
+
+def _alternatives(
+    request: HttpRequest, service: Service, clinician: Clinician, around: dt.datetime
+) -> list:
+    """Free times with the same clinician from the day that was wanted onwards."""
+    zone = zoneinfo.ZoneInfo(request.viewer_time_zone)
+    week = slot_week(
+        request,
+        service=service,
+        clinicians=[clinician],
+        first_day=around.astimezone(zone).date(),
+    )
+    return [(day, choices) for day, choices in week.days if choices][:3]
+
+
+@require_GET
+def confirmed(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
+    # Only the browser that just booked sees this page; everyone else signs in.
+    if str(appointment_uuid) not in request.session.get(BOOKED_SESSION_KEY, []):
+        raise Http404("No such booking")
+    appointment = get_object_or_404(
+        Appointment.objects.select_related("service", "clinician__user", "client__user", "intake"),
+        uuid=appointment_uuid,
+    )
+    zone = zoneinfo.ZoneInfo(appointment.client.user.time_zone)
+    with timezone.override(zone):
+        return render(
+            request,
+            "sessions/book_confirmed.html",
+            {"appointment": appointment, "intake": appointment.intake, "time_zone": zone.key},
+        )

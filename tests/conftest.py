@@ -1,0 +1,131 @@
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from django.test import Client as HttpClient
+
+from clinic.models import Client, Clinician, User
+from sessions.models import Appointment, Service
+from tests import factories
+from tests.smtp import Inbox, SMTPServer
+
+# A Monday, well clear of DST changes; tests that need "now" freeze time here.
+MONDAY_MORNING = dt.datetime(2026, 6, 8, 7, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SMTPServer]:
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def inbox(settings, smtp_server: SMTPServer) -> Inbox:
+    """Every email a test sends goes through a real SMTP server on loopback."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp_server.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    smtp_server.inbox.clear()
+    return smtp_server.inbox
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # Rate-limit counters live in the cache (this worker's own Redis database).
+    cache.clear()
+
+
+@pytest.fixture
+def clinician(db) -> Clinician:
+    return factories.make_clinician(email="maya@clinic.example", full_name="Maya Okafor")
+
+
+@pytest.fixture
+def other_clinician(db) -> Clinician:
+    return factories.make_clinician(
+        email="sam@clinic.example", full_name="Sam Rivera", time_zone="America/New_York"
+    )
+
+
+@pytest.fixture
+def client_record(db) -> Client:
+    return factories.make_client(email="ana@example.org", full_name="Ana Silva")
+
+
+@pytest.fixture
+def other_client_record(db) -> Client:
+    return factories.make_client(email="ben@example.org", full_name="Ben Carter")
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return factories.make_admin(email="admin@clinic.example", full_name="Clinic Admin")
+
+
+@pytest.fixture
+def service(clinician: Clinician, other_clinician: Clinician) -> Service:
+    return factories.make_service(clinician, other_clinician)
+
+
+@pytest.fixture
+def appointment(service: Service, clinician: Clinician, client_record: Client) -> Appointment:
+    """Ana's appointment with Maya; Ben has one with Sam (the "other" personas)."""
+    return factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3),
+    )
+
+
+@pytest.fixture
+def other_appointment(
+    service: Service, other_clinician: Clinician, other_client_record: Client
+) -> Appointment:
+    return factories.make_appointment(
+        service=service,
+        clinician=other_clinician,
+        client=other_client_record,
+        starts_at=dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3),
+    )
+
+
+def signed_in(user: User) -> HttpClient:
+    http = HttpClient()
+    http.force_login(user)
+    return http
+
+
+@pytest.fixture
+def as_client(client_record: Client) -> HttpClient:
+    return signed_in(client_record.user)
+
+
+@pytest.fixture
+def as_other_client(other_client_record: Client) -> HttpClient:
+    return signed_in(other_client_record.user)
+
+
+@pytest.fixture
+def as_clinician(clinician: Clinician) -> HttpClient:
+    return signed_in(clinician.user)
+
+
+@pytest.fixture
+def as_other_clinician(other_clinician: Clinician) -> HttpClient:
+    return signed_in(other_clinician.user)
+
+
+@pytest.fixture
+def as_admin(admin_user: User) -> HttpClient:
+    return signed_in(admin_user)
+
+
+@pytest.fixture
+def as_stranger() -> HttpClient:
+    return HttpClient()
