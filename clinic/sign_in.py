@@ -137,7 +137,7 @@ def staff_authenticate(
     email = normalize_email(email)
     window = settings.LOGIN_FAILURE_WINDOW_SECONDS
     too_many = TooManyAttempts(
-        f"Too many failed sign-in attempts. Try again in {window // 60} minutes."
+        f"Too many failed sign-in attempts. Try again in {max(1, window // 60)} minutes."
     )
     ip = context.ip_address or "unknown"
     if ratelimit.is_limited(

@@ -1,4 +1,5 @@
 import datetime as dt
+import zoneinfo
 
 from django import forms
 
@@ -10,6 +11,7 @@ from clinic.models import (
     KneePainSide,
     PainDuration,
 )
+from sessions.models import Weekday
 
 
 def parse_slot_start(value: str) -> dt.datetime | None:
@@ -164,3 +166,70 @@ class CancelForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class WeeklyHoursForm(forms.Form):
+    weekday = forms.TypedChoiceField(choices=Weekday.choices, coerce=int, label="Day")
+    starts_at = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}))
+    ends_at = forms.TimeField(label="To", widget=forms.TimeInput(attrs={"type": "time"}))
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        start, end = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if start and end and start >= end:
+            raise forms.ValidationError("The end must be later than the start on the same day.")
+        return cleaned
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    """A wall-clock date and time in a given zone; refuses times a DST change skips."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def __init__(self, *, zone: zoneinfo.ZoneInfo, **kwargs: object) -> None:
+        kwargs.setdefault("input_formats", ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
+        super().__init__(**kwargs)
+        self.zone = zone
+
+    def to_python(self, value: object) -> dt.datetime | None:
+        # Parse as a naive wall-clock time, then place it in the clinician's zone ourselves.
+        parsed = None
+        if isinstance(value, str) and value.strip():
+            for fmt in self.input_formats:
+                try:
+                    parsed = dt.datetime.strptime(value.strip(), fmt)  # noqa: DTZ007
+                    break
+                except ValueError:
+                    continue
+            if parsed is None:
+                raise forms.ValidationError("Enter a date and time.", code="invalid")
+        if parsed is None:
+            return None
+        aware = parsed.replace(tzinfo=self.zone)
+        round_trip = aware.astimezone(dt.UTC).astimezone(self.zone).replace(tzinfo=None)
+        if round_trip != parsed:
+            raise forms.ValidationError(
+                "%(time)s does not exist in %(zone)s: the clocks go forward then.",
+                params={"time": parsed.strftime("%d %b %Y %H:%M"), "zone": self.zone.key},
+                code="nonexistent",
+            )
+        return aware
+
+
+class PeriodForm(forms.Form):
+    """A one-off period (time off or extra hours) on the clinician's clock."""
+
+    note = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args: object, zone: zoneinfo.ZoneInfo, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["starts_at"] = LocalDateTimeField(zone=zone, label="From")
+        self.fields["ends_at"] = LocalDateTimeField(zone=zone, label="Until")
+        self.order_fields(["starts_at", "ends_at", "note"])
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean()
+        start, end = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if start and end and start >= end:
+            raise forms.ValidationError("The end must be later than the start.")
+        return cleaned

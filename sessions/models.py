@@ -84,6 +84,7 @@ class Weekday(models.IntegerChoices):
 class WeeklyHours(models.Model):
     """A recurring working period, in the clinician's own time zone."""
 
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     clinician = models.ForeignKey(Clinician, on_delete=models.CASCADE, related_name="weekly_hours")
     weekday = models.PositiveSmallIntegerField(choices=Weekday)
     starts_at = models.TimeField()
@@ -104,6 +105,7 @@ class WeeklyHours(models.Model):
 
 
 class TimeOff(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     clinician = models.ForeignKey(Clinician, on_delete=models.CASCADE, related_name="time_off")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
@@ -127,6 +129,7 @@ class TimeOff(models.Model):
 class ExtraHours(models.Model):
     """One-off working time outside the weekly hours."""
 
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     clinician = models.ForeignKey(Clinician, on_delete=models.CASCADE, related_name="extra_hours")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()

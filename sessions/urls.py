@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions.views import appointments, booking, manage
+from sessions.views import appointments, availability, booking, manage
 
 app_name = "sessions"
 
@@ -16,6 +16,18 @@ urlpatterns = [
     ),
     path("appointments/manage/<str:token>/cancel/", manage.cancel, name="manage_cancel"),
     path("appointments/<uuid:appointment_uuid>/join/", appointments.join, name="join"),
+    path("clinic/availability/", availability.availability, name="availability"),
+    path("clinic/availability/hours/", availability.hours_add, name="availability_hours_add"),
+    path(
+        "clinic/availability/<str:kind>/add/",
+        availability.period_add_view,
+        name="availability_period_add",
+    ),
+    path(
+        "clinic/availability/<str:kind>/<uuid:item_uuid>/remove/",
+        availability.remove,
+        name="availability_remove",
+    ),
     path(
         "appointments/<uuid:appointment_uuid>/calendar.ics",
         appointments.calendar_file,

@@ -1,37 +1,15 @@
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import include, path, reverse
-from django.utils.http import urlencode
-from django.views.decorators.http import require_GET
+from django.urls import include, path
 
-from clinic.sign_in import safe_next_path
+from telehealth import views
 
 admin.site.site_header = "Clinic administration"
 admin.site.site_title = "Clinic administration"
 
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
-
-
-@require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
-
-@require_GET
-def admin_login(request: HttpRequest) -> HttpResponse:
-    # Admins sign in through the same rate-limited form as clinicians.
-    next_path = safe_next_path(request.GET.get("next")) or reverse("admin:index")
-    return redirect(f"{reverse('clinic:login')}?{urlencode({'next': next_path})}")
-
-
 urlpatterns = [
-    path("", home, name="home"),
-    path("healthz", healthz, name="healthz"),
-    path("admin/login/", admin_login),
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
     path("", include("clinic.urls")),
     path("", include("sessions.urls")),

@@ -1,8 +1,11 @@
 """Plain functions that create realistic rows for tests."""
 
 import datetime as dt
+import functools
 import itertools
 from typing import Any
+
+from django.contrib.auth.hashers import make_password
 
 from clinic.models import Client, Clinician, DominantLeg, Profession, Role, User
 from sessions.models import Appointment, AppointmentStatus, Service, WeeklyHours
@@ -10,12 +13,22 @@ from sessions.models import Appointment, AppointmentStatus, Service, WeeklyHours
 _numbers = itertools.count(1)
 
 
+@functools.cache
+def _password_hash(password: str) -> str:
+    # Argon2 is slow on purpose; hash each test password once per run.
+    return make_password(password)
+
+
 def make_user(*, role: Role, time_zone: str = "Europe/London", **fields: Any) -> User:
     number = next(_numbers)
     fields.setdefault("email", f"{role}{number}@example.org")
     fields.setdefault("full_name", f"{role.label} {number}")
     password = fields.pop("password", None)
-    return User.objects.create_user(role=role, time_zone=time_zone, password=password, **fields)
+    user = User.objects.create_user(role=role, time_zone=time_zone, **fields)
+    if password:
+        user.password = _password_hash(password)
+        user.save(update_fields=["password"])
+    return user
 
 
 def make_clinician(

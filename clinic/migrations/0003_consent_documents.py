@@ -31,10 +31,10 @@ clinician only records numbers and notes."""
 
 def publish(apps, schema_editor):
     ConsentDocument = apps.get_model("clinic", "ConsentDocument")
-    published = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    published = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     ConsentDocument.objects.get_or_create(
         kind="telehealth",
-        version="2026-11",
+        version="2026-01",
         defaults={
             "title": "Consent to telehealth consultation",
             "body": TELEHEALTH,
@@ -43,7 +43,7 @@ def publish(apps, schema_editor):
     )
     ConsentDocument.objects.get_or_create(
         kind="images",
-        version="2026-11",
+        version="2026-01",
         defaults={
             "title": "Consent to still images of movement tests",
             "body": IMAGES,

@@ -157,7 +157,10 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
         appointment = _appointment(token)
     except LinkProblem as problem:
         return _problem(request, problem)
-    form = CancelForm(request.POST or None)
+    if request.method == "GET" and not client_may_change(appointment, now=timezone.now()):
+        messages.error(request, "This appointment can no longer be cancelled online.")
+        return redirect("sessions:manage", token=token)
+    form = CancelForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             appointment_cancel(
