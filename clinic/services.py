@@ -106,22 +106,19 @@ def client_profile_update(
 ) -> list[str]:
     """Apply the changed fields of the profile form; returns the names of those that changed."""
     user = client.user
-    changed: list[str] = []
-    for field in USER_FIELDS:
-        if field in data and getattr(user, field) != data[field]:
-            setattr(user, field, data[field])
-            changed.append(field)
-    user_changed = [field for field in changed if field in USER_FIELDS]
+    user_changed = [f for f in USER_FIELDS if f in data and getattr(user, f) != data[f]]
+    record_changed = [
+        f for f in CLIENT_RECORD_FIELDS if f in data and getattr(client, f) != data[f]
+    ]
+    for field in user_changed:
+        setattr(user, field, data[field])
+    for field in record_changed:
+        setattr(client, field, data[field])
     if user_changed:
         user.save(update_fields=user_changed)
-    record_changed = []
-    for field in CLIENT_RECORD_FIELDS:
-        if field in data and getattr(client, field) != data[field]:
-            setattr(client, field, data[field])
-            record_changed.append(field)
     if record_changed:
         client.save(update_fields=[*record_changed, "updated_at"])
-    changed += record_changed
+    changed = user_changed + record_changed
     if changed:
         audit_record(
             actor=actor,

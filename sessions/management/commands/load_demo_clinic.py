@@ -187,7 +187,11 @@ class Command(BaseCommand):
     def _appointments(
         self, services: list[Service], clinicians: list[Clinician], clients: list[Client]
     ) -> None:
-        """Appointments around now; the first starts within minutes so a session can be tried."""
+        """Appointments around now; the first starts within minutes so a session can be tried.
+
+        Running the command again adds only those whose time is still free, so the one starting
+        soon is renewed while earlier runs' appointments stay.
+        """
         assessment, call = services
         now = timezone.now().replace(second=0, microsecond=0)
         soon = now + dt.timedelta(minutes=5)
@@ -199,15 +203,6 @@ class Command(BaseCommand):
             (call, clinicians[0], clients[1], now - dt.timedelta(days=7)),
         ]
         for service, clinician, client, starts_at in plan:
-            already = Appointment.objects.filter(
-                client=client,
-                clinician=clinician,
-                service=service,
-                status=AppointmentStatus.CONFIRMED,
-                ends_at__gt=now if starts_at > now else starts_at - dt.timedelta(days=1),
-            ).exists()
-            if already:
-                continue
             ends_at = starts_at + service.duration
             blocked_until = ends_at + dt.timedelta(minutes=service.buffer_after_minutes)
             if Appointment.objects.filter(

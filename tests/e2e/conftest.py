@@ -1,0 +1,156 @@
+"""End-to-end fixtures: the live server, a real Celery worker and headless Chromium.
+
+About Django's SynchronousOnlyOperation: Playwright's sync API drives an asyncio event loop
+from the test's thread and marks it as running between calls, and Django refuses ORM calls
+from a thread with a running loop. Rather than setting DJANGO_ALLOW_ASYNC_UNSAFE (which
+switches the check off process-wide, so also for the live server's threads, where it guards
+the application itself), the browser is not a fixture that lives for the whole test:
+``open_browser`` is a context manager the test enters for the browser part only. The ORM is
+used before it (setting up rows) and after it (checking the database), never inside; the
+appointment the browser creates is known inside by the UUID in the confirmation page's URL.
+"""
+
+import contextlib
+import datetime as dt
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import BrowserContext, sync_playwright
+
+from clinic.models import ConsentDocument, ConsentKind
+from clinic.services import consent_document_current
+from telehealth.celery import app as celery_app
+from tests.celery_worker import CeleryWorker, database_url
+from tests.smtp import SMTPServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+# Generous for a loaded machine, short enough that a stuck step fails well inside a minute.
+ACTION_TIMEOUT_MS = 10_000
+
+OpenBrowser = Callable[..., contextlib.AbstractContextManager[BrowserContext]]
+
+
+@pytest.fixture
+def site_url(live_server: Any, settings: Any) -> str:
+    """The live server's address, also as SITE_URL for links built in this process."""
+    settings.SITE_URL = live_server.url
+    return live_server.url
+
+
+@pytest.fixture
+def consent_documents(transactional_db: None) -> None:
+    """Booking needs published consent texts.
+
+    Migration 0003 publishes them, but a transactional test's flush removes that data for the
+    tests after it.
+    """
+    published = timezone.now() - dt.timedelta(days=1)
+    for kind in ConsentKind:
+        if consent_document_current(kind) is None:
+            ConsentDocument.objects.create(
+                kind=kind,
+                version="e2e",
+                title=f"Consent ({kind.label})",
+                body=f"The {kind.label.lower()} consent text.",
+                published_at=published,
+            )
+
+
+@pytest.fixture
+def celery_worker(
+    transactional_db: None,
+    site_url: str,
+    smtp_server: SMTPServer,
+    settings: Any,
+    tmp_path: Path,
+) -> Iterator[CeleryWorker]:
+    """A real worker on this test process's broker and queue, using the test database.
+
+    Tasks the live server queues are no longer run eagerly in the test process: they go
+    through Redis to the worker, which sends its emails to the loopback SMTP server.
+    """
+    database = settings.DATABASES["default"]
+    # Never let a worker loose on a database that is not pytest-django's.
+    assert str(database["NAME"]).startswith("test_"), database["NAME"]
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    worker = CeleryWorker(
+        queue=queue,
+        log_path=tmp_path / "celery-worker.log",
+        env={
+            "DJANGO_SETTINGS_MODULE": "telehealth.settings",
+            "DATABASE_URL": database_url(database),
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "SECRET_KEY": settings.SECRET_KEY,
+            "SITE_URL": site_url,
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp_server.port),
+            "EMAIL_USE_TLS": "false",
+            "EMAIL_USE_SSL": "false",
+        },
+    )
+    was_eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        worker.start(purge=True)
+        yield worker
+    finally:
+        worker.stop()
+        celery_app.conf.task_always_eager = was_eager
+        # Shown by pytest with the failure report of the test.
+        print(f"--- Celery worker log ({worker.log_path}) ---\n{worker.log()}")
+
+
+@pytest.fixture
+def open_browser(tmp_path: Path) -> OpenBrowser:
+    """``with open_browser(timezone_id=...) as context:`` headless Chromium, fresh profile.
+
+    Keyword arguments go to the browser context (timezone_id, java_script_enabled, ...).
+    Do not touch the ORM inside the ``with`` block (see this module's docstring).
+    """
+    profiles = itertools.count(1)
+
+    @contextlib.contextmanager
+    def open_context(**options: Any) -> Iterator[BrowserContext]:
+        profile = tmp_path / f"chromium-profile-{next(profiles)}"
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=CHROMIUM,
+                args=CHROMIUM_ARGS,
+                headless=True,
+                **options,
+            )
+            context.set_default_timeout(ACTION_TIMEOUT_MS)
+            try:
+                yield context
+            except BaseException:
+                for number, page in enumerate(context.pages):
+                    with contextlib.suppress(Exception):
+                        shot = tmp_path / f"failure-page-{number}.png"
+                        page.screenshot(path=shot, full_page=True)
+                        print(f"Screenshot of {page.url} at failure: {shot}")
+                raise
+            finally:
+                context.close()
+
+    return open_context
