@@ -9,22 +9,25 @@ from django.db.models import F, Q
 
 from clinic.models import Client, Clinician, Intake, User
 
+MAX_DURATION_MINUTES = 480
+MAX_BUFFER_MINUTES = 240
+
 
 class Service(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True, max_length=2000)
     duration_minutes = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(5), MaxValueValidator(480)]
+        validators=[MinValueValidator(5), MaxValueValidator(MAX_DURATION_MINUTES)]
     )
     buffer_before_minutes = models.PositiveSmallIntegerField(
         default=0,
-        validators=[MaxValueValidator(240)],
+        validators=[MaxValueValidator(MAX_BUFFER_MINUTES)],
         help_text="Kept free before the session; no other booking may overlap it.",
     )
     buffer_after_minutes = models.PositiveSmallIntegerField(
         default=0,
-        validators=[MaxValueValidator(240)],
+        validators=[MaxValueValidator(MAX_BUFFER_MINUTES)],
         help_text="Kept free after the session, e.g. for notes.",
     )
     minimum_notice_minutes = models.PositiveIntegerField(
@@ -52,8 +55,15 @@ class Service(models.Model):
         ordering = ["position", "name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(duration_minutes__gte=5, duration_minutes__lte=480),
+                condition=Q(duration_minutes__gte=5, duration_minutes__lte=MAX_DURATION_MINUTES),
                 name="service_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    buffer_before_minutes__lte=MAX_BUFFER_MINUTES,
+                    buffer_after_minutes__lte=MAX_BUFFER_MINUTES,
+                ),
+                name="service_buffer_range",
             ),
             models.CheckConstraint(
                 condition=Q(slot_interval_minutes__gte=5), name="service_slot_interval_min"
@@ -165,7 +175,10 @@ class Appointment(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="appointments")
-    clinician = models.ForeignKey(Clinician, on_delete=models.PROTECT, related_name="appointments")
+    # Indexed by appointment_clinician_from (clinician first), not on its own.
+    clinician = models.ForeignKey(
+        Clinician, on_delete=models.PROTECT, related_name="appointments", db_index=False
+    )
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="appointments")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()

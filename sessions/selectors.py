@@ -11,6 +11,8 @@ from django.http import Http404
 
 from clinic.models import Client, Clinician, Role, User
 from sessions.models import (
+    MAX_BUFFER_MINUTES,
+    MAX_DURATION_MINUTES,
     Appointment,
     AppointmentStatus,
     ExtraHours,
@@ -27,6 +29,9 @@ from sessions.slots import (
     free_slots,
     slots_for_any,
 )
+
+# A session with both buffers at their maximum (see the Service model's limits).
+LONGEST_BLOCKED_RANGE = dt.timedelta(minutes=MAX_DURATION_MINUTES + 2 * MAX_BUFFER_MINUTES)
 
 # --- Access ---------------------------------------------------------------------------------
 
@@ -133,7 +138,12 @@ def clinician_calendars(
 
     booked: dict[int, list[Interval]] = defaultdict(list)
     live = Appointment.objects.filter(
-        clinician_id__in=ids, blocked_from__lt=reach.end, blocked_until__gt=reach.start
+        clinician_id__in=ids,
+        blocked_from__lt=reach.end,
+        blocked_until__gt=reach.start,
+        # Implied by the line above, but it bounds the index range scan on blocked_from so
+        # that a clinician's years of past appointments are not read.
+        blocked_from__gt=reach.start - LONGEST_BLOCKED_RANGE,
     ).exclude(status=AppointmentStatus.CANCELLED)
     if exclude_appointment_id is not None:
         live = live.exclude(pk=exclude_appointment_id)

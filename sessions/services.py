@@ -81,8 +81,9 @@ def appointment_book(
     if not service.is_active or not service.clinicians.filter(pk=clinician.pk).exists():
         raise SlotUnavailable(TAKEN)
     with transaction.atomic():
-        # The check gives the common case a friendly answer; the exclusion constraint (or
-        # SQLite's serialized write transactions) decides races between simultaneous bookings.
+        _lock_schedule(clinician)
+        # Under the lock the check decides; the exclusion constraint stays as the guarantee
+        # for any writer that does not take the lock.
         if not slot_is_available(
             service=service, clinician=clinician, starts_at=starts_at, now=now
         ):
@@ -174,6 +175,17 @@ def client_may_change(appointment: Appointment, *, now: dt.datetime) -> bool:
     return appointment.status == AppointmentStatus.CONFIRMED and now <= change_deadline(appointment)
 
 
+def _lock_schedule(clinician: Clinician) -> None:
+    """Serialize changes to one clinician's bookings until the transaction ends.
+
+    Without it, simultaneous inserts that clash on the exclusion constraint can wait on each
+    other and PostgreSQL aborts one as a deadlock instead of reporting the clash. Clinicians
+    are locked before appointments everywhere, so lock order is always the same. (SQLite's
+    write transactions are already serialized: select_for_update is a no-op there.)
+    """
+    Clinician.objects.select_for_update().filter(pk=clinician.pk).exists()
+
+
 def _lock(appointment: Appointment) -> Appointment:
     return (
         Appointment.objects.select_for_update(of=("self",))
@@ -207,6 +219,7 @@ def appointment_reschedule(
     """Move an appointment to a free slot with the same clinician; calendars get SEQUENCE+1."""
     now = now or timezone.now()
     with transaction.atomic():
+        _lock_schedule(appointment.clinician)
         appointment = _lock(appointment)
         _check_may_change(appointment, by_client=by_client, now=now)
         if starts_at == appointment.starts_at:

@@ -71,13 +71,12 @@ def slots(request: HttpRequest, service_uuid: UUID, who: str) -> HttpResponse:
         "week": week,
         "week_url": reverse("sessions:book_slots", args=[service.uuid, who]),
         "details_url": reverse("sessions:book_details", args=[service.uuid]),
-        "time_zones": time_zone_choices(),
     }
-    template = (
-        "sessions/_slot_week.html"
-        if request.headers.get("HX-Request")
-        else "sessions/book_slots.html"
-    )
+    if request.headers.get("HX-Request"):
+        template = "sessions/_slot_week.html"
+    else:
+        template = "sessions/book_slots.html"
+        context["time_zones"] = time_zone_choices()
     return render(request, template, context, status=400 if week.error else 200)
 
 

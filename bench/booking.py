@@ -1,0 +1,997 @@
+"""Booking benchmark: slot listing cost and a concurrent booking race, against real PostgreSQL.
+
+Run from the checkout:
+
+    .venv/bin/python bench/booking.py           # full run: 30 repetitions, 10 race rounds
+    .venv/bin/python bench/booking.py --quick   # smoke run: 5 repetitions, 1 race round
+
+It uses its own database (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/
+telehealth_bench): at the start it drops and recreates that database and migrates it, so reruns
+are repeatable. It refuses to run against a database whose name does not contain "bench".
+Celery tasks run eagerly and email goes to Django's in-memory backend, so no broker or mail
+server is needed. See docs/benchmarks.md for what is measured and how to read the figures.
+"""
+
+import argparse
+import datetime as dt
+import json
+import math
+import multiprocessing
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zoneinfo
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", "telehealth-bench")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # no INFO line per eager Celery task
+os.environ.setdefault("TELEHEALTH_VAR_DIR", str(Path(tempfile.gettempdir()) / "telehealth-bench"))
+os.environ.pop("TELEHEALTH_MODE", None)
+os.environ.pop("EMAIL_HOST", None)
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.hashers import make_password  # noqa: E402
+from django.core import mail  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import IntegrityError, connection, connections  # noqa: E402
+from django.test import Client as HttpClient  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from psycopg import sql as pg_sql  # noqa: E402
+
+from clinic.audit import SYSTEM  # noqa: E402
+from clinic.models import Client, Clinician, Profession, Role, User  # noqa: E402
+from sessions.models import (  # noqa: E402
+    Appointment,
+    AppointmentStatus,
+    Service,
+    WeeklyHours,
+)
+from sessions.selectors import days_window, slots_available  # noqa: E402
+from sessions.services import SlotUnavailable, appointment_book  # noqa: E402
+from sessions.slots import Slot, local_to_utc  # noqa: E402
+
+# Outgoing email goes nowhere: each process keeps it in memory (django.core.mail.outbox).
+settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+ZONE_NAME = "Europe/London"
+ZONE = zoneinfo.ZoneInfo(ZONE_NAME)
+WORK_DAYS = range(5)  # Monday to Friday
+WORK_HOURS = (dt.time(8), dt.time(18))
+WEEKS = 8
+SIZES = (0, 500, 5000)
+# Inside the 8-week window at most this many hourly starts are booked (half of the 400).
+IN_WINDOW = 200
+CANCELLED_EVERY = 10  # every 10th generated appointment is a cancelled one
+RACE_SLOTS = 20
+RACE_PER_SLOT = 10
+RACE_WORKERS = 40
+BARRIER_TIMEOUT = 300.0
+SEED = 20260101
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile: the smallest value with ``fraction`` of the values at or below."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [str(c).rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def database_name() -> str:
+    return str(settings.DATABASES["default"]["NAME"])
+
+
+def check_database_is_ours() -> None:
+    name = database_name()
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL points to {engine}.")
+    if name == "telehealth" or name.startswith("test") or "bench" not in name:
+        sys.exit(
+            f"Refusing to use database {name!r}: the benchmark drops and recreates it, so it only "
+            "runs against a database whose name contains 'bench' (e.g. telehealth_bench)."
+        )
+
+
+def recreate_database() -> None:
+    """Drop and create the benchmark's own database, so every run starts from the migrations.
+
+    Emptying the tables would not be enough while the initial migrations are still edited in
+    place: an old schema would stay behind.
+    """
+    db = settings.DATABASES["default"]
+    params = {
+        "host": db["HOST"] or None,
+        "port": db["PORT"] or None,
+        "user": db["USER"] or None,
+        "password": db["PASSWORD"] or None,
+        "dbname": "postgres",
+    }
+    name = pg_sql.Identifier(db["NAME"])
+    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as admin:
+        admin.execute(pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        admin.execute(pg_sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def scalar(sql: str, params: list[Any] | None = None) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchone()[0]
+
+
+def code_version() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "code: unknown version"
+    return f"code: commit {commit or 'unknown'}" + (" with uncommitted changes" if dirty else "")
+
+
+def machine_description() -> list[str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return [
+        f"CPU: {cpu} x {os.cpu_count()} (os.cpu_count)",
+        f"RAM: {ram}",
+        f"PostgreSQL: {scalar('SHOW server_version')}, max_connections "
+        f"{scalar('SHOW max_connections')}, deadlock_timeout {scalar('SHOW deadlock_timeout')}",
+        f"Python {platform.python_version()}, Django {django.get_version()}",
+        f"Database: {database_name()} on {settings.DATABASES['default']['HOST']}",
+    ]
+
+
+# --- Data ------------------------------------------------------------------------------------
+
+
+def make_users(role: Role, prefix: str, count: int) -> list[User]:
+    password = make_password(None)  # unusable, and cheap to share
+    return User.objects.bulk_create(
+        User(
+            email=f"{prefix}{number}@bench.example.org",
+            full_name=f"{prefix.title()} {number}",
+            role=role,
+            time_zone=ZONE_NAME,
+            password=password,
+        )
+        for number in range(count)
+    )
+
+
+def make_clinicians(count: int) -> list[Clinician]:
+    users = make_users(Role.CLINICIAN, "clinician", count)
+    clinicians = Clinician.objects.bulk_create(
+        Clinician(user=user, profession=Profession.PHYSIOTHERAPIST) for user in users
+    )
+    WeeklyHours.objects.bulk_create(
+        WeeklyHours(clinician=c, weekday=day, starts_at=WORK_HOURS[0], ends_at=WORK_HOURS[1])
+        for c in clinicians
+        for day in WORK_DAYS
+    )
+    return clinicians
+
+
+def make_clients(count: int) -> list[Client]:
+    users = make_users(Role.CLIENT, "client", count)
+    return Client.objects.bulk_create(Client(user=user) for user in users)
+
+
+def hourly_starts(day: dt.date) -> list[dt.datetime]:
+    """The on-the-hour session starts of a working day (08:00 to 17:00, London time)."""
+    if day.weekday() not in WORK_DAYS:
+        return []
+    return [local_to_utc(day, dt.time(hour), ZONE) for hour in range(8, 18)]
+
+
+def starts_walking(day: dt.date, step: int, count: int) -> list[dt.datetime]:
+    """``count`` hourly starts on working days from ``day`` on, going forwards or backwards."""
+    found: list[dt.datetime] = []
+    while len(found) < count:
+        hours = hourly_starts(day)
+        found.extend(hours if step > 0 else reversed(hours))
+        day += dt.timedelta(days=step)
+    return found[:count]
+
+
+def appointment_starts(size: int, first_day: dt.date, last_day: dt.date) -> list[dt.datetime]:
+    """Where a clinician with ``size`` appointments has them, none overlapping.
+
+    Inside the 8-week window a seeded random half of the hourly starts (the same ones for every
+    size); the rest fill the hourly starts before the window (80%, nearest first: history) and
+    after it (20%).
+    """
+    inside_all = [
+        start
+        for offset in range((last_day - first_day).days + 1)
+        for start in hourly_starts(first_day + dt.timedelta(days=offset))
+    ]
+    inside = sorted(random.Random(SEED).sample(inside_all, min(size, IN_WINDOW)))
+    rest = size - len(inside)
+    after = rest // 5
+    before = rest - after
+    return [
+        *starts_walking(first_day - dt.timedelta(days=1), -1, before),
+        *inside,
+        *starts_walking(last_day + dt.timedelta(days=1), 1, after),
+    ]
+
+
+def make_appointments(
+    *,
+    service: Service,
+    clinician: Clinician,
+    client: Client,
+    starts: list[dt.datetime],
+    now: dt.datetime,
+) -> None:
+    rows = []
+    for number, starts_at in enumerate(starts):
+        ends_at = starts_at + service.duration
+        cancelled = number % CANCELLED_EVERY == CANCELLED_EVERY - 1
+        rows.append(
+            Appointment(
+                service=service,
+                clinician=clinician,
+                client=client,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                blocked_from=starts_at - dt.timedelta(minutes=service.buffer_before_minutes),
+                blocked_until=ends_at + dt.timedelta(minutes=service.buffer_after_minutes),
+                status=AppointmentStatus.CANCELLED if cancelled else AppointmentStatus.CONFIRMED,
+                cancelled_at=now if cancelled else None,
+            )
+        )
+    Appointment.objects.bulk_create(rows, batch_size=1000)
+
+
+# --- 1. Slot listing -------------------------------------------------------------------------
+
+
+class SqlTimer:
+    """Adds up the time spent in SQL (sending, PostgreSQL's work, fetching) on the connection."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._wrapper: Any = None
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def __enter__(self) -> "SqlTimer":
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._wrapper.__exit__(*exc)
+
+
+def measure_slot_listing(
+    *,
+    service: Service,
+    clinicians: dict[int, Clinician],
+    first_day: dt.date,
+    last_day: dt.date,
+    now: dt.datetime,
+    repetitions: int,
+) -> dict[int, dict[str, Any]]:
+    window = days_window(first_day, last_day, ZONE)
+    margin = service.duration + dt.timedelta(
+        minutes=service.buffer_before_minutes + service.buffer_after_minutes
+    )
+
+    def listing(clinician: Clinician) -> list[Slot]:
+        return slots_available(service=service, clinicians=[clinician], window=window, now=now)
+
+    results: dict[int, dict[str, Any]] = {}
+    for size, clinician in clinicians.items():
+        listing(clinician)  # warm up
+        with CaptureQueriesContext(connection) as queries:
+            slots = listing(clinician)
+        live_in_reach = Appointment.objects.filter(
+            clinician=clinician,
+            blocked_from__lt=window.end + margin,
+            blocked_until__gt=window.start - margin,
+        ).exclude(status=AppointmentStatus.CANCELLED)
+        results[size] = {
+            "appointments": Appointment.objects.filter(clinician=clinician).count(),
+            "live_in_window": live_in_reach.count(),
+            "queries": len(queries),
+            "slots": len(slots),
+            "times": [],
+            "sql_times": [],
+            "sql": [query["sql"] for query in queries.captured_queries],
+        }
+
+    # Sizes are interleaved, in a shuffled order each round, so that noise from other work
+    # on the machine falls on all of them alike. Each round also makes one extra call with the
+    # SQL timed, to see how much of the time is spent waiting for the database; those calls
+    # are not in the timings.
+    order = random.Random(SEED)
+    for _ in range(repetitions):
+        sizes = list(clinicians)
+        order.shuffle(sizes)
+        for size in sizes:
+            started = time.perf_counter()
+            listing(clinicians[size])
+            results[size]["times"].append(time.perf_counter() - started)
+            with SqlTimer() as sql:
+                listing(clinicians[size])
+            results[size]["sql_times"].append(sql.seconds)
+    return results
+
+
+def measure_slot_page(
+    *,
+    service: Service,
+    clinicians: dict[int, Clinician],
+    week: dt.date,
+    repetitions: int,
+) -> dict[int, dict[str, Any]]:
+    browser = HttpClient()
+    urls = {
+        size: reverse("sessions:book_slots", args=[service.uuid, str(clinician.uuid)])
+        + f"?week={week.isoformat()}"
+        for size, clinician in clinicians.items()
+    }
+
+    def fetch(size: int) -> Any:
+        response = browser.get(urls[size], headers={"HX-Request": "true"})
+        if response.status_code != 200:
+            raise RuntimeError(f"{urls[size]} answered {response.status_code}")
+        return response
+
+    results: dict[int, dict[str, Any]] = {}
+    for size in clinicians:
+        fetch(size)  # warm up
+        with CaptureQueriesContext(connection) as queries:
+            response = fetch(size)
+        results[size] = {
+            "queries": len(queries),
+            "slots": response.content.decode().count('class="time"'),
+            "bytes": len(response.content),
+            "times": [],
+        }
+    order = random.Random(SEED + 1)
+    for _ in range(repetitions):
+        sizes = list(clinicians)
+        order.shuffle(sizes)
+        for size in sizes:
+            started = time.perf_counter()
+            fetch(size)
+            results[size]["times"].append(time.perf_counter() - started)
+    return results
+
+
+def explain_appointments_query(sql: str) -> str:
+    """How PostgreSQL ran the appointments query: plan nodes and rows it read then dropped."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):  # depends on how the driver decodes json
+        plan = json.loads(plan)
+    parts = []
+
+    def walk(node: dict[str, Any]) -> None:
+        label = node["Node Type"]
+        if "Index Name" in node:
+            label += f" on {node['Index Name']}"
+        label += f": {node.get('Actual Rows', '?')} rows"
+        removed = node.get("Rows Removed by Filter")
+        if removed:
+            label += f", {removed} read and dropped by filter"
+        buffers = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+        label += f", {buffers} buffers"
+        parts.append(label)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return "; ".join(parts)
+
+
+def print_ratios(results: dict[int, dict[str, Any]]) -> None:
+    """Medians compared within this run: the noise of a shared machine cancels out best here."""
+    medians = {size: statistics.median(result["times"]) for size, result in results.items()}
+    pairs = [(SIZES[1], SIZES[0]), (SIZES[2], SIZES[0]), (SIZES[2], SIZES[1])]
+    print(
+        "   ratio of medians: "
+        + ", ".join(f"{a} vs {b}: {medians[a] / medians[b]:.2f}x" for a, b in pairs)
+    )
+
+
+def report_slots(listing: dict[int, dict[str, Any]], page: dict[int, dict[str, Any]]) -> None:
+    print()
+    print(f"1a. slots_available(), one clinician, {WEEKS} weeks ({ZONE_NAME}, Mon-Fri 08-18)")
+    rows = []
+    for result in listing.values():
+        rows.append(
+            [
+                str(result["appointments"]),
+                str(result["live_in_window"]),
+                str(result["slots"]),
+                str(result["queries"]),
+                ms(statistics.median(result["times"])),
+                ms(percentile(result["times"], 0.95)),
+                ms(statistics.median(result["sql_times"])),
+                str(len(result["times"])),
+            ]
+        )
+    print(
+        table(
+            [
+                "appointments",
+                "live in window",
+                "free slots",
+                "SQL queries",
+                "median ms",
+                "p95 ms",
+                "median SQL ms",
+                "runs",
+            ],
+            rows,
+        )
+    )
+    print_ratios(listing)
+    counts = {result["queries"] for result in listing.values()}
+    print(
+        "   SQL queries per listing: "
+        + (f"{counts.pop()} at every size" if len(counts) == 1 else f"VARIES {sorted(counts)}")
+    )
+    print("   appointments query as PostgreSQL ran it (EXPLAIN ANALYZE):")
+    for size, result in listing.items():
+        appointment_sql = [sql for sql in result["sql"] if "virtual_sessions_appointment" in sql]
+        if appointment_sql:
+            print(f"     {size:>5}: {explain_appointments_query(appointment_sql[0])}")
+
+    print()
+    print("1b. GET /book/<service>/with/<clinician>/?week=... (htmx partial, one week)")
+    rows = []
+    for size, result in page.items():
+        rows.append(
+            [
+                str(size),
+                str(result["slots"]),
+                str(result["queries"]),
+                str(result["bytes"]),
+                ms(statistics.median(result["times"])),
+                ms(percentile(result["times"], 0.95)),
+                str(len(result["times"])),
+            ]
+        )
+    print(
+        table(
+            [
+                "appointments",
+                "free slots shown",
+                "SQL queries",
+                "bytes",
+                "median ms",
+                "p95 ms",
+                "runs",
+            ],
+            rows,
+        )
+    )
+    print_ratios(page)
+    counts = {result["queries"] for result in page.values()}
+    print(
+        "   SQL queries per page: "
+        + (f"{counts.pop()} at every size" if len(counts) == 1 else f"VARIES {sorted(counts)}")
+    )
+
+
+# --- 2. Booking race -------------------------------------------------------------------------
+
+
+def spaced_slots(
+    service: Service, clinician: Clinician, first_day: dt.date, count: int
+) -> list[dt.datetime]:
+    """``count`` free starts whose blocked ranges do not touch, so all of them can be booked."""
+    window = days_window(first_day, first_day + dt.timedelta(weeks=WEEKS), ZONE)
+    free = slots_available(
+        service=service, clinicians=[clinician], window=window, now=timezone.now()
+    )
+    spacing = service.duration + dt.timedelta(
+        minutes=service.buffer_before_minutes + service.buffer_after_minutes
+    )
+    chosen: list[dt.datetime] = []
+    for slot in free:
+        if not chosen or slot.starts_at >= chosen[-1] + spacing:
+            chosen.append(slot.starts_at)
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError(f"Only {len(chosen)} bookable slots, {count} needed")
+
+
+def measure_single_bookings(
+    *, service: Service, clinician: Clinician, client: Client, first_day: dt.date, count: int
+) -> dict[str, Any]:
+    """Bookings one after another in one process: the cost of a booking without contention."""
+    starts = spaced_slots(service, clinician, first_day, count + 1)
+    mail.outbox = []
+
+    def book(starts_at: dt.datetime) -> None:
+        appointment_book(
+            service=service,
+            clinician=clinician,
+            client=client,
+            starts_at=starts_at,
+            actor=None,
+            context=SYSTEM,
+        )
+
+    with CaptureQueriesContext(connection) as queries:
+        book(starts[0])  # also the warm-up
+    times = []
+    for starts_at in starts[1:]:
+        started = time.perf_counter()
+        book(starts_at)
+        times.append(time.perf_counter() - started)
+    return {"queries": len(queries), "times": times, "emails": len(mail.outbox)}
+
+
+def report_single_bookings(single: dict[str, Any]) -> None:
+    print()
+    print("2a. appointment_book(), one process, no contention (on_commit emails included)")
+    print(
+        table(
+            ["bookings", "SQL queries per booking", "median ms", "p95 ms", "emails sent"],
+            [
+                [
+                    str(len(single["times"]) + 1),
+                    str(single["queries"]),
+                    ms(statistics.median(single["times"])),
+                    ms(percentile(single["times"], 0.95)),
+                    str(single["emails"]),
+                ]
+            ],
+        )
+    )
+
+
+def race_worker(
+    number: int,
+    plan: list[tuple[int, int, dt.datetime] | None],
+    service_id: int,
+    clinician_id: int,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """One process: its own connection; one attempt (or none) per wave, released by the barrier."""
+    attempts: list[dict[str, Any]] = []
+    setup_error = ""
+    service = clinician = None
+    clients: dict[int, Client] = {}
+    try:
+        service = Service.objects.get(pk=service_id)
+        clinician = Clinician.objects.select_related("user").get(pk=clinician_id)
+        wanted = [step[1] for step in plan if step is not None]
+        clients = {c.pk: c for c in Client.objects.select_related("user").filter(pk__in=wanted)}
+        connection.ensure_connection()
+    except Exception as error:
+        setup_error = repr(error)
+    mail.outbox = []
+    for wave, step in enumerate(plan):
+        barrier.wait(BARRIER_TIMEOUT)
+        if step is None or setup_error:
+            continue
+        slot_number, client_id, starts_at = step
+        outcome, detail, at_constraint = "booked", "", False
+        started = time.monotonic()
+        try:
+            appointment_book(
+                service=service,
+                clinician=clinician,
+                client=clients[client_id],
+                starts_at=starts_at,
+                actor=None,
+                context=SYSTEM,
+            )
+        except SlotUnavailable as error:
+            outcome = "lost"
+            at_constraint = isinstance(error.__cause__, IntegrityError)
+        except Exception as error:
+            sqlstate = getattr(error.__cause__, "sqlstate", None) or "-"
+            outcome, detail = "error", f"{type(error).__name__} (SQLSTATE {sqlstate}): {error}"
+        attempts.append(
+            {
+                "wave": wave,
+                "slot": slot_number,
+                "outcome": outcome,
+                "at_constraint": at_constraint,
+                "detail": detail,
+                "started": started,
+                "ended": time.monotonic(),
+            }
+        )
+    barrier.wait(BARRIER_TIMEOUT)
+    results.put(
+        {
+            "worker": number,
+            "setup_error": setup_error,
+            "attempts": attempts,
+            "emails": len(mail.outbox),
+        }
+    )
+    connections.close_all()
+
+
+def connection_budget() -> tuple[int, int, int]:
+    maximum = int(scalar("SHOW max_connections"))
+    reserved = int(scalar("SHOW superuser_reserved_connections"))
+    in_use = int(
+        scalar("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+    )
+    return maximum, reserved, in_use
+
+
+def run_race(
+    *, service: Service, clinician: Clinician, clients: list[Client], slots: list[dt.datetime]
+) -> dict[str, Any]:
+    """One round: RACE_PER_SLOT attempts on each of ``slots``, from different clients."""
+    attempts_total = len(slots) * RACE_PER_SLOT
+    maximum, reserved, in_use = connection_budget()
+    # Leave room for other people's tests on this machine: at most RACE_WORKERS connections,
+    # never more than half of what is free, in whole groups of RACE_PER_SLOT so that all
+    # attempts on one slot are released together.
+    free = maximum - reserved - in_use
+    workers = min(RACE_WORKERS, free // 2) // RACE_PER_SLOT * RACE_PER_SLOT
+    if workers < RACE_PER_SLOT:
+        sys.exit(f"Only {free} PostgreSQL connections free; the race needs {RACE_PER_SLOT * 2}.")
+    waves = math.ceil(attempts_total / workers)
+
+    # Attempt k: slot k // RACE_PER_SLOT, client k, wave k // workers, worker k % workers.
+    plans: list[list[tuple[int, int, dt.datetime] | None]] = [
+        [None] * waves for _ in range(workers)
+    ]
+    for k in range(attempts_total):
+        slot_number = k // RACE_PER_SLOT
+        plans[k % workers][k // workers] = (slot_number, clients[k].pk, slots[slot_number])
+
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    connections.close_all()  # children must not share the parent's connection
+    processes = [
+        context.Process(
+            target=race_worker,
+            args=(number, plans[number], service.pk, clinician.pk, barrier, results),
+        )
+        for number in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait(BARRIER_TIMEOUT)  # everyone connected and ready: wave 0 is released
+    started = time.perf_counter()
+    for _ in range(waves):
+        barrier.wait(BARRIER_TIMEOUT)  # this wave finished, the next one is released
+    wall = time.perf_counter() - started
+    reports = [results.get(timeout=BARRIER_TIMEOUT) for _ in processes]
+    for process in processes:
+        process.join(BARRIER_TIMEOUT)
+
+    attempts = [attempt for report in reports for attempt in report["attempts"]]
+    # Most attempts in flight at one instant (time.monotonic is system-wide on Linux).
+    events = sorted(
+        [(a["started"], 1) for a in attempts] + [(a["ended"], -1) for a in attempts],
+        key=lambda event: (event[0], event[1]),
+    )
+    in_flight = peak = 0
+    for _, change in events:
+        in_flight += change
+        peak = max(peak, in_flight)
+    # How close together a wave's attempts really started after the barrier let them go.
+    spreads = []
+    for wave in range(waves):
+        starts = [a["started"] for a in attempts if a["wave"] == wave]
+        if starts:
+            spreads.append(max(starts) - min(starts))
+
+    lost = [a for a in attempts if a["outcome"] == "lost"]
+    errors = [a["detail"] for a in attempts if a["outcome"] == "error"]
+    errors += [r["setup_error"] for r in reports if r["setup_error"]]
+    connection.ensure_connection()
+    stored = Counter(
+        Appointment.objects.filter(
+            clinician=clinician, status=AppointmentStatus.CONFIRMED, starts_at__in=slots
+        ).values_list("starts_at", flat=True)
+    )
+    return {
+        "workers": workers,
+        "waves": waves,
+        "max_connections": maximum,
+        "reserved": reserved,
+        "in_use_before": in_use,
+        "attempts": len(attempts),
+        "booked": sum(1 for a in attempts if a["outcome"] == "booked"),
+        "lost": len(lost),
+        "lost_at_constraint": sum(1 for a in lost if a["at_constraint"]),
+        "errors": errors,
+        "slots_booked_once": sum(1 for slot in slots if stored[slot] == 1),
+        "double": scalar(DOUBLE_BOOKINGS_SQL),
+        "emails": sum(report["emails"] for report in reports),
+        "wall": wall,
+        "peak_in_flight": peak,
+        "release_spread": spreads,
+        "attempt_times": [a["ended"] - a["started"] for a in attempts],
+    }
+
+
+DOUBLE_BOOKINGS_SQL = """
+    SELECT count(*)
+    FROM virtual_sessions_appointment a
+    JOIN virtual_sessions_appointment b
+      ON a.clinician_id = b.clinician_id
+     AND a.id < b.id
+     AND a.blocked_from < b.blocked_until
+     AND b.blocked_from < a.blocked_until
+    WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'
+"""
+
+
+def report_races(rounds: list[dict[str, Any]]) -> bool:
+    first = rounds[0]
+    total = first["attempts"]
+    print()
+    print(
+        f"2b. Booking race: {total} attempts on {RACE_SLOTS} slots ({RACE_PER_SLOT} per slot, "
+        f"each from a different client), {len(rounds)} round(s) on fresh slots"
+    )
+    print(
+        f"   {first['workers']} worker processes, each with its own PostgreSQL connection "
+        f"(max_connections {first['max_connections']}, {first['reserved']} reserved, "
+        f"{first['in_use_before']} client connections in use before round 1)."
+    )
+    print(
+        f"   {first['waves']} waves of {first['workers']} attempts, each released at once by a "
+        f"barrier; all {RACE_PER_SLOT} attempts on a slot are in the same wave."
+    )
+    print(
+        f"   Truly concurrent: up to {first['workers']} open transactions at a time (measured "
+        f"peak in flight: {max(r['peak_in_flight'] for r in rounds)}); the machine has "
+        f"{os.cpu_count()} CPUs, so at most {os.cpu_count()} processes run Python at one instant."
+    )
+    spreads = [spread for r in rounds for spread in r["release_spread"]]
+    print(
+        "   Release spread (first to last start of an attempt in a wave): median "
+        f"{ms(statistics.median(spreads))} ms, max {ms(max(spreads))} ms."
+    )
+    rows = []
+    for number, r in enumerate(rounds, start=1):
+        rows.append(
+            [
+                str(number),
+                str(r["booked"]),
+                str(r["lost"]),
+                str(r["lost"] - r["lost_at_constraint"]),
+                str(r["lost_at_constraint"]),
+                str(r["double"]),
+                str(len(r["errors"])),
+                str(r["emails"]),
+                f"{r['wall']:.3f}",
+                f"{r['attempts'] / r['wall']:.1f}",
+                ms(statistics.median(r["attempt_times"])),
+                ms(percentile(r["attempt_times"], 0.95)),
+            ]
+        )
+    print(
+        table(
+            [
+                "round",
+                "booked",
+                "lost",
+                "at check",
+                "at constraint",
+                "double",
+                "other errors",
+                "emails",
+                "wall s",
+                "attempts/s",
+                "median ms",
+                "p95 ms",
+            ],
+            rows,
+        )
+    )
+    walls = [r["wall"] for r in rounds]
+    times = [t for r in rounds for t in r["attempt_times"]]
+    print(
+        f"   median over rounds: wall {statistics.median(walls):.3f} s, "
+        f"{total / statistics.median(walls):.1f} attempts/s; over all attempts: median "
+        f"{ms(statistics.median(times))} ms, p95 {ms(percentile(times, 0.95))} ms"
+    )
+    kinds = Counter(error.splitlines()[0][:160] for r in rounds for error in r["errors"])
+    for kind, count in kinds.most_common():
+        print(f"   other error x{count}: {kind}")
+    ok = all(
+        r["booked"] == RACE_SLOTS
+        and r["slots_booked_once"] == RACE_SLOTS
+        and r["lost"] == r["attempts"] - RACE_SLOTS
+        and r["double"] == 0
+        and not r["errors"]
+        for r in rounds
+    )
+    errors = sum(len(r["errors"]) for r in rounds)
+    double = max(r["double"] for r in rounds)
+    print(
+        f"   {'OK' if ok else 'FAILED'}: every round should make {RACE_SLOTS} bookings with 0 "
+        f"double bookings and 0 other errors (double bookings: {double}, other errors: {errors})"
+    )
+    return ok
+
+
+# --- Main ------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 5 repetitions, 1 race round"
+    )
+    parser.add_argument("--repetitions", type=int, help="repetitions per timing (default 30)")
+    parser.add_argument("--race-rounds", type=int, help="booking races to run (default 10)")
+    arguments = parser.parse_args()
+    repetitions = arguments.repetitions or (5 if arguments.quick else 30)
+    race_rounds = arguments.race_rounds or (1 if arguments.quick else 10)
+
+    check_database_is_ours()
+    started = time.perf_counter()
+    recreate_database()
+    call_command("migrate", interactive=False, verbosity=0)
+    migrated = time.perf_counter() - started
+
+    print("Booking benchmark" + (" (quick)" if arguments.quick else ""))
+    for line in machine_description():
+        print(f"  {line}")
+    print(
+        f"  {repetitions} repetitions per timing, {race_rounds} race round(s); "
+        f"DEBUG={settings.DEBUG}; Celery eager={settings.CELERY_TASK_ALWAYS_EAGER}; "
+        f"email: {settings.EMAIL_BACKEND}"
+    )
+    print(f"  {code_version()}; database recreated and migrated in {migrated:.1f} s")
+
+    setup_started = time.perf_counter()
+    now = timezone.now()
+    today = now.astimezone(ZONE).date()
+    # The first Monday at least two days ahead, so minimum notice never trims the window.
+    first_day = today + dt.timedelta(days=2)
+    first_day += dt.timedelta(days=(7 - first_day.weekday()) % 7)
+    last_day = first_day + dt.timedelta(weeks=WEEKS) - dt.timedelta(days=1)
+
+    # One clinician per size, one for the race, one for bookings without contention.
+    clinicians = make_clinicians(len(SIZES) + 2)
+    service = Service.objects.create(
+        name="Virtual assessment",
+        duration_minutes=45,
+        buffer_before_minutes=0,
+        buffer_after_minutes=15,
+        minimum_notice_minutes=120,
+        booking_horizon_days=120,
+        slot_interval_minutes=15,
+    )
+    service.clinicians.add(*clinicians)
+    clients = make_clients(RACE_SLOTS * RACE_PER_SLOT + 1)
+    for size, clinician in zip(SIZES, clinicians, strict=False):
+        make_appointments(
+            service=service,
+            clinician=clinician,
+            client=clients[-1],
+            starts=appointment_starts(size, first_day, last_day),
+            now=now,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    by_size = {
+        size: Clinician.objects.select_related("user").get(pk=clinician.pk)
+        for size, clinician in zip(SIZES, clinicians, strict=False)
+    }
+    print(
+        f"  window {first_day} to {last_day} ({ZONE_NAME}); "
+        f"{Appointment.objects.count()} appointments in the table; "
+        f"setup {time.perf_counter() - setup_started:.1f} s"
+    )
+
+    listing = measure_slot_listing(
+        service=service,
+        clinicians=by_size,
+        first_day=first_day,
+        last_day=last_day,
+        now=now,
+        repetitions=repetitions,
+    )
+    page = measure_slot_page(
+        service=service,
+        clinicians=by_size,
+        week=first_day + dt.timedelta(weeks=1),
+        repetitions=repetitions,
+    )
+    report_slots(listing, page)
+
+    single = measure_single_bookings(
+        service=service,
+        clinician=Clinician.objects.select_related("user").get(pk=clinicians[-1].pk),
+        client=clients[-1],
+        first_day=first_day,
+        count=repetitions,
+    )
+    report_single_bookings(single)
+
+    race_clinician = Clinician.objects.select_related("user").get(pk=clinicians[-2].pk)
+    slots = spaced_slots(service, race_clinician, first_day, RACE_SLOTS * race_rounds)
+    rounds = [
+        run_race(
+            service=service,
+            clinician=race_clinician,
+            clients=clients[: RACE_SLOTS * RACE_PER_SLOT],
+            slots=slots[number * RACE_SLOTS : (number + 1) * RACE_SLOTS],
+        )
+        for number in range(race_rounds)
+    ]
+    return 0 if report_races(rounds) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
