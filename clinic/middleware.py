@@ -13,15 +13,18 @@ TIME_ZONE_COOKIE = "tz"
 def viewer_time_zone(request: HttpRequest) -> tuple[str, bool]:
     """The zone to show times in, and whether it came from the viewer rather than a default.
 
-    A signed-in person's own setting wins; then an explicit choice (?tz=), then what the
-    browser reported (cookie set by the page script), then the clinic's zone.
+    An explicit choice on the page (?tz=) wins; then a signed-in person's own setting, then
+    what the browser reported (cookie set by the page script), then the clinic's zone.
     """
+    chosen = request.GET.get("tz", "")
+    if chosen and is_time_zone(chosen):
+        return chosen, True
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and is_time_zone(user.time_zone):
         return user.time_zone, True
-    for candidate in (request.GET.get("tz", ""), request.COOKIES.get(TIME_ZONE_COOKIE, "")):
-        if candidate and is_time_zone(candidate):
-            return candidate, True
+    reported = request.COOKIES.get(TIME_ZONE_COOKIE, "")
+    if reported and is_time_zone(reported):
+        return reported, True
     return settings.CLINIC_TIME_ZONE, False
 
 

@@ -378,3 +378,16 @@ def test_the_slot_page_runs_the_same_queries_however_many_appointments_exist(
 
     assert Appointment.objects.count() == 28
     assert queries() == before
+
+
+def test_a_zone_picked_on_the_page_wins_over_the_signed_in_clients_setting(
+    as_client, service, clinician
+) -> None:
+    url = reverse("sessions:book_slots", args=[service.uuid, clinician.uuid])
+
+    own = as_client.get(url)
+    picked = as_client.get(url, {"tz": "Asia/Tokyo"})
+
+    assert "Times in Europe/London" in own.text
+    assert "Times in Asia/Tokyo" in picked.text
+    assert ">18:00<" in picked.text  # 10:00 in London is 18:00 in Tokyo
