@@ -284,17 +284,13 @@ def make_appointments(
 ) -> None:
     rows = []
     for number, starts_at in enumerate(starts):
-        ends_at = starts_at + service.duration
         cancelled = number % CANCELLED_EVERY == CANCELLED_EVERY - 1
         rows.append(
             Appointment(
                 service=service,
                 clinician=clinician,
                 client=client,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                blocked_from=starts_at - dt.timedelta(minutes=service.buffer_before_minutes),
-                blocked_until=ends_at + dt.timedelta(minutes=service.buffer_after_minutes),
+                **service.appointment_times(starts_at),
                 status=AppointmentStatus.CANCELLED if cancelled else AppointmentStatus.CONFIRMED,
                 cancelled_at=now if cancelled else None,
             )

@@ -80,6 +80,16 @@ class Service(models.Model):
     def duration(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.duration_minutes)
 
+    def appointment_times(self, starts_at: dt.datetime) -> dict[str, dt.datetime]:
+        """The session and the range it blocks (with this service's buffers) for a start."""
+        ends_at = starts_at + self.duration
+        return {
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "blocked_from": starts_at - dt.timedelta(minutes=self.buffer_before_minutes),
+            "blocked_until": ends_at + dt.timedelta(minutes=self.buffer_after_minutes),
+        }
+
 
 class Weekday(models.IntegerChoices):
     MONDAY = 0, "Monday"

@@ -49,16 +49,6 @@ def _notify(appointment: Appointment, event: AppointmentEvent) -> None:
         )
 
 
-def _times(service: Service, starts_at: dt.datetime) -> dict[str, dt.datetime]:
-    ends_at = starts_at + service.duration
-    return {
-        "starts_at": starts_at,
-        "ends_at": ends_at,
-        "blocked_from": starts_at - dt.timedelta(minutes=service.buffer_before_minutes),
-        "blocked_until": ends_at + dt.timedelta(minutes=service.buffer_after_minutes),
-    }
-
-
 TAKEN = (
     "Sorry, this time was just taken or is no longer available. Please pick another time: "
     "everything else you entered is kept."
@@ -95,7 +85,7 @@ def appointment_book(
                     clinician=clinician,
                     client=client,
                     intake_id=intake_id,
-                    **_times(service, starts_at),
+                    **service.appointment_times(starts_at),
                 )
         except IntegrityError as error:
             if _is_overlap_violation(error):
@@ -232,7 +222,7 @@ def appointment_reschedule(
             exclude_appointment_id=appointment.pk,
         ):
             raise SlotUnavailable(TAKEN)
-        for name, value in _times(appointment.service, starts_at).items():
+        for name, value in appointment.service.appointment_times(starts_at).items():
             setattr(appointment, name, value)
         appointment.sequence += 1
         try:

@@ -88,14 +88,10 @@ def make_appointment(
     starts_at: dt.datetime,
     status: AppointmentStatus = AppointmentStatus.CONFIRMED,
 ) -> Appointment:
-    ends_at = starts_at + service.duration
     return Appointment.objects.create(
         service=service,
         clinician=clinician,
         client=client,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        blocked_from=starts_at - dt.timedelta(minutes=service.buffer_before_minutes),
-        blocked_until=ends_at + dt.timedelta(minutes=service.buffer_after_minutes),
         status=status,
+        **service.appointment_times(starts_at),
     )

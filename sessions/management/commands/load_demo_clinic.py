@@ -203,24 +203,20 @@ class Command(BaseCommand):
             (call, clinicians[0], clients[1], now - dt.timedelta(days=7)),
         ]
         for service, clinician, client, starts_at in plan:
-            ends_at = starts_at + service.duration
-            blocked_until = ends_at + dt.timedelta(minutes=service.buffer_after_minutes)
+            times = service.appointment_times(starts_at)
             if Appointment.objects.filter(
                 clinician=clinician,
                 status=AppointmentStatus.CONFIRMED,
-                blocked_from__lt=blocked_until,
-                blocked_until__gt=starts_at,
+                blocked_from__lt=times["blocked_until"],
+                blocked_until__gt=times["blocked_from"],
             ).exists():
                 continue
             Appointment.objects.create(
                 service=service,
                 clinician=clinician,
                 client=client,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                blocked_from=starts_at - dt.timedelta(minutes=service.buffer_before_minutes),
-                blocked_until=blocked_until,
                 intake=client.intakes.first(),
+                **times,
             )
 
     def _print_sign_in(self) -> None:
