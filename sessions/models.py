@@ -172,6 +172,12 @@ class ExtraHours(models.Model):
 
 class AppointmentStatus(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
+    WAITING = "waiting", "Client waiting"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    NO_SHOW = "no_show", "No-show"
+    # The client waited in the room but was never admitted before it closed.
+    NOT_STARTED = "not_started", "Not started"
     CANCELLED = "cancelled", "Cancelled"
 
 
@@ -209,6 +215,9 @@ class Appointment(models.Model):
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     cancellation_reason = models.CharField(max_length=500, blank=True)
+    # The live session: when the clinician let the client in, and when it ended.
+    admitted_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["starts_at"]
@@ -235,3 +244,79 @@ class Appointment(models.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.status == AppointmentStatus.CANCELLED
+
+
+class ParticipantRole(models.TextChoices):
+    CLIENT = "client", "Client"
+    CLINICIAN = "clinician", "Clinician"
+
+
+class RoomEventKind(models.TextChoices):
+    JOINED = "joined", "Joined"
+    ADMITTED = "admitted", "Admitted"
+    CONNECTED = "connected", "Connected"
+    LEFT = "left", "Left"
+    ENDED = "ended", "Ended"
+    CLOSED = "closed", "Room closed"
+
+
+class RoomEvent(models.Model):
+    """What happened in an appointment's room, and when."""
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="room_events"
+    )
+    kind = models.CharField(max_length=16, choices=RoomEventKind)
+    # Empty for events the server causes on its own, such as closing the room.
+    role = models.CharField(max_length=16, choices=ParticipantRole, blank=True)
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["appointment", "at"], name="room_event_appointment_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.role or 'server'} {self.kind}"
+
+
+class ChatMessage(models.Model):
+    """Chat during a session, kept with the appointment."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="chat_messages"
+    )
+    sender = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    sender_role = models.CharField(max_length=16, choices=ParticipantRole)
+    body = models.TextField(max_length=2000)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        indexes = [models.Index(fields=["appointment", "sent_at"], name="chat_appointment_sent")]
+
+    def __str__(self) -> str:
+        return f"{self.sent_at:%H:%M} {self.sender_role}: {self.body[:40]}"
+
+
+class RoomConnection(models.Model):
+    """The one open signaling connection of each participant; a newer tab takes the seat."""
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="room_connections"
+    )
+    role = models.CharField(max_length=16, choices=ParticipantRole)
+    channel_name = models.CharField(max_length=200)
+    connected_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "role"], name="room_one_seat_per_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} in {self.appointment_id} since {self.connected_at:%H:%M:%S}"

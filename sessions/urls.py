@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions.views import appointments, availability, booking, manage
+from sessions.views import appointments, availability, booking, manage, room
 
 app_name = "sessions"
 
@@ -15,7 +15,8 @@ urlpatterns = [
         "appointments/manage/<str:token>/reschedule/", manage.reschedule, name="manage_reschedule"
     ),
     path("appointments/manage/<str:token>/cancel/", manage.cancel, name="manage_cancel"),
-    path("appointments/<uuid:appointment_uuid>/join/", appointments.join, name="join"),
+    path("appointments/<uuid:appointment_uuid>/join/", room.join, name="join"),
+    path("appointments/<uuid:appointment_uuid>/room/admit/", room.admit, name="room_admit"),
     path("clinic/availability/", availability.availability, name="availability"),
     path("clinic/availability/hours/", availability.hours_add, name="availability_hours_add"),
     path(

@@ -1,3 +1,5 @@
 """WebSocket routes of every app."""
 
-websocket_urlpatterns: list = []
+from sessions.routing import websocket_urlpatterns as sessions_routes
+
+websocket_urlpatterns = [*sessions_routes]

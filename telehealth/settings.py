@@ -119,7 +119,16 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "telehealth")},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("CHANNELS_PREFIX", "telehealth"),
+                # A room group must outlive the longest session (2 h) plus its join window;
+                # a socket that stops reading is cut off rather than buffered without bound
+                # (a burst of ICE candidates is a few dozen messages).
+                "group_expiry": env_int("CHANNELS_GROUP_EXPIRY_SECONDS", 3 * 60 * 60),
+                "capacity": env_int("CHANNELS_CAPACITY", 300),
+                "expiry": 30,
+            },
         }
     }
     CACHES = {
@@ -152,7 +161,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "telehealth")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "close-finished-rooms": {
+        "task": "sessions.tasks.close_finished_rooms",
+        "schedule": 60.0,
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Email ----------------------------------------------------------------------------------
@@ -202,6 +216,21 @@ LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
 SIGN_IN_LINKS_PER_EMAIL_PER_HOUR = env_int("SIGN_IN_LINKS_PER_EMAIL_PER_HOUR", 5)
 # How many reverse proxies in front of the server append to X-Forwarded-For; 0 trusts none.
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
+
+# --- Live sessions ----------------------------------------------------------------------------
+# The room opens this long before the start and closes this long after the planned end.
+ROOM_OPENS_MINUTES_BEFORE = env_int("ROOM_OPENS_MINUTES_BEFORE", 15)
+ROOM_CLOSES_MINUTES_AFTER = env_int("ROOM_CLOSES_MINUTES_AFTER", 30)
+# ICE servers for the browsers. Nothing public is used unless configured here. TURN uses
+# coturn's use-auth-secret scheme: time-limited credentials derived from a shared secret.
+WEBRTC_STUN_URLS = env_list("WEBRTC_STUN_URLS")
+WEBRTC_TURN_URLS = env_list("WEBRTC_TURN_URLS")
+WEBRTC_TURN_SECRET = env_str("WEBRTC_TURN_SECRET")
+WEBRTC_TURN_CREDENTIAL_SECONDS = env_int("WEBRTC_TURN_CREDENTIAL_SECONDS", 3 * 60 * 60)
+# Signaling limits per WebSocket connection.
+SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
+SIGNALING_MESSAGES_PER_SECOND = env_int("SIGNALING_MESSAGES_PER_SECOND", 20)
+SIGNALING_BURST = env_int("SIGNALING_BURST", 100)
 
 # --- Internationalisation and time ----------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -278,6 +307,8 @@ def production_problems() -> list[str]:
         problems.append("EMAIL_HOST must be set: clients get their links by email")
     if _site.scheme != "https":
         problems.append("SITE_URL must start with https://")
+    if WEBRTC_TURN_URLS and len(WEBRTC_TURN_SECRET) < 16:
+        problems.append("WEBRTC_TURN_SECRET must be set (16+ characters) when TURN is configured")
     return problems
 
 

@@ -1,13 +1,19 @@
 import datetime as dt
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.test import Client as HttpClient
 
 from clinic.models import Client, Clinician, User
 from sessions.models import Appointment, Service
 from tests import factories
+from tests.asgi_server import AsgiServer
+from tests.celery_worker import database_url
 from tests.smtp import Inbox, SMTPServer
 
 # A Monday, well clear of DST changes; tests that need "now" freeze time here.
@@ -129,3 +135,43 @@ def as_admin(admin_user: User) -> HttpClient:
 @pytest.fixture
 def as_stranger() -> HttpClient:
     return HttpClient()
+
+
+def session_key_for(user: User) -> str:
+    """A signed-in session for ``user``, as the login view would create it."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+@pytest.fixture
+def asgi_server(
+    transactional_db, settings, smtp_server: SMTPServer, tmp_path: Path
+) -> Iterator[AsgiServer]:
+    """daphne serving the app (HTTP and WebSockets) on the test database and this worker's Redis."""
+    database = settings.DATABASES["default"]
+    assert str(database["NAME"]).startswith("test_"), database["NAME"]
+    server = AsgiServer(
+        log_path=tmp_path / "daphne.log",
+        host=os.environ.get("TEST_ASGI_HOST", "127.0.0.1"),
+        env={
+            "DJANGO_SETTINGS_MODULE": "telehealth.settings",
+            "DATABASE_URL": database_url(database),
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "SECRET_KEY": settings.SECRET_KEY,
+            "ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp_server.port),
+            "EMAIL_USE_TLS": "false",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+        },
+    )
+    settings.SITE_URL = server.url
+    server.env["SITE_URL"] = server.url
+    server.start()
+    yield server
+    server.stop()
+    print(f"--- daphne log ({server.log_path}) ---\n{server.log()}")

@@ -4,24 +4,11 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from sessions.calendar import appointment_ics
 from sessions.models import AppointmentStatus
 from sessions.selectors import appointment_get_for_viewer
-
-
-@require_GET
-@login_required
-def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
-    appointment = appointment_get_for_viewer(viewer=request.user, appointment_uuid=appointment_uuid)
-    return render(
-        request,
-        "sessions/join.html",
-        {"appointment": appointment, "now": timezone.now()},
-    )
 
 
 @require_GET

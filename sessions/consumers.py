@@ -1,0 +1,294 @@
+"""WebSocket consumers: the signaling server of a session room, and the clinician's live feed.
+
+The consumers only authenticate, check frames and pass them on; what the frames mean for the
+appointment is decided in sessions.room.
+"""
+
+import json
+import re
+from typing import Any
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from clinic.models import Clinician
+from sessions.models import Appointment, ParticipantRole
+from sessions.room import (
+    CloseCode,
+    RoomError,
+    RoomState,
+    chat_post,
+    clinician_group,
+    ice_servers,
+    is_polite,
+    participant_role,
+    room_connected,
+    room_end,
+    room_group,
+    room_joined,
+    room_left,
+    room_state,
+)
+from sessions.signaling import Signal, SignalError, TokenBucket, parse_frame
+
+PAGE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MEDIA_SIGNALS = {"offer", "answer", "candidate"}
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    """Admits the appointment's client and clinician inside the join window and relays their
+    frames to each other, never to anyone else."""
+
+    role: ParticipantRole | None = None
+
+    async def connect(self) -> None:
+        # Accept first: a WebSocket refused during the handshake cannot carry a close code.
+        await self.accept()
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CloseCode.UNAUTHENTICATED)
+            return
+        appointment = await self._appointment(self.scope["url_route"]["kwargs"]["appointment_uuid"])
+        role = participant_role(appointment, user) if appointment else None
+        if appointment is None or role is None:
+            await self.close(code=CloseCode.NOT_PARTICIPANT)
+            return
+        now = timezone.now()
+        if room_state(appointment, now=now) != RoomState.OPEN:
+            await self.close(code=CloseCode.OUTSIDE_WINDOW)
+            return
+
+        self.user = user
+        self.appointment = appointment
+        self.role = role
+        self.group = room_group(appointment.uuid)
+        self.page = self._page_id()
+        self.connection_state = ""
+        self.bucket = TokenBucket(
+            rate=settings.SIGNALING_MESSAGES_PER_SECOND, burst=settings.SIGNALING_BURST
+        )
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        joined = await database_sync_to_async(room_joined)(
+            appointment_id=appointment.pk,
+            role=role,
+            user=user,
+            channel_name=self.channel_name,
+            now=now,
+        )
+        self.admitted = joined.admitted
+        if joined.replaces and joined.replaces != self.channel_name:
+            await self.channel_layer.send(joined.replaces, {"type": "room.replaced"})
+        await self._send(
+            {
+                "type": "welcome",
+                "role": role,
+                "polite": is_polite(role),
+                "admitted": joined.admitted,
+                "iceServers": ice_servers(user, now=now),
+            }
+        )
+        await self.channel_layer.group_send(
+            self.group,
+            {
+                "type": "room.presence",
+                "state": "joined",
+                "role": role,
+                "page": self.page,
+                "sender": self.channel_name,
+            },
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if self.role is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        left = await database_sync_to_async(room_left)(
+            appointment_id=self.appointment.pk,
+            role=self.role,
+            user=self.user,
+            channel_name=self.channel_name,
+            now=timezone.now(),
+        )
+        if left:
+            await self.channel_layer.group_send(
+                self.group,
+                {
+                    "type": "room.presence",
+                    "state": "left",
+                    "role": self.role,
+                    "page": self.page,
+                    "sender": self.channel_name,
+                },
+            )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.role is None:
+            return
+        if not self.bucket.take():
+            await self._error("rate_limited", "Too many messages: slow down.")
+            return
+        try:
+            signal = parse_frame(text_data, max_bytes=settings.SIGNALING_MAX_MESSAGE_BYTES)
+        except SignalError as error:
+            await self._error(error.code, error.message)
+            return
+        await getattr(self, f"_on_{signal.type}")(signal)
+
+    # --- Frames from this browser ------------------------------------------------------------
+
+    async def _on_offer(self, signal: Signal) -> None:
+        await self._relay_media(signal)
+
+    _on_answer = _on_offer
+    _on_candidate = _on_offer
+
+    async def _relay_media(self, signal: Signal) -> None:
+        if not self.admitted:
+            await self._error("not_admitted", "The clinician has not let the client in yet.")
+            return
+        await self._relay({"type": signal.type, **signal.payload})
+
+    async def _on_chat(self, signal: Signal) -> None:
+        message = await database_sync_to_async(chat_post)(
+            appointment_id=self.appointment.pk,
+            sender=self.user,
+            role=self.role,
+            body=signal.payload["body"],
+            now=timezone.now(),
+        )
+        frame = {
+            "type": "chat",
+            "id": str(message.uuid),
+            "from": self.role,
+            "name": self.user.full_name,
+            "body": message.body,
+            "sentAt": message.sent_at.isoformat(),
+        }
+        await self._relay(frame)
+        await self._send(frame)  # the sender's copy confirms it was kept
+
+    async def _on_state(self, signal: Signal) -> None:
+        connection = signal.payload.get("connection")
+        if connection == "connected" and self.connection_state != "connected":
+            await database_sync_to_async(room_connected)(
+                appointment_id=self.appointment.pk,
+                role=self.role,
+                user=self.user,
+                now=timezone.now(),
+            )
+        if connection:
+            self.connection_state = connection
+        await self._relay({"type": "state", **signal.payload})
+
+    async def _on_bye(self, signal: Signal) -> None:
+        if not signal.payload["end"]:
+            await self._relay({"type": "bye"})
+            return
+        try:
+            await database_sync_to_async(room_end)(
+                appointment_id=self.appointment.pk, user=self.user, now=timezone.now()
+            )
+        except RoomError as error:
+            await self._error("not_allowed", error.message)
+
+    # --- Events from the channel layer -------------------------------------------------------
+
+    async def room_relay(self, event: dict[str, Any]) -> None:
+        if event["sender"] != self.channel_name:
+            await self._send(event["frame"])
+
+    async def room_presence(self, event: dict[str, Any]) -> None:
+        if event["sender"] == self.channel_name or event["role"] == self.role:
+            return
+        await self._send(
+            {"type": "peer", "state": event["state"], "role": event["role"], "page": event["page"]}
+        )
+        if event["state"] == "joined":
+            # Tell the newcomer that we are here too.
+            await self.channel_layer.send(
+                event["sender"],
+                {
+                    "type": "room.presence",
+                    "state": "present",
+                    "role": self.role,
+                    "page": self.page,
+                    "sender": self.channel_name,
+                },
+            )
+
+    async def room_admitted(self, event: dict[str, Any]) -> None:
+        self.admitted = True
+        await self._send({"type": "admitted"})
+
+    async def room_ended(self, event: dict[str, Any]) -> None:
+        await self._send({"type": "ended"})
+        await self.close(code=CloseCode.SESSION_ENDED)
+
+    async def room_replaced(self, event: dict[str, Any]) -> None:
+        await self._error("replaced", "This session was opened in another tab or window.")
+        await self.close(code=CloseCode.REPLACED)
+
+    # --- Helpers -----------------------------------------------------------------------------
+
+    async def _relay(self, frame: dict[str, Any]) -> None:
+        await self.channel_layer.group_send(
+            self.group,
+            {
+                "type": "room.relay",
+                "sender": self.channel_name,
+                "frame": {**frame, "from": self.role},
+            },
+        )
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    async def _error(self, code: str, message: str) -> None:
+        await self._send({"type": "error", "code": code, "message": message})
+
+    def _page_id(self) -> str:
+        # Each page load picks an id, so a peer can tell a reload (new page) from a reconnect.
+        query = self.scope.get("query_string", b"").decode(errors="replace")
+        for part in query.split("&"):
+            key, _, value = part.partition("=")
+            if key == "page" and PAGE_ID.match(value):
+                return value
+        return "unknown"
+
+    @database_sync_to_async
+    def _appointment(self, appointment_uuid: UUID) -> Appointment | None:
+        return (
+            Appointment.objects.select_related("clinician__user", "client__user", "service")
+            .filter(uuid=appointment_uuid)
+            .first()
+        )
+
+
+class ClinicianFeedConsumer(AsyncWebsocketConsumer):
+    """Pushes changes of a clinician's appointments (a client waiting, a session ending) to
+    their open dashboard. It only sends; frames from the browser are ignored."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CloseCode.UNAUTHENTICATED)
+            return
+        clinician = await database_sync_to_async(
+            lambda: Clinician.objects.filter(user=user).first()
+        )()
+        if clinician is None:
+            await self.close(code=CloseCode.NOT_PARTICIPANT)
+            return
+        self.group = clinician_group(clinician.uuid)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def feed_appointment(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps({**event, "type": "appointment"}))

@@ -1,0 +1,322 @@
+"""The live session room: when it is open, who may enter, admission, and what happened in it."""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+from clinic.models import User
+from sessions.models import (
+    Appointment,
+    AppointmentStatus,
+    ChatMessage,
+    ParticipantRole,
+    RoomConnection,
+    RoomEvent,
+    RoomEventKind,
+)
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes of the signaling server (documented in the README)."""
+
+    SESSION_ENDED = 4000
+    UNAUTHENTICATED = 4401
+    NOT_PARTICIPANT = 4403
+    OUTSIDE_WINDOW = 4408
+    REPLACED = 4409
+
+
+class RoomState(StrEnum):
+    NOT_OPEN = "not_open"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+FINISHED = (
+    AppointmentStatus.CANCELLED,
+    AppointmentStatus.COMPLETED,
+    AppointmentStatus.NO_SHOW,
+    AppointmentStatus.NOT_STARTED,
+)
+
+
+class RoomError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class JoinWindow:
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+
+
+def join_window(appointment: Appointment) -> JoinWindow:
+    return JoinWindow(
+        opens_at=appointment.starts_at - dt.timedelta(minutes=settings.ROOM_OPENS_MINUTES_BEFORE),
+        closes_at=appointment.ends_at + dt.timedelta(minutes=settings.ROOM_CLOSES_MINUTES_AFTER),
+    )
+
+
+def room_state(appointment: Appointment, *, now: dt.datetime) -> RoomState:
+    window = join_window(appointment)
+    if appointment.status in FINISHED or now >= window.closes_at:
+        return RoomState.CLOSED
+    if now < window.opens_at:
+        return RoomState.NOT_OPEN
+    return RoomState.OPEN
+
+
+def participant_role(appointment: Appointment, user: User) -> ParticipantRole | None:
+    """The user's part in this appointment; clinic admins are not participants."""
+    if not user.is_authenticated:
+        return None
+    if user.pk == appointment.client.user_id:
+        return ParticipantRole.CLIENT
+    if user.pk == appointment.clinician.user_id:
+        return ParticipantRole.CLINICIAN
+    return None
+
+
+def is_polite(role: ParticipantRole) -> bool:
+    """In perfect negotiation one side yields when both offer at once; the server decides."""
+    return role == ParticipantRole.CLIENT
+
+
+def room_group(appointment_uuid: UUID) -> str:
+    return f"room.{appointment_uuid.hex}"
+
+
+def clinician_group(clinician_uuid: UUID) -> str:
+    return f"clinician.{clinician_uuid.hex}"
+
+
+def _after_commit_send(group: str, message: dict[str, Any]) -> None:
+    def send() -> None:
+        async_to_sync(get_channel_layer().group_send)(group, message)
+
+    transaction.on_commit(send)
+
+
+def _feed(appointment: Appointment) -> None:
+    """Tell the clinician's open pages (dashboard, room) how the appointment stands."""
+    _after_commit_send(
+        clinician_group(appointment.clinician.uuid),
+        {
+            "type": "feed.appointment",
+            "appointment": str(appointment.uuid),
+            "status": appointment.status,
+            "status_label": appointment.get_status_display(),
+            "client": appointment.client.user.full_name,
+        },
+    )
+
+
+def _locked(appointment_id: int) -> Appointment:
+    return (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("clinician__user", "client__user", "service")
+        .get(pk=appointment_id)
+    )
+
+
+def _event(
+    appointment: Appointment,
+    kind: RoomEventKind,
+    *,
+    now: dt.datetime,
+    role: ParticipantRole | str = "",
+    user: User | None = None,
+    **detail: Any,
+) -> RoomEvent:
+    return RoomEvent.objects.create(
+        appointment=appointment, kind=kind, role=role, user=user, at=now, detail=detail
+    )
+
+
+@dataclass(frozen=True)
+class Joined:
+    admitted: bool
+    # The connection this one replaces (the same person's older tab), if any.
+    replaces: str | None
+
+
+@transaction.atomic
+def room_joined(
+    *,
+    appointment_id: int,
+    role: ParticipantRole,
+    user: User,
+    channel_name: str,
+    now: dt.datetime,
+) -> Joined:
+    """Someone entered the room and takes their seat; a client not yet admitted now waits."""
+    appointment = _locked(appointment_id)
+    seat, created = RoomConnection.objects.get_or_create(
+        appointment=appointment,
+        role=role,
+        defaults={"channel_name": channel_name, "connected_at": now},
+    )
+    replaces = None if created else seat.channel_name
+    if not created:
+        seat.channel_name, seat.connected_at = channel_name, now
+        seat.save(update_fields=["channel_name", "connected_at"])
+    _event(appointment, RoomEventKind.JOINED, now=now, role=role, user=user)
+    if (
+        role == ParticipantRole.CLIENT
+        and appointment.admitted_at is None
+        and appointment.status == AppointmentStatus.CONFIRMED
+    ):
+        appointment.status = AppointmentStatus.WAITING
+        appointment.save(update_fields=["status", "updated_at"])
+        _feed(appointment)
+    return Joined(admitted=appointment.admitted_at is not None, replaces=replaces)
+
+
+@transaction.atomic
+def room_left(
+    *,
+    appointment_id: int,
+    role: ParticipantRole,
+    user: User,
+    channel_name: str,
+    now: dt.datetime,
+) -> bool:
+    """A connection closed. Returns whether its owner left (False if a newer tab took over)."""
+    appointment = _locked(appointment_id)
+    released, _ = RoomConnection.objects.filter(
+        appointment=appointment, role=role, channel_name=channel_name
+    ).delete()
+    if not released:
+        return False
+    _event(appointment, RoomEventKind.LEFT, now=now, role=role, user=user)
+    if role == ParticipantRole.CLIENT and appointment.status == AppointmentStatus.WAITING:
+        appointment.status = AppointmentStatus.CONFIRMED
+        appointment.save(update_fields=["status", "updated_at"])
+        _feed(appointment)
+    return True
+
+
+@transaction.atomic
+def room_admit(*, appointment: Appointment, user: User, now: dt.datetime) -> Appointment:
+    """The clinician lets the client in; admitting twice changes nothing."""
+    appointment = _locked(appointment.pk)
+    if participant_role(appointment, user) != ParticipantRole.CLINICIAN:
+        raise RoomError("Only the appointment's clinician can let the client in.")
+    if room_state(appointment, now=now) != RoomState.OPEN:
+        raise RoomError("The room is not open.")
+    if appointment.admitted_at is not None:
+        return appointment
+    appointment.admitted_at = now
+    appointment.status = AppointmentStatus.IN_PROGRESS
+    appointment.save(update_fields=["admitted_at", "status", "updated_at"])
+    _event(appointment, RoomEventKind.ADMITTED, now=now, role=ParticipantRole.CLINICIAN, user=user)
+    _after_commit_send(room_group(appointment.uuid), {"type": "room.admitted"})
+    _feed(appointment)
+    return appointment
+
+
+def room_connected(
+    *, appointment_id: int, role: ParticipantRole, user: User, now: dt.datetime
+) -> None:
+    """A browser reports its peer connection reached "connected"."""
+    RoomEvent.objects.create(
+        appointment_id=appointment_id, kind=RoomEventKind.CONNECTED, role=role, user=user, at=now
+    )
+
+
+@transaction.atomic
+def room_end(*, appointment_id: int, user: User, now: dt.datetime) -> Appointment:
+    """The clinician ends the session for both sides."""
+    appointment = _locked(appointment_id)
+    if participant_role(appointment, user) != ParticipantRole.CLINICIAN:
+        raise RoomError("Only the clinician can end the session for both.")
+    if appointment.status in FINISHED:
+        return appointment
+    _settle(appointment, ended_at=now)
+    _event(appointment, RoomEventKind.ENDED, now=now, role=ParticipantRole.CLINICIAN, user=user)
+    return appointment
+
+
+# How an appointment still open when its session ends is recorded.
+OUTCOMES = {
+    # The client never came.
+    AppointmentStatus.CONFIRMED: AppointmentStatus.NO_SHOW,
+    # The client waited but was never let in.
+    AppointmentStatus.WAITING: AppointmentStatus.NOT_STARTED,
+    AppointmentStatus.IN_PROGRESS: AppointmentStatus.COMPLETED,
+}
+
+
+def _settle(appointment: Appointment, *, ended_at: dt.datetime) -> None:
+    appointment.status = OUTCOMES[appointment.status]
+    appointment.ended_at = ended_at
+    appointment.save(update_fields=["status", "ended_at", "updated_at"])
+    # Any socket still open in the room hears that it is over.
+    _after_commit_send(room_group(appointment.uuid), {"type": "room.ended"})
+    _feed(appointment)
+
+
+def chat_post(
+    *, appointment_id: int, sender: User, role: ParticipantRole, body: str, now: dt.datetime
+) -> ChatMessage:
+    return ChatMessage.objects.create(
+        appointment_id=appointment_id, sender=sender, sender_role=role, body=body, sent_at=now
+    )
+
+
+def rooms_close_finished(*, now: dt.datetime) -> int:
+    """Settle appointments whose room has closed without the clinician ending the session.
+
+    Returns how many changed. An appointment is settled once, so the batch stays small.
+    """
+    overdue = dt.timedelta(minutes=settings.ROOM_CLOSES_MINUTES_AFTER)
+    candidates = Appointment.objects.filter(
+        status__in=list(OUTCOMES), ends_at__lte=now - overdue
+    ).values_list("pk", flat=True)
+    changed = 0
+    for appointment_id in candidates:
+        with transaction.atomic():
+            appointment = _locked(appointment_id)
+            if appointment.status not in OUTCOMES:  # settled meanwhile by someone else
+                continue
+            _settle(appointment, ended_at=join_window(appointment).closes_at)
+            _event(appointment, RoomEventKind.CLOSED, now=now, outcome=appointment.status)
+            changed += 1
+    return changed
+
+
+def ice_servers(user: User, *, now: dt.datetime) -> list[dict[str, Any]]:
+    """STUN and TURN servers for one browser, with TURN credentials that expire.
+
+    coturn's use-auth-secret scheme: the username is "<expiry unix time>:<user id>" and the
+    password is base64(HMAC-SHA1(secret, username)), so coturn can check it without a database.
+    """
+    servers: list[dict[str, Any]] = []
+    if settings.WEBRTC_STUN_URLS:
+        servers.append({"urls": list(settings.WEBRTC_STUN_URLS)})
+    if settings.WEBRTC_TURN_URLS and settings.WEBRTC_TURN_SECRET:
+        expires = int(now.timestamp()) + settings.WEBRTC_TURN_CREDENTIAL_SECONDS
+        username = f"{expires}:{user.uuid}"
+        digest = hmac.new(
+            settings.WEBRTC_TURN_SECRET.encode(), username.encode(), hashlib.sha1
+        ).digest()
+        servers.append(
+            {
+                "urls": list(settings.WEBRTC_TURN_URLS),
+                "username": username,
+                "credential": base64.b64encode(digest).decode(),
+            }
+        )
+    return servers

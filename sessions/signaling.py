@@ -1,0 +1,151 @@
+"""The signaling protocol: which frames a browser may send, checked before anything is relayed.
+
+Frames are JSON objects with a "type". Browsers send:
+
+- ``offer`` / ``answer``: ``{"type", "sdp": str}``
+- ``candidate``: ``{"type", "candidate": {"candidate", "sdpMid", "sdpMLineIndex",
+  "usernameFragment"} | null}`` (null ends the candidates)
+- ``chat``: ``{"type", "body": str}`` (kept with the appointment)
+- ``state``: ``{"type", "audio"?: bool, "video"?: bool, "connection"?: str}``
+- ``bye``: ``{"type", "end"?: bool}`` (``end`` from the clinician ends the session for both)
+
+Anything else is refused with an error frame and the connection stays open.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_SDP_CHARS = 60_000
+MAX_CANDIDATE_CHARS = 1_000
+MAX_CHAT_CHARS = 2_000
+CONNECTION_STATES = {"new", "connecting", "connected", "disconnected", "failed", "closed"}
+
+
+class SignalError(Exception):
+    """A frame the server refuses; ``code`` is machine-readable, ``message`` for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Signal:
+    type: str
+    payload: dict[str, Any]
+
+
+def _only(frame: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(frame) - allowed - {"type"}
+    if unknown:
+        raise SignalError(
+            "unknown_field", f"Unexpected field(s): {', '.join(sorted(unknown))[:200]}."
+        )
+
+
+def _text(frame: dict[str, Any], key: str, *, limit: int, required: bool = True) -> str | None:
+    value = frame.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise SignalError("bad_field", f"“{key}” must be text.")
+    if len(value) > limit:
+        raise SignalError("too_large", f"“{key}” is longer than {limit} characters.")
+    return value
+
+
+def _flag(frame: dict[str, Any], key: str) -> bool | None:
+    value = frame.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise SignalError("bad_field", f"“{key}” must be true or false.")
+    return value
+
+
+def _candidate(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SignalError("bad_field", "“candidate” must be an object or null.")
+    _only(value, {"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"})
+    candidate = _text(value, "candidate", limit=MAX_CANDIDATE_CHARS, required=False)
+    mid = _text(value, "sdpMid", limit=64, required=False)
+    fragment = _text(value, "usernameFragment", limit=256, required=False)
+    index = value.get("sdpMLineIndex")
+    if index is not None and (
+        not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 64
+    ):
+        raise SignalError("bad_field", "“sdpMLineIndex” must be a small whole number.")
+    return {
+        "candidate": candidate or "",
+        "sdpMid": mid,
+        "sdpMLineIndex": index,
+        "usernameFragment": fragment,
+    }
+
+
+def parse_frame(text: str | None, *, max_bytes: int) -> Signal:
+    """Check one frame from a browser; raises SignalError with what is wrong."""
+    if text is None:
+        raise SignalError("bad_frame", "Frames must be JSON text, not binary.")
+    if len(text.encode()) > max_bytes:
+        raise SignalError("too_large", f"Frames may be at most {max_bytes} bytes.")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise SignalError("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise SignalError("bad_frame", "A frame must be a JSON object with a “type”.")
+    kind = frame["type"]
+    if kind in ("offer", "answer"):
+        _only(frame, {"sdp"})
+        return Signal(kind, {"sdp": _text(frame, "sdp", limit=MAX_SDP_CHARS)})
+    if kind == "candidate":
+        _only(frame, {"candidate"})
+        if "candidate" not in frame:
+            raise SignalError("bad_field", "“candidate” is missing.")
+        return Signal(kind, {"candidate": _candidate(frame["candidate"])})
+    if kind == "chat":
+        _only(frame, {"body"})
+        body = _text(frame, "body", limit=MAX_CHAT_CHARS)
+        return Signal(kind, {"body": body.strip()})
+    if kind == "state":
+        _only(frame, {"audio", "video", "connection"})
+        payload: dict[str, Any] = {}
+        for key in ("audio", "video"):
+            if (flag := _flag(frame, key)) is not None:
+                payload[key] = flag
+        if "connection" in frame:
+            if frame["connection"] not in CONNECTION_STATES:
+                raise SignalError("bad_field", "“connection” is not a connection state.")
+            payload["connection"] = frame["connection"]
+        return Signal(kind, payload)
+    if kind == "bye":
+        _only(frame, {"end"})
+        return Signal(kind, {"end": bool(_flag(frame, "end"))})
+    raise SignalError("unknown_type", f"Unknown frame type “{kind[:40]}”.")
+
+
+class TokenBucket:
+    """Allows ``burst`` frames at once and ``rate`` per second after that."""
+
+    def __init__(
+        self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.capacity = burst
+        self.tokens = float(burst)
+        self.clock = clock
+        self.updated = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False

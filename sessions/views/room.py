@@ -1,0 +1,73 @@
+"""The session room page, and letting the client in."""
+
+import zoneinfo
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from sessions.models import ParticipantRole
+from sessions.room import (
+    RoomError,
+    RoomState,
+    join_window,
+    participant_role,
+    room_admit,
+    room_state,
+)
+from sessions.selectors import appointment_get_for_viewer
+
+
+@require_GET
+@login_required
+def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
+    appointment = appointment_get_for_viewer(viewer=request.user, appointment_uuid=appointment_uuid)
+    now = timezone.now()
+    role = participant_role(appointment, request.user)
+    state = room_state(appointment, now=now)
+    context = {
+        "appointment": appointment,
+        "role": role,
+        "state": state,
+        "window": join_window(appointment),
+        "now": now,
+    }
+    if role is None or state != RoomState.OPEN:
+        return render(request, "sessions/room_closed.html", context)
+    peer = appointment.clinician.user if role == ParticipantRole.CLIENT else appointment.client.user
+    context["config"] = {
+        "appointment": str(appointment.uuid),
+        "role": role,
+        "socketPath": f"/ws/appointments/{appointment.uuid}/room/",
+        "admitUrl": reverse("sessions:room_admit", args=[appointment.uuid]),
+        "peerName": peer.full_name,
+        "title": f"{appointment.service.name} with {peer.full_name}",
+    }
+    context["chat"] = appointment.chat_messages.select_related("sender")
+    context["peer_name"] = peer.full_name
+    context["time_zone"] = zoneinfo.ZoneInfo(request.viewer_time_zone).key
+    return render(request, "sessions/room.html", context)
+
+
+@require_POST
+@login_required
+def admit(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
+    appointment = appointment_get_for_viewer(viewer=request.user, appointment_uuid=appointment_uuid)
+    try:
+        room_admit(appointment=appointment, user=request.user, now=timezone.now())
+    except RoomError as error:
+        if request.headers.get("Accept") == "application/json":
+            return JsonResponse({"error": error.message}, status=409)
+        return render(
+            request,
+            "sessions/room_closed.html",
+            {"appointment": appointment, "error": error.message, "state": "error"},
+            status=409,
+        )
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse({"admitted": True})
+    return redirect("sessions:join", appointment_uuid=appointment.uuid)

@@ -1,0 +1,566 @@
+// The session room: device check, waiting room and a peer-to-peer call.
+//
+// Signaling runs over a WebSocket to the server, which relays frames to the other participant
+// only. The call itself uses the "perfect negotiation" pattern: both sides may (re)negotiate at
+// any time and the server-assigned "polite" side yields when offers collide. A dropped
+// WebSocket reconnects with backoff without touching the call; a failed connection restarts
+// ICE; reloading the page joins again without the device check.
+
+const config = JSON.parse(document.getElementById("room-config").textContent);
+const room = document.getElementById("room");
+const $ = (id) => document.getElementById(id);
+
+const FINAL_CLOSE = {
+  4000: "The session has ended.",
+  4401: "You are signed out. Sign in again and reopen the session link.",
+  4403: "This session belongs to someone else's account.",
+  4408: "The room is not open at the moment.",
+  4409: "This session was opened in another tab or window. Continue there.",
+};
+const REMEMBER_KEY = `room:${config.appointment}`;
+const pageId = crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2);
+
+let localStream = null;
+let meterStop = null;
+let socket = null;
+let reconnectAttempt = 0;
+let reconnectTimer = null;
+let finished = false;
+let joined = false;
+let polite = false;
+let admitted = false;
+let iceServers = [];
+let peerPresent = false;
+let peerPage = null;
+let pc = null;
+let makingOffer = false;
+let ignoreOffer = false;
+let settingRemoteAnswer = false;
+let inbox = Promise.resolve();
+let statsTimer = null;
+const originalTitle = document.title;
+
+function status(text) {
+  $("room-status").textContent = text;
+}
+
+function show(step) {
+  room.dataset.step = step;
+  for (const id of ["device-check", "waiting", "call", "left", "ended", "stopped"]) {
+    $(id).hidden = id !== step;
+  }
+  if (step !== "call") $("admit-panel").hidden = true;
+}
+
+// --- Device check ----------------------------------------------------------------------------
+
+function explainMediaError(error) {
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    return "This page must be opened over a secure connection (an address starting with https://) or on localhost before the browser lets it use a camera.";
+  }
+  switch (error && error.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "Your browser blocked the camera and microphone for this page. Allow them (click the camera icon in the address bar, or check the browser's site settings) and reload the page.";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "No camera or microphone was found. Plug one in, or choose another one below.";
+    case "NotReadableError":
+    case "AbortError":
+      return "Your camera or microphone is busy: another app or browser tab (for example another video call) is using it. Close that app, then try again.";
+    default:
+      return `The camera and microphone could not be started (${error && error.name ? error.name : "unknown error"}).`;
+  }
+}
+
+async function openMedia(cameraId, microphoneId) {
+  const audio = microphoneId ? { deviceId: { exact: microphoneId } } : true;
+  const video = cameraId ? { deviceId: { exact: cameraId } } : { width: { ideal: 1280 }, height: { ideal: 720 } };
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio, video });
+  } catch (error) {
+    if (error.name === "NotFoundError" || error.name === "NotReadableError") {
+      // Without a usable camera the session can still go ahead with sound only.
+      const stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+      $("device-error").textContent = `${explainMediaError(error)} You can join with sound only.`;
+      $("device-error").hidden = false;
+      return stream;
+    }
+    throw error;
+  }
+}
+
+function fillPicker(select, devices, kind, currentId) {
+  select.replaceChildren();
+  devices
+    .filter((device) => device.kind === kind)
+    .forEach((device, index) => {
+      const option = new Option(device.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${index + 1}`, device.deviceId);
+      option.selected = device.deviceId === currentId;
+      select.append(option);
+    });
+}
+
+function showMicLevel(stream) {
+  if (meterStop) meterStop();
+  const track = stream.getAudioTracks()[0];
+  if (!track || !window.AudioContext) return;
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let peak = 0;
+    for (const sample of samples) peak = Math.max(peak, Math.abs(sample));
+    $("mic-level").value = Math.min(1, peak * 2);
+  }, 100);
+  meterStop = () => {
+    clearInterval(timer);
+    context.close();
+    meterStop = null;
+  };
+}
+
+async function startPreview() {
+  $("device-error").hidden = true;
+  $("join-button").disabled = true;
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    $("device-error").textContent = explainMediaError(null);
+    $("device-error").hidden = false;
+    return false;
+  }
+  const cameraId = $("camera-select").value || null;
+  const microphoneId = $("microphone-select").value || null;
+  if (localStream) localStream.getTracks().forEach((track) => track.stop());
+  try {
+    localStream = await openMedia(cameraId, microphoneId);
+  } catch (error) {
+    localStream = null;
+    $("device-error").textContent = explainMediaError(error);
+    $("device-error").hidden = false;
+    return false;
+  }
+  $("preview").srcObject = localStream;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const videoTrack = localStream.getVideoTracks()[0];
+  const audioTrack = localStream.getAudioTracks()[0];
+  fillPicker($("camera-select"), devices, "videoinput", videoTrack && videoTrack.getSettings().deviceId);
+  fillPicker($("microphone-select"), devices, "audioinput", audioTrack && audioTrack.getSettings().deviceId);
+  showMicLevel(localStream);
+  $("join-button").disabled = false;
+  return true;
+}
+
+// --- Signaling -------------------------------------------------------------------------------
+
+function send(frame) {
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function connectSignaling() {
+  clearTimeout(reconnectTimer);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}${config.socketPath}?page=${pageId}`);
+  room.dataset.signaling = "connecting";
+  socket.addEventListener("open", () => {
+    reconnectAttempt = 0;
+    room.dataset.signaling = "open";
+  });
+  socket.addEventListener("message", (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    // Frames are handled one after another: a candidate must not overtake its offer.
+    inbox = inbox.then(() => handle(frame)).catch((error) => console.error("signaling", error));
+  });
+  socket.addEventListener("close", (event) => {
+    room.dataset.signaling = "closed";
+    if (finished) return;
+    if (event.code in FINAL_CLOSE) {
+      stop(event.code);
+      return;
+    }
+    // Reconnect with exponential backoff and jitter; the call itself keeps going.
+    const delay = Math.min(10000, 500 * 2 ** reconnectAttempt) * (0.75 + Math.random() / 2);
+    reconnectAttempt += 1;
+    status("Connection to the clinic server lost. Reconnecting…");
+    reconnectTimer = setTimeout(connectSignaling, delay);
+  });
+}
+
+async function handle(frame) {
+  switch (frame.type) {
+    case "welcome":
+      polite = frame.polite;
+      admitted = frame.admitted;
+      iceServers = frame.iceServers || [];
+      status("");
+      enterRoom();
+      if (pc && ["failed", "disconnected"].includes(pc.iceConnectionState)) pc.restartIce();
+      break;
+    case "peer":
+      await onPeer(frame);
+      break;
+    case "admitted":
+      admitted = true;
+      enterRoom();
+      break;
+    case "offer":
+    case "answer":
+      await onDescription({ type: frame.type, sdp: frame.sdp });
+      break;
+    case "candidate":
+      await onCandidate(frame.candidate);
+      break;
+    case "state":
+      onPeerState(frame);
+      break;
+    case "chat":
+      showChat(frame);
+      break;
+    case "bye":
+      closePeerConnection();
+      $("remote-note").textContent = `${config.peerName} left the session.`;
+      break;
+    case "ended":
+      finished = true;
+      stop(4000);
+      break;
+    case "error":
+      if (frame.code !== "replaced") status(frame.message);
+      break;
+  }
+}
+
+async function onPeer(frame) {
+  if (frame.state === "left") {
+    peerPresent = false;
+    $("remote-note").textContent = `${config.peerName} left. They can come back while the room is open.`;
+    $("remote-note").hidden = false;
+    updateAdmitPanel();
+    return;
+  }
+  const reloaded = peerPage !== null && frame.page !== peerPage;
+  peerPresent = true;
+  peerPage = frame.page;
+  if (reloaded) {
+    // The other side loaded the page again: its old connection is gone, start afresh.
+    closePeerConnection();
+  }
+  updateAdmitPanel();
+  if (pc && pc.connectionState === "connected") $("remote-note").hidden = true;
+  if (admitted) {
+    const created = ensurePeerConnection();
+    if (!created && pc.signalingState === "have-local-offer") {
+      // Our offer may have been sent while they were away: send it again.
+      send({ type: "offer", sdp: pc.localDescription.sdp });
+    } else if (!created && pc.connectionState !== "connected") {
+      pc.restartIce();
+    }
+  }
+}
+
+// --- Waiting room and admission --------------------------------------------------------------
+
+function enterRoom() {
+  if (config.role === "client" && !admitted) {
+    show("waiting");
+    return;
+  }
+  show("call");
+  $("local-video").srcObject = localStream;
+  updateAdmitPanel();
+  if (admitted && peerPresent) ensurePeerConnection();
+}
+
+function updateAdmitPanel() {
+  if (config.role !== "clinician") return;
+  const waiting = peerPresent && !admitted;
+  $("admit-panel").hidden = !waiting;
+  if (waiting) {
+    status(`${config.peerName} is waiting.`);
+    announceWaiting();
+  } else {
+    document.title = originalTitle;
+  }
+}
+
+function announceWaiting() {
+  if (document.hidden) document.title = `(Waiting) ${originalTitle}`;
+  try {
+    const context = new AudioContext();
+    const tone = context.createOscillator();
+    const gain = context.createGain();
+    tone.frequency.value = 880;
+    gain.gain.setValueAtTime(0.15, context.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, context.currentTime + 0.6);
+    tone.connect(gain).connect(context.destination);
+    tone.start();
+    tone.stop(context.currentTime + 0.6);
+    tone.addEventListener("ended", () => context.close());
+  } catch {
+    // No sound is possible before the page has been interacted with; the banner remains.
+  }
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) document.title = originalTitle;
+});
+
+async function admit(event) {
+  event.preventDefault();
+  $("admit-button").disabled = true;
+  const form = $("admit-form");
+  const response = await fetch(form.action, {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+    credentials: "same-origin",
+  });
+  $("admit-button").disabled = false;
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    status(body.error || "The client could not be let in. Try again.");
+  }
+}
+
+// --- The call (perfect negotiation) ----------------------------------------------------------
+
+function ensurePeerConnection() {
+  if (pc) return false;
+  pc = new RTCPeerConnection({ iceServers });
+  for (const track of localStream ? localStream.getTracks() : []) pc.addTrack(track, localStream);
+
+  pc.addEventListener("track", ({ streams, track }) => {
+    const remote = $("remote-video");
+    remote.srcObject = streams[0] || new MediaStream([track]);
+    $("remote-note").hidden = true;
+  });
+  pc.addEventListener("negotiationneeded", async () => {
+    try {
+      makingOffer = true;
+      await pc.setLocalDescription();
+      send({ type: pc.localDescription.type, sdp: pc.localDescription.sdp });
+    } catch (error) {
+      console.error("negotiation", error);
+    } finally {
+      makingOffer = false;
+    }
+  });
+  pc.addEventListener("icecandidate", ({ candidate }) => {
+    send({ type: "candidate", candidate: candidate ? candidate.toJSON() : null });
+  });
+  pc.addEventListener("iceconnectionstatechange", () => {
+    if (pc && pc.iceConnectionState === "failed") pc.restartIce();
+  });
+  pc.addEventListener("connectionstatechange", () => {
+    if (!pc) return;
+    room.dataset.connection = pc.connectionState;
+    send({ type: "state", connection: pc.connectionState });
+    if (pc.connectionState === "connected") status("");
+    if (pc.connectionState === "disconnected") status("The connection is unstable: reconnecting the call…");
+  });
+  clearInterval(statsTimer);
+  statsTimer = setInterval(updateQuality, 1000);
+  return true;
+}
+
+async function onDescription(description) {
+  ensurePeerConnection();
+  const readyForOffer = !makingOffer && (pc.signalingState === "stable" || settingRemoteAnswer);
+  const collision = description.type === "offer" && !readyForOffer;
+  ignoreOffer = !polite && collision;
+  if (ignoreOffer) return;
+  settingRemoteAnswer = description.type === "answer";
+  await pc.setRemoteDescription(description);
+  settingRemoteAnswer = false;
+  if (description.type === "offer") {
+    await pc.setLocalDescription();
+    send({ type: pc.localDescription.type, sdp: pc.localDescription.sdp });
+  }
+}
+
+async function onCandidate(candidate) {
+  if (!pc) return;
+  try {
+    await pc.addIceCandidate(candidate || undefined);
+  } catch (error) {
+    if (!ignoreOffer) console.warn("candidate", error);
+  }
+}
+
+function closePeerConnection() {
+  clearInterval(statsTimer);
+  if (pc) {
+    pc.close();
+    pc = null;
+  }
+  makingOffer = false;
+  ignoreOffer = false;
+  settingRemoteAnswer = false;
+  room.dataset.connection = "new";
+  $("remote-video").srcObject = null;
+  $("remote-note").hidden = false;
+}
+
+function onPeerState(frame) {
+  const notes = [];
+  if (frame.video === false) notes.push(`${config.peerName} turned their camera off`);
+  if (frame.audio === false) notes.push(`${config.peerName} is muted`);
+  if ("audio" in frame || "video" in frame) {
+    $("remote-note").textContent = notes.join(" · ");
+    $("remote-note").hidden = notes.length === 0;
+  }
+}
+
+async function updateQuality() {
+  if (!pc) return;
+  const stats = await pc.getStats();
+  let rtt = null;
+  let lost = 0;
+  let received = 0;
+  let framesDecoded = 0;
+  stats.forEach((report) => {
+    if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") {
+      rtt = report.currentRoundTripTime ?? rtt;
+    }
+    if (report.type === "inbound-rtp") {
+      lost += report.packetsLost || 0;
+      received += report.packetsReceived || 0;
+      if (report.kind === "video") framesDecoded += report.framesDecoded || 0;
+    }
+  });
+  room.dataset.framesDecoded = String(framesDecoded);
+  const loss = received + lost > 0 ? lost / (received + lost) : 0;
+  let quality = "unknown";
+  if (rtt !== null) quality = rtt < 0.15 && loss < 0.02 ? "good" : rtt < 0.4 && loss < 0.08 ? "fair" : "poor";
+  const label = { good: "good", fair: "fair", poor: "poor", unknown: "checking" }[quality];
+  const element = $("quality");
+  element.dataset.quality = quality;
+  element.textContent = rtt === null ? `Connection: ${label}` : `Connection: ${label} (${Math.round(rtt * 1000)} ms, ${(loss * 100).toFixed(1)}% lost)`;
+}
+
+// --- Controls and chat -----------------------------------------------------------------------
+
+function toggle(kind, button, onText, offText) {
+  const tracks = localStream ? (kind === "audio" ? localStream.getAudioTracks() : localStream.getVideoTracks()) : [];
+  if (!tracks.length) return;
+  const enabled = !tracks[0].enabled;
+  tracks.forEach((track) => (track.enabled = enabled));
+  button.setAttribute("aria-pressed", String(!enabled));
+  button.textContent = enabled ? onText : offText;
+  send({ type: "state", [kind]: enabled });
+}
+
+function showChat(frame) {
+  const item = document.createElement("li");
+  item.className = `chat-${frame.from}`;
+  const name = document.createElement("span");
+  name.className = "chat-name";
+  name.textContent = frame.name;
+  const time = document.createElement("time");
+  time.dateTime = frame.sentAt;
+  time.textContent = new Date(frame.sentAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const body = document.createElement("p");
+  body.textContent = frame.body;
+  item.append(name, " ", time, body);
+  $("chat-log").append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function leave() {
+  send({ type: "bye" });
+  finished = true;
+  closePeerConnection();
+  if (socket) socket.close(1000);
+  show("left");
+}
+
+function endForBoth() {
+  if (!window.confirm(`End the session for you and ${config.peerName}?`)) return;
+  send({ type: "bye", end: true });
+}
+
+function stop(code) {
+  finished = true;
+  clearTimeout(reconnectTimer);
+  closePeerConnection();
+  if (localStream) localStream.getTracks().forEach((track) => track.stop());
+  if (meterStop) meterStop();
+  sessionStorage.removeItem(REMEMBER_KEY);
+  if (code === 4000) {
+    show("ended");
+    return;
+  }
+  $("stopped-reason").textContent = FINAL_CLOSE[code] || "The connection was closed.";
+  show("stopped");
+}
+
+async function join() {
+  if (joined) return;
+  joined = true;
+  if (meterStop) meterStop();
+  sessionStorage.setItem(
+    REMEMBER_KEY,
+    JSON.stringify({ camera: $("camera-select").value, microphone: $("microphone-select").value }),
+  );
+  connectSignaling();
+}
+
+async function rejoin() {
+  finished = false;
+  joined = false;
+  peerPage = null;
+  if (!localStream || localStream.getTracks().every((track) => track.readyState === "ended")) {
+    if (!(await startPreview())) {
+      show("device-check");
+      return;
+    }
+  }
+  await join();
+}
+
+// --- Start -----------------------------------------------------------------------------------
+
+$("camera-select").addEventListener("change", startPreview);
+$("microphone-select").addEventListener("change", startPreview);
+$("join-button").addEventListener("click", join);
+$("admit-form").addEventListener("submit", admit);
+$("mute-button").addEventListener("click", (event) => toggle("audio", event.currentTarget, "Mute", "Unmute"));
+$("camera-button").addEventListener("click", (event) => toggle("video", event.currentTarget, "Turn camera off", "Turn camera on"));
+$("rejoin-button").addEventListener("click", rejoin);
+if ($("end-button")) $("end-button").addEventListener("click", endForBoth);
+if ($("leave-button")) $("leave-button").addEventListener("click", leave);
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("chat-input");
+  const body = input.value.trim();
+  if (body && send({ type: "chat", body })) input.value = "";
+});
+
+(async () => {
+  const remembered = JSON.parse(sessionStorage.getItem(REMEMBER_KEY) || "null");
+  if (remembered) {
+    // A reload during the session: go straight back in with the same devices.
+    for (const [select, value] of [[$("camera-select"), remembered.camera], [$("microphone-select"), remembered.microphone]]) {
+      if (value) select.append(new Option("", value, true, true));
+    }
+    if (await startPreview()) {
+      await join();
+      return;
+    }
+    // The remembered devices are gone: choose again.
+    $("camera-select").replaceChildren();
+    $("microphone-select").replaceChildren();
+  }
+  show("device-check");
+  await startPreview();
+})();
