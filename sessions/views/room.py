@@ -4,6 +4,7 @@ import zoneinfo
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -57,6 +58,8 @@ def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
 @login_required
 def admit(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
     appointment = appointment_get_for_viewer(viewer=request.user, appointment_uuid=appointment_uuid)
+    if participant_role(appointment, request.user) != ParticipantRole.CLINICIAN:
+        raise PermissionDenied("Only the appointment's clinician lets the client in.")
     try:
         room_admit(appointment=appointment, user=request.user, now=timezone.now())
     except RoomError as error:

@@ -1,0 +1,635 @@
+"""The signaling server, through the full ASGI stack (auth, Origin check) on real Redis.
+
+Ana's appointment with Maya starts in five minutes, so its room is open; Ben and Sam have one
+at the same time in another room. Each test runs its WebSocket conversation in an event loop
+with ``run``; database work inside it goes through ``db``.
+"""
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.utils import timezone
+
+from clinic.models import User
+from sessions.models import (
+    Appointment,
+    AppointmentStatus,
+    ChatMessage,
+    RoomConnection,
+    RoomEvent,
+)
+from sessions.room import room_admit
+from telehealth.asgi import application
+from tests import factories
+from tests.conftest import session_key_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = "http://localhost"
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    async_to_sync(scenario)()
+
+
+db = database_sync_to_async
+
+
+@pytest.fixture
+def soon(service, clinician, other_clinician, client_record, other_client_record):
+    starts_at = timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5)
+    ana = factories.make_appointment(
+        service=service, clinician=clinician, client=client_record, starts_at=starts_at
+    )
+    ben = factories.make_appointment(
+        service=service, clinician=other_clinician, client=other_client_record, starts_at=starts_at
+    )
+    return ana, ben
+
+
+class Socket:
+    """One browser's signaling connection."""
+
+    def __init__(
+        self,
+        appointment: Appointment,
+        session_key: str | None,
+        *,
+        origin: str = ORIGIN,
+        page: str = "page-1",
+        path: str | None = None,
+    ) -> None:
+        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+        if session_key:
+            headers.append((b"cookie", f"sessionid={session_key}".encode()))
+        self.communicator = WebsocketCommunicator(
+            application,
+            path or f"/ws/appointments/{appointment.uuid}/room/?page={page}",
+            headers=headers,
+        )
+
+    async def open(self) -> bool:
+        connected, _ = await self.communicator.connect()
+        return connected
+
+    async def frame(self, timeout: float = 3) -> dict[str, Any]:
+        output = await self.communicator.receive_output(timeout)
+        assert output["type"] == "websocket.send", output
+        return json.loads(output["text"])
+
+    async def frame_of(self, kind: str, timeout: float = 3) -> dict[str, Any]:
+        """The next frame of a kind, skipping presence chatter."""
+        while True:
+            frame = await self.frame(timeout)
+            if frame["type"] == kind:
+                return frame
+            assert frame["type"] in ("peer", "state"), frame
+
+    async def closed_with(self, timeout: float = 3) -> int:
+        while True:
+            output = await self.communicator.receive_output(timeout)
+            if output["type"] == "websocket.close":
+                return output.get("code", 1000)
+
+    async def send(self, frame: Any) -> None:
+        await self.communicator.send_to(
+            text_data=frame if isinstance(frame, str) else json.dumps(frame)
+        )
+
+    async def nothing(self, timeout: float = 0.3) -> bool:
+        return await self.communicator.receive_nothing(timeout)
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+def move(appointment: Appointment, starts_at: dt.datetime, **changes: Any) -> None:
+    Appointment.objects.filter(pk=appointment.pk).update(
+        **appointment.service.appointment_times(starts_at), **changes
+    )
+
+
+def keys(*users: User) -> list[str]:
+    return [session_key_for(user) for user in users]
+
+
+async def joined(
+    appointment: Appointment, key: str, **options: Any
+) -> tuple[Socket, dict[str, Any]]:
+    socket = Socket(appointment, key, **options)
+    assert await socket.open()
+    welcome = await socket.frame()
+    assert welcome["type"] == "welcome", welcome
+    return socket, welcome
+
+
+# --- Who gets in --------------------------------------------------------------------------------
+
+
+def test_refused_connections_get_documented_close_codes(
+    soon, clinician, other_clinician, client_record, other_client_record, admin_user
+) -> None:
+    ana, _ = soon
+    other_client_key, other_clinician_key, admin_key = keys(
+        other_client_record.user, other_clinician.user, admin_user
+    )
+
+    async def scenario() -> None:
+        cases = [
+            (Socket(ana, None), 4401),
+            (Socket(ana, other_client_key), 4403),
+            (Socket(ana, other_clinician_key), 4403),
+            (Socket(ana, admin_key), 4403),
+            (
+                Socket(
+                    ana,
+                    other_client_key,
+                    path="/ws/appointments/8d5e9ad4-7ad7-4b62-9d0e-3c3b5d6bb0a1/room/",
+                ),
+                4403,
+            ),
+        ]
+        for socket, code in cases:
+            assert await socket.open()
+            assert await socket.closed_with() == code
+
+    run(scenario)
+    assert not RoomEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("starts_in", "status"),
+    [
+        (dt.timedelta(minutes=16), AppointmentStatus.CONFIRMED),  # opens 15 minutes before
+        (
+            -dt.timedelta(minutes=45 + 31),
+            AppointmentStatus.CONFIRMED,
+        ),  # closed 30 minutes after the end
+        (dt.timedelta(minutes=5), AppointmentStatus.CANCELLED),
+        (dt.timedelta(minutes=5), AppointmentStatus.COMPLETED),
+    ],
+)
+def test_outside_the_join_window_the_room_is_closed(soon, client_record, starts_in, status) -> None:
+    ana, _ = soon
+    move(ana, timezone.now() + starts_in, status=status)
+    [key] = keys(client_record.user)
+
+    async def scenario() -> None:
+        socket = Socket(ana, key)
+        assert await socket.open()
+        assert await socket.closed_with() == 4408
+
+    run(scenario)
+
+
+def test_the_window_opens_fifteen_minutes_before_the_start(soon, client_record) -> None:
+    ana, _ = soon
+    move(ana, timezone.now() + dt.timedelta(minutes=14))
+    [key] = keys(client_record.user)
+
+    async def scenario() -> None:
+        socket, welcome = await joined(ana, key)
+        assert welcome["role"] == "client"
+        await socket.close()
+
+    run(scenario)
+
+
+def test_a_foreign_origin_is_refused_during_the_handshake(soon, client_record) -> None:
+    ana, _ = soon
+    [key] = keys(client_record.user)
+
+    async def scenario() -> None:
+        socket = Socket(ana, key, origin="https://evil.example")
+        assert not await socket.open()
+
+    run(scenario)
+    assert not RoomEvent.objects.exists()
+
+
+# --- Roles, waiting room and admission -----------------------------------------------------------
+
+
+def test_the_server_assigns_roles_and_the_client_waits(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, welcome = await joined(ana, client_key, page="client-page")
+        assert welcome == {
+            "type": "welcome",
+            "role": "client",
+            "polite": True,
+            "admitted": False,
+            "iceServers": [],
+        }
+        assert (await db(Appointment.objects.get)(pk=ana.pk)).status == AppointmentStatus.WAITING
+
+        clinician_socket, welcome = await joined(ana, clinician_key, page="clinician-page")
+        assert welcome["role"] == "clinician"
+        assert welcome["polite"] is False
+        # Each learns the other is there.
+        assert await client.frame() == {
+            "type": "peer",
+            "state": "joined",
+            "role": "clinician",
+            "page": "clinician-page",
+        }
+        assert await clinician_socket.frame() == {
+            "type": "peer",
+            "state": "present",
+            "role": "client",
+            "page": "client-page",
+        }
+
+        await client.close()
+        assert await clinician_socket.frame() == {
+            "type": "peer",
+            "state": "left",
+            "role": "client",
+            "page": "client-page",
+        }
+        assert (await db(Appointment.objects.get)(pk=ana.pk)).status == AppointmentStatus.CONFIRMED
+        await clinician_socket.close()
+
+    run(scenario)
+    kinds = list(RoomEvent.objects.filter(appointment=ana).values_list("role", "kind"))
+    assert kinds == [
+        ("client", "joined"),
+        ("clinician", "joined"),
+        ("client", "left"),
+        ("clinician", "left"),
+    ]
+
+
+def test_media_frames_wait_for_admission_then_reach_only_the_peer(
+    soon, clinician, client_record
+) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+
+        await client.send({"type": "offer", "sdp": "v=0 early"})
+        assert (await client.frame_of("error"))["code"] == "not_admitted"
+
+        await db(room_admit)(appointment=ana, user=clinician.user, now=timezone.now())
+        assert await client.frame_of("admitted") == {"type": "admitted"}
+        assert await clinician_socket.frame_of("admitted") == {"type": "admitted"}
+
+        await clinician_socket.send({"type": "offer", "sdp": "v=0 offer"})
+        assert await client.frame_of("offer") == {
+            "type": "offer",
+            "sdp": "v=0 offer",
+            "from": "clinician",
+        }
+        await client.send({"type": "answer", "sdp": "v=0 answer"})
+        assert await clinician_socket.frame_of("answer") == {
+            "type": "answer",
+            "sdp": "v=0 answer",
+            "from": "client",
+        }
+        await client.send(
+            {
+                "type": "candidate",
+                "candidate": {
+                    "candidate": "candidate:1 1 udp 1 10.1.2.3 9 typ host",
+                    "sdpMid": "0",
+                    "sdpMLineIndex": 0,
+                },
+            }
+        )
+        candidate = await clinician_socket.frame_of("candidate")
+        assert candidate["candidate"]["candidate"].endswith("typ host")
+        await client.send({"type": "candidate", "candidate": None})
+        assert (await clinician_socket.frame_of("candidate"))["candidate"] is None
+        # Nobody hears their own frames back.
+        assert await client.nothing()
+        assert await clinician_socket.nothing()
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    ana.refresh_from_db()
+    assert ana.status == AppointmentStatus.IN_PROGRESS
+    assert ana.admitted_at is not None
+
+
+def test_frames_never_cross_into_another_room(
+    soon, clinician, other_clinician, client_record, other_client_record
+) -> None:
+    ana, ben = soon
+    for appointment, person in ((ana, clinician.user), (ben, other_clinician.user)):
+        room_admit(appointment=appointment, user=person, now=timezone.now())
+    ana_key, maya_key, ben_key, sam_key = keys(
+        client_record.user, clinician.user, other_client_record.user, other_clinician.user
+    )
+
+    async def scenario() -> None:
+        ana_socket, _ = await joined(ana, ana_key)
+        maya, _ = await joined(ana, maya_key)
+        ben_socket, _ = await joined(ben, ben_key)
+        sam, _ = await joined(ben, sam_key)
+        for socket in (ana_socket, maya, ben_socket, sam):
+            await socket.frame_of("peer")
+
+        await maya.send({"type": "offer", "sdp": "for Ana only"})
+        await maya.send({"type": "chat", "body": "Ana, can you hear me?"})
+
+        assert (await ana_socket.frame_of("offer"))["sdp"] == "for Ana only"
+        assert (await ana_socket.frame_of("chat"))["body"] == "Ana, can you hear me?"
+        assert await ben_socket.nothing()
+        assert await sam.nothing()
+        for socket in (ana_socket, maya, ben_socket, sam):
+            await socket.close()
+
+    run(scenario)
+
+
+# --- Bad frames and limits -----------------------------------------------------------------------
+
+
+def test_bad_frames_get_an_error_and_the_connection_stays_usable(
+    soon, clinician, client_record
+) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+
+        await client.communicator.send_to(bytes_data=b"\x00\x01")
+        assert (await client.frame_of("error"))["code"] == "bad_frame"
+        for bad, code in [
+            ("{nope", "bad_json"),
+            ('["offer"]', "bad_frame"),
+            ({"type": "join-room"}, "unknown_type"),
+            ({"type": "chat", "body": "hi", "to": "everyone"}, "unknown_field"),
+            ({"type": "chat", "body": "x" * 70_000}, "too_large"),
+            ({"type": "bye", "end": True}, "not_allowed"),  # only the clinician ends for both
+        ]:
+            await client.send(bad)
+            error = await client.frame_of("error")
+            assert error["code"] == code, (bad, error)
+            assert error["message"]
+        assert await clinician_socket.nothing()
+
+        await client.send({"type": "chat", "body": "Still here"})
+        assert (await clinician_socket.frame_of("chat"))["body"] == "Still here"
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    assert list(ChatMessage.objects.values_list("body", flat=True)) == ["Still here"]
+
+
+def test_each_connection_is_rate_limited(soon, client_record, clinician, settings) -> None:
+    settings.SIGNALING_BURST = 5
+    settings.SIGNALING_MESSAGES_PER_SECOND = 2
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+
+        for _ in range(8):
+            await client.send({"type": "state", "audio": True})
+        relayed = errors = 0
+        while not await client.nothing(0.3):
+            frame = await client.frame()
+            errors += frame["type"] == "error" and frame["code"] == "rate_limited"
+        while not await clinician_socket.nothing(0.3):
+            relayed += (await clinician_socket.frame())["type"] == "state"
+        assert relayed == 5
+        assert errors == 3
+
+        await asyncio.sleep(0.6)  # a token comes back after half a second
+        await client.send({"type": "state", "video": False})
+        assert await clinician_socket.frame_of("state") == {
+            "type": "state",
+            "video": False,
+            "from": "client",
+        }
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+
+
+def test_a_second_tab_replaces_the_first(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        first, _ = await joined(ana, client_key, page="first-tab")
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await first.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+
+        second, _ = await joined(ana, client_key, page="second-tab")
+
+        error = await first.frame_of("error")
+        assert error["code"] == "replaced"
+        assert await first.closed_with() == 4409
+        assert await clinician_socket.frame_of("peer") == {
+            "type": "peer",
+            "state": "joined",
+            "role": "client",
+            "page": "second-tab",
+        }
+        # The old tab going away is not the client leaving.
+        assert await clinician_socket.nothing(0.5)
+        await clinician_socket.send({"type": "chat", "body": "Hello new tab"})
+        assert (await second.frame_of("chat"))["body"] == "Hello new tab"
+        await second.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    assert list(
+        RoomEvent.objects.filter(appointment=ana, role="client").values_list("kind", flat=True)
+    ) == ["joined", "joined", "left"]
+
+
+# --- Chat, state and the end ----------------------------------------------------------------------
+
+
+def test_chat_is_kept_with_the_appointment(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+
+        await client.send({"type": "chat", "body": "My left knee hurts on stairs <b>today</b>"})
+        received = await clinician_socket.frame_of("chat")
+        own_copy = await client.frame_of("chat")
+
+        assert received["body"] == "My left knee hurts on stairs <b>today</b>"
+        assert received["from"] == "client"
+        assert received["name"] == "Ana Silva"
+        assert own_copy["id"] == received["id"]
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    message = ChatMessage.objects.get()
+    assert message.appointment == ana
+    assert message.sender == client_record.user
+    assert message.sender_role == "client"
+
+
+def test_a_connected_peer_connection_is_recorded_once(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    [key] = keys(client_record.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, key)
+        for state in ("connecting", "connected", "connected", "disconnected", "connected"):
+            await client.send({"type": "state", "connection": state})
+        await asyncio.sleep(0.3)
+        await client.close()
+
+    run(scenario)
+    assert RoomEvent.objects.filter(appointment=ana, kind="connected").count() == 2
+
+
+def test_the_clinician_ends_the_session_for_both(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+
+        await clinician_socket.send({"type": "bye", "end": True})
+
+        assert await client.frame_of("ended") == {"type": "ended"}
+        assert await client.closed_with() == 4000
+        assert await clinician_socket.frame_of("ended") == {"type": "ended"}
+        assert await clinician_socket.closed_with() == 4000
+        # The room stays shut.
+        again = Socket(ana, client_key)
+        assert await again.open()
+        assert await again.closed_with() == 4408
+
+    run(scenario)
+    ana.refresh_from_db()
+    assert ana.status == AppointmentStatus.COMPLETED
+    assert ana.ended_at is not None
+    assert RoomEvent.objects.filter(appointment=ana, kind="ended", role="clinician").exists()
+
+
+def test_a_client_saying_bye_only_tells_the_clinician(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.send({"type": "bye"})
+        assert await clinician_socket.frame_of("bye") == {"type": "bye", "from": "client"}
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    assert Appointment.objects.get(pk=ana.pk).status == AppointmentStatus.IN_PROGRESS
+
+
+def test_no_seat_is_left_behind(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        assert await db(RoomConnection.objects.filter(appointment=ana).count)() == 2
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    assert not RoomConnection.objects.exists()
+
+
+# --- The clinician's live feed --------------------------------------------------------------------
+
+
+def test_the_clinicians_feed_shows_a_client_waiting_live(soon, clinician, client_record) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        feed = WebsocketCommunicator(
+            application,
+            "/ws/clinic/feed/",
+            headers=[
+                (b"origin", ORIGIN.encode()),
+                (b"cookie", f"sessionid={clinician_key}".encode()),
+            ],
+        )
+        assert (await feed.connect())[0]
+
+        client, _ = await joined(ana, client_key)
+        waiting = json.loads(await feed.receive_from(3))
+        await client.close()
+        back = json.loads(await feed.receive_from(3))
+
+        assert waiting == {
+            "type": "appointment",
+            "appointment": str(ana.uuid),
+            "status": "waiting",
+            "status_label": "Client waiting",
+            "client": "Ana Silva",
+        }
+        assert back["status"] == "confirmed"
+        await feed.disconnect()
+
+    run(scenario)
+
+
+def test_the_feed_is_only_for_clinicians(soon, client_record, other_clinician) -> None:
+    client_key, sam_key = keys(client_record.user, other_clinician.user)
+    ana, _ = soon
+
+    async def scenario() -> None:
+        for key, code in ((None, 4401), (client_key, 4403)):
+            headers = [(b"origin", ORIGIN.encode())]
+            if key:
+                headers.append((b"cookie", f"sessionid={key}".encode()))
+            feed = WebsocketCommunicator(application, "/ws/clinic/feed/", headers=headers)
+            assert (await feed.connect())[0]
+            assert (await feed.receive_output(3))["code"] == code
+        # Sam's feed hears nothing of Maya's client.
+        sam_feed = WebsocketCommunicator(
+            application,
+            "/ws/clinic/feed/",
+            headers=[(b"origin", ORIGIN.encode()), (b"cookie", f"sessionid={sam_key}".encode())],
+        )
+        assert (await sam_feed.connect())[0]
+        client, _ = await joined(ana, client_key)
+        assert await sam_feed.receive_nothing(0.5)
+        await client.close()
+        await sam_feed.disconnect()
+
+    run(scenario)
