@@ -7,7 +7,15 @@ from django.http import HttpRequest
 from clinic.admin import ClinicianAdmin
 from clinic.audit import RequestContext
 from clinic.models import Clinician
-from sessions.models import Appointment, ExtraHours, Service, TimeOff, WeeklyHours
+from sessions.models import (
+    Appointment,
+    ChatMessage,
+    ExtraHours,
+    RoomEvent,
+    Service,
+    TimeOff,
+    WeeklyHours,
+)
 from sessions.services import BookingError, appointment_cancel
 
 
@@ -69,6 +77,29 @@ class ClinicianScheduleAdmin(ClinicianAdmin):
     inlines = [WeeklyHoursInline, TimeOffInline, ExtraHoursInline]
 
 
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RoomEventInline(ReadOnlyInline):
+    model = RoomEvent
+    fields = ["at", "kind", "role", "user", "detail"]
+    readonly_fields = fields
+
+
+class ChatMessageInline(ReadOnlyInline):
+    model = ChatMessage
+    fields = ["sent_at", "sender", "sender_role", "body"]
+    readonly_fields = fields
+
+
 @admin.register(Appointment)
 class AppointmentAdmin(admin.ModelAdmin):
     """Appointments change through booking, the manage link or the cancel action, never by
@@ -80,6 +111,7 @@ class AppointmentAdmin(admin.ModelAdmin):
     search_fields = ["client__user__email", "client__user__full_name", "uuid"]
     date_hierarchy = "starts_at"
     actions = ["cancel_appointments"]
+    inlines = [RoomEventInline, ChatMessageInline]
     readonly_fields = [
         "uuid",
         "service",
@@ -97,6 +129,8 @@ class AppointmentAdmin(admin.ModelAdmin):
         "cancelled_at",
         "cancelled_by",
         "cancellation_reason",
+        "admitted_at",
+        "ended_at",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
