@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,22 +148,59 @@ def session_key_for(user: User) -> str:
     return session.session_key
 
 
+def network_address() -> str | None:
+    """This machine's IPv4 address on its network (not loopback), or None if it has none.
+
+    Connecting a UDP socket sends nothing: the kernel only picks the source address it would
+    use on its route to that (unused, private) address.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address  # noqa: S104
+
+
 @pytest.fixture
 def asgi_server(
-    transactional_db, settings, smtp_server: SMTPServer, tmp_path: Path
+    request: pytest.FixtureRequest,
+    transactional_db,
+    settings,
+    smtp_server: SMTPServer,
+    tmp_path: Path,
 ) -> Iterator[AsgiServer]:
-    """daphne serving the app (HTTP and WebSockets) on the test database and this worker's Redis."""
+    """daphne serving the app (HTTP and WebSockets) on the test database and this worker's Redis.
+
+    One option, by indirect parametrization::
+
+        @pytest.mark.parametrize("asgi_server", [{"on_network": True}], indirect=True)
+
+    also serves the machine's network address (``network_address()``) as an allowed host, for
+    pages opened from another address than localhost; the server then listens on all
+    interfaces. Without an address the test is skipped, saying why.
+    """
+    options = getattr(request, "param", None) or {}
+    host = os.environ.get("TEST_ASGI_HOST", "127.0.0.1")
+    allowed_hosts = ["localhost", "127.0.0.1"]
+    if options.get("on_network"):
+        address = network_address()
+        if address is None:
+            pytest.skip("This machine has no IPv4 address besides loopback to serve pages on.")
+        host = "0.0.0.0"  # noqa: S104
+        allowed_hosts.append(address)
     database = settings.DATABASES["default"]
     assert str(database["NAME"]).startswith("test_"), database["NAME"]
     server = AsgiServer(
         log_path=tmp_path / "daphne.log",
-        host=os.environ.get("TEST_ASGI_HOST", "127.0.0.1"),
+        host=host,
         env={
             "DJANGO_SETTINGS_MODULE": "telehealth.settings",
             "DATABASE_URL": database_url(database),
             "REDIS_URL": os.environ["REDIS_URL"],
             "SECRET_KEY": settings.SECRET_KEY,
-            "ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "ALLOWED_HOSTS": ",".join(allowed_hosts),
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(smtp_server.port),
             "EMAIL_USE_TLS": "false",
