@@ -49,16 +49,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.accept()
         user = self.scope["user"]
         if not user.is_authenticated:
-            await self.close(code=CloseCode.UNAUTHENTICATED)
+            # Close codes go as .value: daphne (autobahn) refuses an IntEnum member.
+            await self.close(code=CloseCode.UNAUTHENTICATED.value)
             return
         appointment = await self._appointment(self.scope["url_route"]["kwargs"]["appointment_uuid"])
         role = participant_role(appointment, user) if appointment else None
         if appointment is None or role is None:
-            await self.close(code=CloseCode.NOT_PARTICIPANT)
+            await self.close(code=CloseCode.NOT_PARTICIPANT.value)
             return
         now = timezone.now()
         if room_state(appointment, now=now) != RoomState.OPEN:
-            await self.close(code=CloseCode.OUTSIDE_WINDOW)
+            await self.close(code=CloseCode.OUTSIDE_WINDOW.value)
             return
 
         self.user = user
@@ -225,11 +226,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_ended(self, event: dict[str, Any]) -> None:
         await self._send({"type": "ended"})
-        await self.close(code=CloseCode.SESSION_ENDED)
+        await self.close(code=CloseCode.SESSION_ENDED.value)
 
     async def room_replaced(self, event: dict[str, Any]) -> None:
         await self._error("replaced", "This session was opened in another tab or window.")
-        await self.close(code=CloseCode.REPLACED)
+        await self.close(code=CloseCode.REPLACED.value)
 
     # --- Helpers -----------------------------------------------------------------------------
 
@@ -275,13 +276,13 @@ class ClinicianFeedConsumer(AsyncWebsocketConsumer):
         await self.accept()
         user = self.scope["user"]
         if not user.is_authenticated:
-            await self.close(code=CloseCode.UNAUTHENTICATED)
+            await self.close(code=CloseCode.UNAUTHENTICATED.value)
             return
         clinician = await database_sync_to_async(
             lambda: Clinician.objects.filter(user=user).first()
         )()
         if clinician is None:
-            await self.close(code=CloseCode.NOT_PARTICIPANT)
+            await self.close(code=CloseCode.NOT_PARTICIPANT.value)
             return
         self.group = clinician_group(clinician.uuid)
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -258,7 +258,7 @@ async function onPeer(frame) {
   }
   updateAdmitPanel();
   if (pc && pc.connectionState === "connected") $("remote-note").hidden = true;
-  if (admitted) {
+  if (admitted && (pc || !polite)) {
     const created = ensurePeerConnection();
     if (!created && pc.signalingState === "have-local-offer") {
       // Our offer may have been sent while they were away: send it again.
@@ -279,7 +279,10 @@ function enterRoom() {
   show("call");
   $("local-video").srcObject = localStream;
   updateAdmitPanel();
-  if (admitted && peerPresent) ensurePeerConnection();
+  // The call is started by the side that is not polite; the polite side answers its offer.
+  // Both offering at once would be resolved by a rollback, which Chromium does not always
+  // survive: a rolled-back first offer can leave it gathering no ICE candidates at all.
+  if (admitted && peerPresent && !polite) ensurePeerConnection();
 }
 
 function updateAdmitPanel() {

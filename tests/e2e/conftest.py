@@ -14,13 +14,13 @@ import contextlib
 import datetime as dt
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from clinic.models import ConsentDocument, ConsentKind
 from clinic.services import consent_document_current
@@ -45,6 +45,7 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 10_000
 
 OpenBrowser = Callable[..., contextlib.AbstractContextManager[BrowserContext]]
+LaunchBrowser = Callable[..., contextlib.AbstractContextManager[Browser]]
 
 
 @pytest.fixture
@@ -154,3 +155,36 @@ def open_browser(tmp_path: Path) -> OpenBrowser:
                 context.close()
 
     return open_context
+
+
+@pytest.fixture
+def launch_browser(tmp_path: Path) -> LaunchBrowser:
+    """``with launch_browser() as browser:`` headless Chromium for tests with several people.
+
+    Each person gets their own ``browser.new_context()`` (own cookies and storage), which take
+    ``ACTION_TIMEOUT_MS`` as their default timeout. ``args`` replaces CHROMIUM_ARGS. As with
+    ``open_browser``, do not touch the ORM inside the ``with`` block.
+    """
+
+    @contextlib.contextmanager
+    def launch(*, args: Sequence[str] = CHROMIUM_ARGS) -> Iterator[Browser]:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=list(args), headless=True
+            )
+            browser.on("context", lambda context: context.set_default_timeout(ACTION_TIMEOUT_MS))
+            try:
+                yield browser
+            except BaseException:
+                shots = itertools.count(1)
+                for context in browser.contexts:
+                    for page in context.pages:
+                        with contextlib.suppress(Exception):
+                            shot = tmp_path / f"failure-page-{next(shots)}.png"
+                            page.screenshot(path=shot, full_page=True)
+                            print(f"Screenshot of {page.url} at failure: {shot}")
+                raise
+            finally:
+                browser.close()
+
+    return launch

@@ -1,0 +1,623 @@
+"""The live video session in real browsers: device check, waiting room, admission, a
+peer-to-peer call that survives a dropped signaling socket, a reload and a second tab, and
+the end of the session.
+
+Each person has their own browser context (cookies, storage) in one headless Chromium with a
+fake camera and microphone; the server is daphne (``asgi_server``) with this worker's Redis as
+the channel layer. People are signed in with session cookies made before the browser starts,
+and, as in the other end-to-end tests, the ORM is used before and after the browser block,
+never inside it (see tests/e2e/conftest.py).
+
+The pages' Content-Security-Policy forbids eval, so the tests wait with locators on the
+attributes of the #room element (``data-step``, ``data-signaling``, ``data-connection``,
+``data-frames-decoded``) rather than with ``wait_for_function``; ``page.evaluate`` (which the
+policy does not restrict) only reads what attributes cannot show, such as media tracks.
+"""
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Page,
+    WebSocket,
+    WebSocketRoute,
+    expect,
+)
+
+from clinic.models import Client, Clinician
+from sessions.models import (
+    Appointment,
+    AppointmentStatus,
+    ChatMessage,
+    ParticipantRole,
+    RoomEvent,
+    RoomEventKind,
+    Service,
+)
+from tests import factories
+from tests.asgi_server import AsgiServer
+from tests.conftest import network_address, session_key_for
+from tests.e2e.conftest import ACTION_TIMEOUT_MS, CHROMIUM_ARGS, LaunchBrowser
+
+CLIENT = "Ana Silva"  # the conftest personas
+CLINICIAN = "Maya Okafor"
+# The remote video plays without anyone clicking first, as it does after a real click.
+ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
+# ICE, DTLS and the first decoded frames on a loaded two-CPU machine.
+CALL_TIMEOUT_MS = 30_000
+# The #room element's data-frames-decoded is refreshed from getStats every second.
+VIDEO_TIMEOUT_S = 20.0
+# Page scripts that read what attributes cannot show (page.evaluate is not subject to the CSP).
+PREVIEW_TRACKS = """() => {
+  const stream = document.getElementById("preview").srcObject;
+  return stream ? stream.getTracks().map((track) => `${track.kind}:${track.readyState}`) : [];
+}"""
+LOCAL_TRACKS = """() => {
+  const stream = document.getElementById("local-video").srcObject;
+  return stream ? stream.getTracks().map((track) => `${track.kind}:${track.readyState}`) : [];
+}"""
+VIDEO_SIZE = """(id) => {
+  const video = document.getElementById(id);
+  return [video.videoWidth, video.videoHeight];
+}"""
+# Records every value #room's data-signaling takes from now on, however briefly.
+WATCH_SIGNALING = """() => {
+  const room = document.getElementById("room");
+  window.signalingSeen = [room.dataset.signaling];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const value = record.target.dataset.signaling;
+      if (window.signalingSeen.at(-1) !== value) window.signalingSeen.push(value);
+    }
+  }).observe(room, { attributes: true, attributeFilter: ["data-signaling"] });
+}"""
+
+ROOM_ATTRIBUTES = ("role", "step", "signaling", "connection", "frames-decoded")
+
+T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect() -> Iterator[None]:
+    # The default of 5 s is short for pages that start cameras on a loaded machine.
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=None)
+
+
+@dataclass(frozen=True)
+class Room:
+    server: AsgiServer
+    uuid: str
+    client_session: str
+    clinician_session: str
+
+    @property
+    def path(self) -> str:
+        return f"/appointments/{self.uuid}/join/"
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}{self.path}"
+
+
+def make_room(
+    server: AsgiServer,
+    *,
+    service: Service,
+    clinician: Clinician,
+    client: Client,
+    starts_in: dt.timedelta,
+) -> Room:
+    appointment = factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client,
+        starts_at=dt.datetime.now(dt.UTC).replace(microsecond=0) + starts_in,
+    )
+    return Room(
+        server=server,
+        uuid=str(appointment.uuid),
+        client_session=session_key_for(client.user),
+        clinician_session=session_key_for(clinician.user),
+    )
+
+
+@pytest.fixture
+def room(
+    asgi_server: AsgiServer, service: Service, clinician: Clinician, client_record: Client
+) -> Room:
+    """Ana's appointment with Maya, starting in five minutes: the room is open."""
+    return make_room(
+        asgi_server,
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_in=dt.timedelta(minutes=5),
+    )
+
+
+# --- Browser helpers -------------------------------------------------------------------------
+
+
+def person(browser: Browser, *, url: str, session: str, name: str) -> BrowserContext:
+    """A browser context signed in with ``session``; its console goes to the test's output."""
+    context = browser.new_context()
+    context.add_cookies([{"name": "sessionid", "value": session, "url": url}])
+    context.on("console", lambda message: print(f"[{name}] {message.type}: {message.text}"))
+    context.on("weberror", lambda error: print(f"[{name}] page error: {error.error}"))
+    context.on("page", lambda page: page.on("websocket", lambda ws: log_frames(name, ws)))
+    return context
+
+
+def log_frames(name: str, socket: WebSocket) -> None:
+    """Signaling frames in the test's output (shown when it fails), without the SDP."""
+    path = urlsplit(socket.url).path
+
+    def log(direction: str, payload: str | bytes) -> None:
+        try:
+            frame = json.loads(payload)
+            summary = {
+                k: v for k, v in frame.items() if k not in {"sdp", "candidate", "iceServers"}
+            }
+        except ValueError:
+            summary = payload[:80]
+        print(f"[{name} {dt.datetime.now(dt.UTC):%H:%M:%S.%f} {path[-12:]}] {direction} {summary}")
+
+    print(f"[{name}] socket opened: {path}")
+    socket.on("framesent", lambda payload: log("->", payload))
+    socket.on("framereceived", lambda payload: log("<-", payload))
+    socket.on("close", lambda _: print(f"[{name}] socket closed: {path}"))
+
+
+def eventually(
+    page: Page, probe: Callable[[], T], until: Callable[[T], bool], *, what: str, timeout: float
+) -> T:
+    """Poll ``probe`` until ``until`` holds; waits through Playwright so its events still run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if until(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still {value!r} after {timeout:.0f} s")
+        page.wait_for_timeout(200)
+
+
+def frames_decoded(page: Page) -> int:
+    return int(page.locator("#room").get_attribute("data-frames-decoded") or "0")
+
+
+def expect_video_flowing(*pages: Page, timeout: float = VIDEO_TIMEOUT_S) -> None:
+    """Each page's count of decoded remote video frames rises twice in a row, so video is
+    arriving now (a count that drops, when a new peer connection starts over, starts again)."""
+    rises = dict.fromkeys(pages, 0)
+    last = {page: frames_decoded(page) for page in pages}
+    deadline = time.monotonic() + timeout
+    while any(count < 2 for count in rises.values()):
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"video frames are not being decoded: {[(last[p], rises[p]) for p in pages]}"
+            )
+        pages[0].wait_for_timeout(250)
+        for page in pages:
+            now = frames_decoded(page)
+            if now > last[page]:
+                rises[page] += 1
+            elif now < last[page]:
+                rises[page] = 0
+            last[page] = now
+
+
+def room_attributes(page: Page) -> dict[str, str | None]:
+    room = page.locator("#room")
+    state = {key: room.get_attribute(f"data-{key}") for key in ROOM_ATTRIBUTES}
+    state["status"] = page.locator("#room-status").text_content()
+    return state
+
+
+def expect_connected(*pages: Page) -> None:
+    try:
+        for page in pages:
+            expect(page.locator("#room")).to_have_attribute(
+                "data-connection", "connected", timeout=CALL_TIMEOUT_MS
+            )
+    except AssertionError:
+        for page in pages:
+            print(f"{page.url}: {room_attributes(page)}")
+        raise
+
+
+def expect_remote_video_shown(page: Page) -> None:
+    eventually(
+        page,
+        lambda: page.evaluate(VIDEO_SIZE, "remote-video"),
+        lambda size: size[0] > 0 and size[1] > 0,
+        what="size of the remote video",
+        timeout=VIDEO_TIMEOUT_S,
+    )
+
+
+def pass_device_check(page: Page, button: str) -> None:
+    """The camera preview plays and the microphone is heard; then ``button`` is clicked."""
+    expect(page.locator("#room")).to_have_attribute("data-step", "device-check")
+    expect(page.get_by_role("heading", name="Check your camera and microphone")).to_be_visible()
+    join = page.get_by_role("button", name=button)
+    expect(join).to_be_enabled()
+    expect(page.locator("#device-error")).to_be_hidden()
+    assert sorted(page.evaluate(PREVIEW_TRACKS)) == ["audio:live", "video:live"]
+    eventually(
+        page,
+        lambda: page.evaluate(VIDEO_SIZE, "preview"),
+        lambda size: size[0] > 0,
+        what="size of the camera preview",
+        timeout=10,
+    )
+    expect(page.locator("#camera-select option")).not_to_have_count(0)
+    expect(page.locator("#microphone-select option")).not_to_have_count(0)
+    # Chromium's fake microphone beeps; the level meter shows it.
+    eventually(
+        page,
+        lambda: float(page.locator("#mic-level").get_attribute("value") or "0"),
+        lambda level: level > 0,
+        what="microphone level",
+        timeout=10,
+    )
+    join.click()
+
+
+class SocketProxy:
+    """Passes a page's room WebSockets through Playwright, so that the test can cut them."""
+
+    PATTERN = re.compile(r"/ws/appointments/[0-9a-f-]+/room/")
+
+    def __init__(self) -> None:
+        self.routes: list[WebSocketRoute] = []
+
+    def __call__(self, route: WebSocketRoute) -> None:
+        route.connect_to_server()  # frames flow both ways unchanged
+        self.routes.append(route)
+
+    def drop_page_side(self) -> None:
+        """What the page sees when its network drops: the socket closes without a close
+        frame from the server (1006), and the server is not told."""
+        self.routes[-1].close(code=1006, reason="")
+
+
+# --- Steps -----------------------------------------------------------------------------------
+
+
+def open_dashboard(clinician: BrowserContext, url: str) -> Page:
+    dashboard = clinician.new_page()
+    dashboard.goto(f"{url}/clinic/")
+    expect(dashboard.get_by_role("heading", level=1)).to_have_text("Upcoming sessions")
+    # Live: the page's feed socket is open.
+    expect(dashboard.locator("#sessions")).to_have_attribute("data-live", "true")
+    return dashboard
+
+
+def open_room(context: BrowserContext, room: Room, *, proxy: SocketProxy | None = None) -> Page:
+    page = context.new_page()
+    if proxy is not None:
+        page.route_web_socket(SocketProxy.PATTERN, proxy)
+    page.goto(room.url)
+    return page
+
+
+def start_call(room: Room, client: BrowserContext, clinician: BrowserContext) -> tuple[Page, Page]:
+    """The client waits, the clinician lets them in, and the call connects."""
+    client_page = open_room(client, room)
+    pass_device_check(client_page, "Go to the waiting room")
+    expect(client_page.locator("#room")).to_have_attribute("data-step", "waiting")
+    clinician_page = open_room(clinician, room)
+    pass_device_check(clinician_page, "Open the room")
+    clinician_page.get_by_role("button", name=f"Let {CLIENT} in").click()
+    expect_connected(client_page, clinician_page)
+    expect_video_flowing(client_page, clinician_page)
+    return client_page, clinician_page
+
+
+def room_events(uuid: str) -> list[tuple[str, str]]:
+    return list(
+        RoomEvent.objects.filter(appointment__uuid=uuid)
+        .order_by("at", "id")
+        .values_list("role", "kind")
+    )
+
+
+# --- Tests -----------------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_a_full_call_from_the_waiting_room_to_the_end(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    url = room.server.url
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+
+        # Maya has her sessions page open.
+        dashboard = open_dashboard(clinician, url)
+        row = dashboard.locator(f'tr[data-appointment="{room.uuid}"]')
+        expect(row).to_have_attribute("data-status", "confirmed")
+        expect(row.locator("td.status")).to_have_text("Confirmed")
+        dashboard_loaded_at = dashboard.evaluate("() => performance.timeOrigin")
+
+        # Ana opens the join link, checks her camera and microphone and goes in.
+        proxy = SocketProxy()
+        client_page = open_room(client, room, proxy=proxy)
+        expect(client_page.get_by_role("heading", level=1)).to_have_text(
+            f"Virtual assessment with {CLINICIAN}"
+        )
+        pass_device_check(client_page, "Go to the waiting room")
+        expect(client_page.locator("#room")).to_have_attribute("data-step", "waiting")
+        expect(client_page.locator("#waiting")).to_contain_text(
+            f"{CLINICIAN} will let you in shortly"
+        )
+        expect(client_page.locator("#room")).to_have_attribute("data-signaling", "open")
+
+        # Maya's sessions page shows it live, without being reloaded.
+        expect(row).to_have_attribute("data-status", "waiting")
+        expect(row.locator("td.status")).to_have_text("Client waiting")
+        expect(dashboard.locator("#feed-status")).to_have_text(f"{CLIENT} is waiting.")
+        assert dashboard.evaluate("() => performance.timeOrigin") == dashboard_loaded_at
+
+        # She opens the room from that row (in another tab: the sessions page stays open).
+        link = row.get_by_role("link", name=f"Open the session with {CLIENT}")
+        assert link.get_attribute("href") == room.path
+        clinician_page = open_room(clinician, room)
+        pass_device_check(clinician_page, "Open the room")
+        expect(clinician_page.locator("#room")).to_have_attribute("data-step", "call")
+        admit_panel = clinician_page.locator("#admit-panel")
+        expect(admit_panel).to_be_visible()
+        expect(admit_panel.get_by_role("heading")).to_have_text(f"{CLIENT} is waiting")
+        expect(clinician_page.locator("#room-status")).to_have_text(f"{CLIENT} is waiting.")
+        admit_panel.get_by_role("button", name=f"Let {CLIENT} in").click()
+
+        # Both are in the call, peer to peer, and each sees the other's video.
+        expect(admit_panel).to_be_hidden()
+        expect(client_page.locator("#room")).to_have_attribute("data-step", "call")
+        expect_connected(client_page, clinician_page)
+        expect_video_flowing(client_page, clinician_page)
+        expect_remote_video_shown(client_page)
+        expect_remote_video_shown(clinician_page)
+        expect(row.locator("td.status")).to_have_text("In progress")
+
+        # Chat both ways; the sender's own copy is the server's confirmation.
+        client_page.locator("#chat-input").fill("Hello, can you hear me?")
+        client_page.locator("#chat-input").press("Enter")
+        for page in (client_page, clinician_page):
+            line = page.locator("#chat-log li").filter(has_text="Hello, can you hear me?")
+            expect(line.locator(".chat-name")).to_have_text(CLIENT)
+        expect(client_page.locator("#chat-input")).to_have_value("")
+        clinician_page.locator("#chat-input").fill("Loud and clear.")
+        clinician_page.get_by_role("button", name="Send").click()
+        for page in (client_page, clinician_page):
+            line = page.locator("#chat-log li").filter(has_text="Loud and clear.")
+            expect(line.locator(".chat-name")).to_have_text(CLINICIAN)
+
+        # Ana's signaling socket drops: the page reconnects by itself, the call goes on.
+        client_page.evaluate(WATCH_SIGNALING)
+        proxy.drop_page_side()
+        eventually(
+            client_page,
+            lambda: len(proxy.routes),
+            lambda count: count == 2,
+            what="room sockets the client page opened",
+            timeout=15,
+        )
+        expect(client_page.locator("#room")).to_have_attribute("data-signaling", "open")
+        seen = client_page.evaluate("() => window.signalingSeen")
+        assert seen[:3] == ["open", "closed", "connecting"], seen
+        assert seen[-1] == "open", seen
+        expect(client_page.locator("#room")).to_have_attribute("data-step", "call")
+        expect(client_page.locator("#room-status")).to_have_text("")
+        expect_connected(client_page, clinician_page)
+        expect_video_flowing(client_page, clinician_page)
+
+        # Maya ends the session for both.
+        confirmations: list[str] = []
+
+        def accept(dialog: Dialog) -> None:
+            confirmations.append(dialog.message)
+            dialog.accept()
+
+        clinician_page.once("dialog", accept)
+        clinician_page.get_by_role("button", name="End session for both").click()
+        for page in (client_page, clinician_page):
+            expect(page.locator("#room")).to_have_attribute("data-step", "ended")
+            expect(page.locator("#ended").get_by_role("heading")).to_have_text(
+                "The session has ended"
+            )
+            expect(page.locator("#call")).to_be_hidden()
+        assert confirmations == [f"End the session for you and {CLIENT}?"]
+        expect(row.locator("td.status")).to_have_text("Completed")
+        assert dashboard.evaluate("() => performance.timeOrigin") == dashboard_loaded_at
+
+    appointment = Appointment.objects.get(uuid=room.uuid)
+    assert appointment.status == AppointmentStatus.COMPLETED
+    assert appointment.admitted_at is not None
+    assert appointment.ended_at is not None
+    assert appointment.admitted_at < appointment.ended_at
+    chat = list(appointment.chat_messages.values_list("sender__full_name", "sender_role", "body"))
+    assert chat == [
+        (CLIENT, ParticipantRole.CLIENT, "Hello, can you hear me?"),
+        (CLINICIAN, ParticipantRole.CLINICIAN, "Loud and clear."),
+    ]
+    events = room_events(room.uuid)
+    client_joined = (ParticipantRole.CLIENT, RoomEventKind.JOINED)
+    clinician_joined = (ParticipantRole.CLINICIAN, RoomEventKind.JOINED)
+    admitted = (ParticipantRole.CLINICIAN, RoomEventKind.ADMITTED)
+    ended = (ParticipantRole.CLINICIAN, RoomEventKind.ENDED)
+    # Ana joined twice (the second time after her socket dropped), everything else once.
+    assert events.count(client_joined) == 2, events
+    for once in (clinician_joined, admitted, ended):
+        assert events.count(once) == 1, events
+    assert events.index(client_joined) < events.index(admitted), events
+    assert events.index(clinician_joined) < events.index(admitted), events
+    connected = [index for index, (_, kind) in enumerate(events) if kind == RoomEventKind.CONNECTED]
+    assert {events[index][0] for index in connected} == set(ParticipantRole), events
+    assert events.index(admitted) < min(connected), events
+    assert max(connected) < events.index(ended), events
+    assert ChatMessage.objects.count() == 2
+
+
+@pytest.mark.e2e
+def test_reloading_during_the_call_rejoins_it_without_the_device_check(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    url = room.server.url
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client_page, clinician_page = start_call(room, client, clinician)
+
+        devices = [client_page.locator(f"#{kind}-select") for kind in ("camera", "microphone")]
+        chosen = [select.input_value() for select in devices]
+        room_sockets: list[str] = []
+        client_page.on(
+            "websocket",
+            lambda socket: room_sockets.append(socket.url) if "/room/" in socket.url else None,
+        )
+        client_page.reload()
+        # Straight back into the call: no device check to pass, no waiting room.
+        expect(client_page.locator("#room")).to_have_attribute("data-step", "call")
+        expect(client_page.locator("#device-check")).to_be_hidden()
+        expect(client_page.locator("#waiting")).to_be_hidden()
+        expect(clinician_page.locator("#admit-panel")).to_be_hidden()
+        expect_connected(client_page, clinician_page)
+        expect_video_flowing(client_page, clinician_page)
+        expect_remote_video_shown(client_page)
+        assert len(room_sockets) == 1, room_sockets
+        # With the camera and microphone chosen before the reload.
+        assert sorted(client_page.evaluate(LOCAL_TRACKS)) == ["audio:live", "video:live"]
+        assert [select.input_value() for select in devices] == chosen
+
+    assert Appointment.objects.get(uuid=room.uuid).status == AppointmentStatus.IN_PROGRESS
+    events = room_events(room.uuid)
+    assert events.count((ParticipantRole.CLIENT, RoomEventKind.JOINED)) == 2, events
+    assert events.count((ParticipantRole.CLIENT, RoomEventKind.CONNECTED)) == 2, events
+
+
+@pytest.mark.e2e
+def test_a_second_tab_takes_over_the_call_and_the_first_one_stops(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    url = room.server.url
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        first_tab, clinician_page = start_call(room, client, clinician)
+        first_tab_sockets: list[str] = []
+        first_tab.on("websocket", lambda socket: first_tab_sockets.append(socket.url))
+
+        # Ana opens the link again in another tab (its own session storage: a device check).
+        second_tab = open_room(client, room)
+        pass_device_check(second_tab, "Go to the waiting room")
+
+        expect(first_tab.locator("#room")).to_have_attribute("data-step", "stopped")
+        stopped = first_tab.locator("#stopped")
+        expect(stopped).to_be_visible()
+        expect(stopped.get_by_role("heading")).to_have_text(
+            "This window is no longer in the session"
+        )
+        expect(first_tab.locator("#stopped-reason")).to_have_text(
+            "This session was opened in another tab or window. Continue there."
+        )
+        expect(first_tab.locator("#call")).to_be_hidden()
+
+        # The second tab is in the call (Ana was let in already), with Maya.
+        expect(second_tab.locator("#room")).to_have_attribute("data-step", "call")
+        expect_connected(second_tab, clinician_page)
+        expect_video_flowing(second_tab, clinician_page)
+        expect_remote_video_shown(second_tab)
+
+        # The first tab let go of the camera and does not try to get back in (its first
+        # reconnection would have come within a second).
+        assert sorted(first_tab.evaluate(LOCAL_TRACKS)) == ["audio:ended", "video:ended"]
+        first_tab.wait_for_timeout(3000)
+        assert first_tab_sockets == []
+        expect(first_tab.locator("#room")).to_have_attribute("data-signaling", "closed")
+        expect(first_tab.locator("#room")).to_have_attribute("data-step", "stopped")
+        expect(second_tab.locator("#room")).to_have_attribute("data-signaling", "open")
+        expect(second_tab.locator("#room")).to_have_attribute("data-connection", "connected")
+        # Closing the browser below is everyone leaving.
+        before_closing = dt.datetime.now(dt.UTC)
+
+    events = room_events(room.uuid)
+    assert events.count((ParticipantRole.CLIENT, RoomEventKind.JOINED)) == 2, events
+    # The seat passed from one tab to the other: Ana did not leave the room meanwhile.
+    left = RoomEvent.objects.filter(
+        appointment__uuid=room.uuid, role=ParticipantRole.CLIENT, kind=RoomEventKind.LEFT
+    )
+    assert not left.filter(at__lt=before_closing).exists(), events
+
+
+def launch_args_without_media_permission() -> list[str]:
+    # Without --use-fake-ui-for-media-stream nothing answers Chromium's permission prompt;
+    # headless Chromium under Playwright then denies getUserMedia at once (NotAllowedError,
+    # checked by hand), and --deny-permission-prompts makes that explicit.
+    return [
+        *(arg for arg in ARGS if arg != "--use-fake-ui-for-media-stream"),
+        "--deny-permission-prompts",
+    ]
+
+
+@pytest.mark.e2e
+def test_a_blocked_camera_is_explained(room: Room, launch_browser: LaunchBrowser) -> None:
+    url = room.server.url
+    with launch_browser(args=launch_args_without_media_permission()) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        page = open_room(client, room)
+
+        error = page.locator("#device-error")
+        expect(error).to_be_visible()
+        expect(error).to_have_text(
+            "Your browser blocked the camera and microphone for this page. Allow them (click "
+            "the camera icon in the address bar, or check the browser's site settings) and "
+            "reload the page."
+        )
+        expect(page.get_by_role("button", name="Go to the waiting room")).to_be_disabled()
+        expect(page.locator("#room")).to_have_attribute("data-step", "device-check")
+        assert page.evaluate(PREVIEW_TRACKS) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("asgi_server", [{"on_network": True}], indirect=True, ids=["network"])
+def test_a_page_without_a_secure_connection_explains_why_there_is_no_camera(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    # Browsers only give pages a camera in a secure context: https, or http on localhost. The
+    # server also answers on this machine's network address (the asgi_server option; the
+    # test is skipped, saying so, on a machine without one), over plain http.
+    address = network_address()
+    assert address is not None
+    url = f"http://{address}:{room.server.port}"
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        page = client.new_page()
+        page.goto(f"{url}{room.path}")
+
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            f"Virtual assessment with {CLINICIAN}"
+        )
+        assert page.evaluate("() => window.isSecureContext") is False
+        error = page.locator("#device-error")
+        expect(error).to_be_visible()
+        expect(error).to_have_text(
+            "This page must be opened over a secure connection (an address starting with "
+            "https://) or on localhost before the browser lets it use a camera."
+        )
+        expect(page.get_by_role("button", name="Go to the waiting room")).to_be_disabled()
+        expect(page.locator("#room")).to_have_attribute("data-step", "device-check")
