@@ -120,7 +120,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # No client read timeout: redis-py 8 defaults to 5 s, which cuts off the
+                # layer's 5 s blocking reads (BZPOPMIN), so every idle socket died
+                # (django/channels_redis#422).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": env_str("CHANNELS_PREFIX", "telehealth"),
                 # A room group must outlive the longest session (2 h) plus its join window;
                 # a socket that stops reading is cut off rather than buffered without bound
