@@ -90,11 +90,23 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL,
-            # Persistent connections do not mix with the async request handling of ASGI.
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+            # Under ASGI each request's synchronous work may run on its own thread, so a
+            # persistent connection per thread would leak; PostgreSQL uses a pool instead.
+            conn_max_age=0,
             conn_health_checks=True,
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+        "DATABASE_POOL", default=True
+    ):
+        # Without a pool every WebSocket consumer opened and closed a PostgreSQL connection
+        # per database call, which capped room joins at about 20 a second per process
+        # (docs/benchmarks.md, "Signaling").
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10),
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -120,16 +132,26 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # No client read timeout: redis-py 8 defaults to 5 s, which cuts off the
-                # layer's 5 s blocking reads (BZPOPMIN), so every idle socket died
-                # (django/channels_redis#422).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # No client read timeout: redis-py 8 defaults to 5 s, which cuts off
+                        # the layer's 5 s blocking reads (BZPOPMIN), so every idle socket
+                        # died (django/channels_redis#422).
+                        "socket_timeout": None,
+                        # redis-py 8 caps an asyncio pool at 100 connections and raises at
+                        # once when they are all busy; the layer takes one per command in
+                        # flight, so a burst from 100+ sockets killed consumers.
+                        "max_connections": env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 1000),
+                    }
+                ],
                 "prefix": env_str("CHANNELS_PREFIX", "telehealth"),
-                # A room group must outlive the longest session (2 h) plus its join window;
-                # a socket that stops reading is cut off rather than buffered without bound
-                # (a burst of ICE candidates is a few dozen messages).
+                # A room group must outlive the longest session (2 h) plus its join window.
                 "group_expiry": env_int("CHANNELS_GROUP_EXPIRY_SECONDS", 3 * 60 * 60),
-                "capacity": env_int("CHANNELS_CAPACITY", 300),
+                # Counted per server process, not per socket: every socket of a process shares
+                # one queue in Redis, and past this many waiting messages frames are dropped
+                # silently. 200 rooms negotiating at once queue about 8,400.
+                "capacity": env_int("CHANNELS_CAPACITY", 20_000),
                 "expiry": 30,
             },
         }
@@ -154,6 +176,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        # kombu's default is "control" in the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
