@@ -4,7 +4,7 @@ import re
 from django import forms
 from django.utils import timezone
 
-from clinic.models import Client, DominantLeg, User
+from clinic.models import Client, DominantLeg, Sex, User
 from clinic.validators import time_zone_names
 
 PHONE_PATTERN = re.compile(r"^\+?[0-9 ()\-.]{6,31}$")
@@ -71,6 +71,12 @@ class ClientProfileForm(forms.Form):
     date_of_birth = forms.DateField(required=False, widget=DateInput())
     time_zone = TimeZoneField()
     dominant_leg = forms.ChoiceField(choices=DominantLeg.choices, label="Dominant leg")
+    sex = forms.ChoiceField(
+        choices=Sex.choices,
+        required=False,
+        label="Sex (optional)",
+        help_text="Only used to compare your movement tests with reference values.",
+    )
     emergency_contact_name = forms.CharField(max_length=150, required=False)
     emergency_contact_phone = forms.CharField(max_length=32, required=False)
 
@@ -92,6 +98,7 @@ class ClientProfileForm(forms.Form):
             "date_of_birth": client.date_of_birth,
             "time_zone": user.time_zone,
             "dominant_leg": client.dominant_leg,
+            "sex": client.sex,
             "emergency_contact_name": client.emergency_contact_name,
             "emergency_contact_phone": client.emergency_contact_phone,
         }

@@ -132,6 +132,14 @@ class DominantLeg(models.TextChoices):
     UNSURE = "unsure", "Not sure"
 
 
+class Sex(models.TextChoices):
+    """Only used to compare movement tests with sex-specific reference values."""
+
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    NOT_RECORDED = "", "Not recorded"
+
+
 class Client(models.Model):
     """A client's record. Name, email and time zone live on the user account."""
 
@@ -140,6 +148,13 @@ class Client(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
     dominant_leg = models.CharField(max_length=8, choices=DominantLeg, default=DominantLeg.UNSURE)
+    sex = models.CharField(
+        max_length=8,
+        choices=Sex,
+        blank=True,
+        default=Sex.NOT_RECORDED,
+        help_text="Used only to compare movement tests with sex-specific reference values.",
+    )
     emergency_contact_name = models.CharField(max_length=150, blank=True)
     emergency_contact_phone = models.CharField(max_length=32, blank=True)
     red_flag_raised_at = models.DateTimeField(

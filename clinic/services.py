@@ -31,6 +31,7 @@ CLIENT_RECORD_FIELDS = (
     "phone",
     "date_of_birth",
     "dominant_leg",
+    "sex",
     "emergency_contact_name",
     "emergency_contact_phone",
 )

@@ -108,6 +108,8 @@ class RoomConsumer(NoConnectionSweepConsumer):
                 "iceServers": ice_servers(user, now=now),
             }
         )
+        if role == ParticipantRole.CLIENT and appointment.room_prompt:
+            await self._send({"type": "prompt", "prompt": appointment.room_prompt})
         await self.channel_layer.group_send(
             self.group,
             {
@@ -240,6 +242,11 @@ class RoomConsumer(NoConnectionSweepConsumer):
     async def room_admitted(self, event: dict[str, Any]) -> None:
         self.admitted = True
         await self._send({"type": "admitted"})
+
+    async def room_prompt(self, event: dict[str, Any]) -> None:
+        # The clinician's own panel shows the step; only the client's page needs the prompt.
+        if self.role == ParticipantRole.CLIENT:
+            await self._send({"type": "prompt", "prompt": event["prompt"] or None})
 
     async def room_ended(self, event: dict[str, Any]) -> None:
         await self._send({"type": "ended"})

@@ -218,12 +218,21 @@ class Appointment(models.Model):
     # The live session: when the clinician let the client in, and when it ended.
     admitted_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # What the client's room page shows besides the video, e.g. the instructions of the test
+    # the clinician has open (see sessions.room.room_prompt_set); empty for nothing.
+    room_prompt = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["starts_at"]
         indexes = [
             models.Index(fields=["clinician", "blocked_from"], name="appointment_clinician_from"),
             models.Index(fields=["client", "starts_at"], name="appointment_client_start"),
+            # Appointment reminders look up the confirmed appointments of the next day.
+            models.Index(
+                fields=["starts_at"],
+                name="appointment_confirmed_start",
+                condition=Q(status="confirmed"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -268,6 +268,21 @@ def _settle(appointment: Appointment, *, ended_at: dt.datetime) -> None:
     _feed(appointment)
 
 
+def room_prompt_set(*, appointment_id: int, prompt: dict[str, Any]) -> None:
+    """Show ``prompt`` on the client's room page (an empty dict clears it).
+
+    Other apps decide what a prompt says (the guided tests send a test's instructions); the
+    room only keeps the latest and passes it on, also to a client who joins later.
+    """
+    with transaction.atomic():
+        appointment = _locked(appointment_id)
+        if appointment.room_prompt == prompt:
+            return
+        appointment.room_prompt = prompt
+        appointment.save(update_fields=["room_prompt", "updated_at"])
+        _after_commit_send(room_group(appointment.uuid), {"type": "room.prompt", "prompt": prompt})
+
+
 def chat_post(
     *, appointment_id: int, sender: User, role: ParticipantRole, body: str, now: dt.datetime
 ) -> ChatMessage:

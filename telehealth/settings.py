@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from telehealth.env import env_bool, env_int, env_list, env_str
+from telehealth.env import env_bool, env_int, env_json_object, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TELEHEALTH_VAR_DIR", str(BASE_DIR / "var")))
@@ -193,6 +193,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "sessions.tasks.close_finished_rooms",
         "schedule": 60.0,
     },
+    # Reminders are rows with a due time; this claims and sends the due ones (no long ETAs:
+    # Redis would redeliver a task held past its visibility timeout).
+    "dispatch-reminders": {
+        "task": "assessments.tasks.dispatch_reminders",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -259,6 +265,11 @@ SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
 SIGNALING_MESSAGES_PER_SECOND = env_int("SIGNALING_MESSAGES_PER_SECOND", 20)
 SIGNALING_BURST = env_int("SIGNALING_BURST", 100)
 
+# --- Guided assessments -------------------------------------------------------------------------
+# Overrides of the finding thresholds (assessments/findings.py lists them with their sources),
+# e.g. ASSESSMENT_THRESHOLDS='{"faber_difference_cm": 5}'. Unknown names fail the system check.
+ASSESSMENT_THRESHOLDS = env_json_object("ASSESSMENT_THRESHOLDS")
+
 # --- Internationalisation and time ----------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -284,7 +295,9 @@ STORAGES = {
         )
     },
 }
-MEDIA_ROOT = VAR_DIR / "media"
+# Uploaded files (snapshots of assessments) are health data: they are never served as static
+# files, only through views that check access.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 
 # --- Security -------------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("clinic.urls")),
     path("", include("sessions.urls")),
     path("", include("dashboard.urls")),
+    path("", include("assessments.urls")),
 ]

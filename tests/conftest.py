@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from channels.layers import channel_layers
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
@@ -39,6 +40,18 @@ def inbox(settings, smtp_server: SMTPServer) -> Inbox:
     settings.EMAIL_USE_SSL = False
     smtp_server.inbox.clear()
     return smtp_server.inbox
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """A new channel layer object for every test.
+
+    The Redis layer keeps per-process receive state bound to the event loop that used it
+    last; a test that fails while its sockets are still receiving would otherwise leave that
+    state locked for every later test in this worker.
+    """
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -227,6 +227,9 @@ async function handle(frame) {
     case "chat":
       showChat(frame);
       break;
+    case "prompt":
+      showPrompt(frame.prompt);
+      break;
     case "bye":
       closePeerConnection();
       $("remote-note").textContent = `${config.peerName} left the session.`;
@@ -477,6 +480,28 @@ function showChat(frame) {
   item.append(name, " ", time, body);
   $("chat-log").append(item);
   item.scrollIntoView({ block: "nearest" });
+}
+
+// What the clinician asks the client to do now (a step of the guided assessment).
+function showPrompt(prompt) {
+  const card = $("prompt");
+  if (!card) return;
+  if (!prompt || !prompt.title) {
+    card.hidden = true;
+    return;
+  }
+  $("prompt-step").textContent = `Test ${prompt.number} of ${prompt.total}`;
+  $("prompt-title").textContent = prompt.title;
+  $("prompt-view").textContent = `${prompt.viewLabel}: ${prompt.framing}`;
+  $("prompt-instructions").replaceChildren(
+    ...prompt.instructions.map((line) => {
+      const item = document.createElement("li");
+      item.textContent = line;
+      return item;
+    }),
+  );
+  card.dataset.step = prompt.step;
+  card.hidden = false;
 }
 
 function leave() {

@@ -1,0 +1,126 @@
+"""Admin: the exercise library is edited here; assessments, plans and reminders are read."""
+
+from django.contrib import admin
+
+from assessments.models import (
+    Addendum,
+    Assessment,
+    Exercise,
+    Finding,
+    Plan,
+    PlanItem,
+    PlanPhase,
+    Reminder,
+    ReminderPreference,
+    ResultValue,
+)
+
+
+@admin.register(Exercise)
+class ExerciseAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "phase",
+        "targets",
+        "sets",
+        "reps",
+        "hold_seconds",
+        "frequency",
+        "maintenance",
+        "is_active",
+        "position",
+    ]
+    list_filter = ["phase", "frequency", "maintenance", "is_active"]
+    list_editable = ["position", "is_active"]
+    search_fields = ["name", "slug", "instructions"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["uuid"]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ResultValueInline(ReadOnlyInline):
+    model = ResultValue
+    fields = [
+        "protocol",
+        "side",
+        "trial",
+        "field",
+        "value",
+        "source",
+        "version",
+        "updated_by",
+        "updated_at",
+    ]
+
+
+class FindingInline(ReadOnlyInline):
+    model = Finding
+    fields = ["title", "detail", "targets", "threshold", "threshold_value"]
+
+
+class AddendumInline(ReadOnlyInline):
+    model = Addendum
+    fields = ["author", "created_at", "body", "field", "previous_value", "corrected_value"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Health records change through the clinic's pages, where every change is audited."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Assessment)
+class AssessmentAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "clinician", "setting", "status", "created_at", "completed_at"]
+    list_filter = ["status", "setting"]
+    search_fields = ["client__user__full_name", "client__user__email"]
+    inlines = [ResultValueInline, FindingInline, AddendumInline]
+
+
+class PlanItemInline(ReadOnlyInline):
+    model = PlanItem
+    fields = ["exercise", "sets", "reps", "hold_seconds", "finding_title", "position"]
+
+
+@admin.register(PlanPhase)
+class PlanPhaseAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "plan", "first_week", "weeks", "frequency"]
+    inlines = [PlanItemInline]
+
+
+@admin.register(Plan)
+class PlanAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "clinician", "status", "generated_at", "approved_at", "starts_on"]
+    list_filter = ["status", "maintenance"]
+    search_fields = ["client__user__full_name", "client__user__email"]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "client", "due_at", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status", "kind"]
+    search_fields = ["client__user__full_name", "client__user__email"]
+    date_hierarchy = "due_at"
+
+
+@admin.register(ReminderPreference)
+class ReminderPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["client", "local_time", "stopped_at"]
+    search_fields = ["client__user__full_name", "client__user__email"]

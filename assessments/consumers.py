@@ -1,0 +1,197 @@
+"""The clinician's assessment panel saves every value over this socket as it is entered.
+
+Frames from the page:
+
+- ``{"type": "set", "id": str, "key": "lunge.left.1.fppa_deg", "value": any, "base": int}``:
+  store a value if it is still at version ``base`` (0: never saved). Answers ``saved`` (with
+  the stored value and its new version), ``conflict`` (another window changed it: the stored
+  value, its version and who changed it; nothing was written) or ``refused`` (with a message
+  for the field).
+- ``{"type": "step", "protocol": str}``: the clinician opened a step ("" for none); the
+  client's room page shows its instructions.
+
+On connecting the page gets ``state``: every stored value with its version, the open step and
+the status. Every window on the assessment hears ``value`` and ``step`` when any of them
+changes something, and ``locked`` when it is completed.
+"""
+
+import json
+from typing import Any
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from assessments.models import Assessment
+from assessments.protocols import ValueRefused
+from assessments.services import (
+    AssessmentError,
+    assessment_group,
+    assessment_step_set,
+    assessment_value_save,
+    assessment_values,
+    saved_value,
+)
+from clinic.audit import RequestContext
+from sessions.consumers import NoConnectionSweepConsumer
+from sessions.room import CloseCode
+from sessions.signaling import TokenBucket
+
+MAX_FRAME_BYTES = 16 * 1024
+
+
+class AssessmentConsumer(NoConnectionSweepConsumer):
+    assessment: Assessment | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CloseCode.UNAUTHENTICATED.value)
+            return
+        assessment = await self._assessment(
+            self.scope["url_route"]["kwargs"]["assessment_uuid"], user
+        )
+        if assessment is None:
+            await self.close(code=CloseCode.NOT_PARTICIPANT.value)
+            return
+        self.assessment = assessment
+        self.user = user
+        self.group = assessment_group(assessment)
+        self.bucket = TokenBucket(
+            rate=settings.SIGNALING_MESSAGES_PER_SECOND, burst=settings.SIGNALING_BURST
+        )
+        headers = dict(self.scope.get("headers", []))
+        client = self.scope.get("client") or [None]
+        self.context = RequestContext(
+            ip_address=client[0],
+            user_agent=headers.get(b"user-agent", b"").decode(errors="replace")[:300],
+            path=self.scope.get("path", "")[:500],
+        )
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._send(await self._state())
+
+    async def disconnect(self, code: int) -> None:
+        if self.assessment is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.assessment is None:
+            return
+        if not self.bucket.take():
+            await self._error("rate_limited", "Too many changes at once: slow down.")
+            return
+        frame = self._parse(text_data)
+        if frame is None:
+            return
+        if frame["type"] == "set":
+            await self._on_set(frame)
+        elif frame["type"] == "step":
+            await self._on_step(frame)
+        else:
+            await self._error("unknown_type", "Unknown frame type.")
+
+    def _parse(self, text: str | None) -> dict[str, Any] | None:
+        if text is None or len(text.encode()) > MAX_FRAME_BYTES:
+            return None
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return None
+        return frame
+
+    async def _on_set(self, frame: dict[str, Any]) -> None:
+        edit = frame.get("id")
+        edit = edit if isinstance(edit, str) and len(edit) <= 64 else None
+        key = frame.get("key")
+        try:
+            result = await database_sync_to_async(assessment_value_save)(
+                assessment_id=self.assessment.pk,
+                actor=self.user,
+                key=key,
+                raw=frame.get("value"),
+                base_version=frame.get("base"),
+                context=self.context,
+                now=timezone.now(),
+            )
+        except ValueRefused as error:
+            await self._send(
+                {
+                    "type": "refused",
+                    "id": edit,
+                    "key": key if isinstance(key, str) else None,
+                    "message": error.message,
+                }
+            )
+            return
+        except AssessmentError as error:
+            await self._send(
+                {
+                    "type": "refused",
+                    "id": edit,
+                    "key": key if isinstance(key, str) else None,
+                    "message": error.message,
+                }
+            )
+            return
+        kind = "saved" if result.saved else "conflict"
+        await self._send({"type": kind, "id": edit, **result.as_frame()})
+
+    async def _on_step(self, frame: dict[str, Any]) -> None:
+        protocol = frame.get("protocol")
+        if not isinstance(protocol, str):
+            await self._error("bad_field", "“protocol” must be text.")
+            return
+        try:
+            await database_sync_to_async(assessment_step_set)(
+                assessment_id=self.assessment.pk,
+                actor=self.user,
+                protocol=protocol,
+                now=timezone.now(),
+            )
+        except (ValueRefused, AssessmentError) as error:
+            await self._error("refused", error.message)
+
+    # --- Events from the channel layer -------------------------------------------------------
+
+    async def assessment_value(self, event: dict[str, Any]) -> None:
+        await self._send({**event, "type": "value"})
+
+    async def assessment_step(self, event: dict[str, Any]) -> None:
+        await self._send({"type": "step", "protocol": event["protocol"]})
+
+    async def assessment_locked(self, event: dict[str, Any]) -> None:
+        await self._send({"type": "locked"})
+
+    # --- Helpers -----------------------------------------------------------------------------
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    async def _error(self, code: str, message: str) -> None:
+        await self._send({"type": "error", "code": code, "message": message})
+
+    @database_sync_to_async
+    def _assessment(self, assessment_uuid: UUID, user: Any) -> Assessment | None:
+        # Only the clinician running the assessment edits it; others are refused.
+        return (
+            Assessment.objects.select_related("client__user", "clinician__user")
+            .filter(uuid=assessment_uuid, clinician__user=user)
+            .first()
+        )
+
+    @database_sync_to_async
+    def _state(self) -> dict[str, Any]:
+        assessment = Assessment.objects.get(pk=self.assessment.pk)
+        rows = assessment_values(assessment)
+        return {
+            "type": "state",
+            "status": assessment.status,
+            "step": assessment.current_protocol,
+            "values": [
+                saved_value(row, address, saved=True).as_frame() for address, row in rows.items()
+            ],
+        }

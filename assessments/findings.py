@@ -1,0 +1,666 @@
+"""Findings: left/right differences and flags derived from test results.
+
+Every threshold comes from ../shared/PROTOCOLS.md with its source; those marked uncertain come
+from secondary summaries and are defaults to configure, not truths. ``ASSESSMENT_THRESHOLDS``
+in the settings (environment variable ``ASSESSMENT_THRESHOLDS`` as JSON, e.g.
+``{"faber_difference_cm": 5}``) overrides any of them; unknown names fail the system check.
+
+Each finding names the results that produced it and the targets the home program should
+address (PROTOCOLS.md section 6). Rules are plain functions of the results, one per test, in
+``RULES``.
+"""
+
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from assessments.protocols import PROTOCOLS, SIDE_LABELS, SIDES, ValueAddress, is_number
+
+
+class Target(StrEnum):
+    """What a finding asks the home program to work on (PROTOCOLS.md section 6)."""
+
+    ANKLE_DORSIFLEXION = "ankle_dorsiflexion"
+    HIP_EXTERNAL_ROTATORS = "hip_external_rotators"
+    HIP_FLEXORS = "hip_flexors"
+    GLUTE_MED = "glute_med"
+    ADDUCTORS_QUADS = "adductors_quads"
+
+    @property
+    def label(self) -> str:
+        return TARGET_LABELS[self]
+
+
+TARGET_LABELS = {
+    Target.ANKLE_DORSIFLEXION: "Ankle dorsiflexion (calf, soleus, ankle mobility)",
+    Target.HIP_EXTERNAL_ROTATORS: "Hip external rotators",
+    Target.HIP_FLEXORS: "Hip flexors",
+    Target.GLUTE_MED: "Gluteus medius (knee and pelvis control)",
+    Target.ADDUCTORS_QUADS: "Adductors and quadriceps",
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: Decimal
+    unit: str
+    meaning: str
+    source: str
+    uncertain: bool = False
+
+
+DEFAULT_THRESHOLDS: dict[str, Threshold] = {
+    "aslr_positive_sum": Threshold(
+        Decimal(1),
+        "points",
+        "Mens ASLR sum (both sides, 0–10) at or above which the test is positive",
+        "Mens et al. 2012 (cut-off between 0 and 1)",
+    ),
+    "aslr_side_difference": Threshold(
+        Decimal(2),
+        "points",
+        "one side's ASLR score higher than the other's by at least",
+        "design choice: no published left/right threshold",
+    ),
+    "slr_angle_difference_deg": Threshold(
+        Decimal(12),
+        "°",
+        "straight leg raise angle difference above",
+        "Boyd & Villa 2012 (mean 5.0° + 2 SD 3.5°), our derivation",
+        uncertain=True,
+    ),
+    "faber_difference_cm": Threshold(
+        Decimal(4),
+        "cm",
+        "FABER height difference at or above",
+        "IJSPT 2016, PMID 27999724 (MDC of the difference 4.0 cm)",
+    ),
+    "fppa_difference_deg": Threshold(
+        Decimal(8),
+        "°",
+        "difference of the mean FPPA of the sides at or above",
+        "Munro, Herrington & Carolan 2012 (smallest detectable difference 7.5–8.9°)",
+    ),
+    "fppa_female_max_deg": Threshold(
+        Decimal("18.6"),
+        "°",
+        "mean FPPA above (women: control mean + 2 SD)",
+        "Herrington 2014, Knee 21:514 (8.4° ± 5.1)",
+    ),
+    "fppa_male_max_deg": Threshold(
+        Decimal(15),
+        "°",
+        "mean FPPA above (men, and when sex is not recorded)",
+        "2021 study, secondary summary",
+        uncertain=True,
+    ),
+    "ktw_difference_cm": Threshold(
+        Decimal(2),
+        "cm",
+        "knee-to-wall difference at or above",
+        "Powden 2015 (MDC 1.6–1.9 cm)",
+    ),
+    "ktw_restricted_below_cm": Threshold(
+        Decimal(9),
+        "cm",
+        "knee-to-wall distance below which the ankle is restricted",
+        "about normal − 1 SD (Hoch & McKeon 2011, secondary summary)",
+        uncertain=True,
+    ),
+    "thomas_knee_angle_below_deg": Threshold(
+        Decimal(67),
+        "°",
+        "modified Thomas knee angle below which two-joint hip flexors are short",
+        "secondary summary",
+        uncertain=True,
+    ),
+    "pelvic_drop_above_cm": Threshold(
+        Decimal(2),
+        "cm",
+        "pelvic drop in single-leg stance above",
+        "secondary summary",
+        uncertain=True,
+    ),
+}
+
+
+def thresholds_with(overrides: Mapping[str, Any] | None) -> dict[str, Decimal]:
+    """The default thresholds with ``overrides`` applied; unknown names are an error."""
+    values = {name: threshold.value for name, threshold in DEFAULT_THRESHOLDS.items()}
+    for name, value in (overrides or {}).items():
+        if name not in values:
+            raise ImproperlyConfigured(
+                f"ASSESSMENT_THRESHOLDS: unknown threshold {name!r}; "
+                f"known: {', '.join(sorted(values))}"
+            )
+        if not is_number(value):
+            raise ImproperlyConfigured(f"ASSESSMENT_THRESHOLDS: {name} must be a number")
+        values[name] = Decimal(str(value))
+    return values
+
+
+@dataclass(frozen=True)
+class Source:
+    """A result a finding was derived from."""
+
+    protocol: str
+    side: str
+    trial: int
+    field: str
+    value: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "side": self.side,
+            "trial": self.trial,
+            "field": self.field,
+            "value": self.value,
+        }
+
+    @property
+    def label(self) -> str:
+        protocol = PROTOCOLS[self.protocol]
+        definition = protocol.field(self.field)
+        trial = f", trial {self.trial}" if protocol.trials > 1 else ""
+        return (
+            f"{protocol.name}, {SIDE_LABELS[self.side].lower()}{trial}: "
+            f"{definition.label.lower()} {definition.display(self.value)}"
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    protocol: str
+    # The side the finding is about ("left"/"right"), or "" when it is about both.
+    side: str
+    title: str
+    detail: str
+    targets: tuple[Target, ...]
+    sources: tuple[Source, ...]
+    threshold: str = ""
+    threshold_value: Decimal | None = None
+
+    @property
+    def identity(self) -> str:
+        """Stable across recomputation: plan items point at findings by it."""
+        return f"{self.key}:{self.side or 'both'}"
+
+
+class Results:
+    """The recorded values of one assessment, addressed by protocol, side, trial and field."""
+
+    def __init__(self, values: Mapping[ValueAddress, Any]) -> None:
+        self._values = {address: value for address, value in values.items() if value is not None}
+
+    def get(self, protocol: str, side: str, field_key: str, trial: int = 1) -> Source | None:
+        address = ValueAddress(protocol, side, trial, field_key)
+        if address not in self._values:
+            return None
+        return Source(protocol, side, trial, field_key, self._values[address])
+
+    def trials(self, protocol: str, side: str, field_key: str) -> list[Source]:
+        found = (
+            self.get(protocol, side, field_key, trial)
+            for trial in range(1, PROTOCOLS[protocol].trials + 1)
+        )
+        return [source for source in found if source is not None]
+
+    def number(self, protocol: str, side: str, field_key: str) -> Source | None:
+        source = self.get(protocol, side, field_key)
+        return source if source is not None and is_number(source.value) else None
+
+
+@dataclass(frozen=True)
+class Context:
+    # "female", "male" or "" (not recorded): chooses the FPPA reference.
+    sex: str = ""
+    thresholds: Mapping[str, Decimal] = field(default_factory=lambda: thresholds_with(None))
+
+    def threshold(self, name: str) -> Decimal:
+        return self.thresholds[name]
+
+
+Rule = Callable[[Results, Context], list[Finding]]
+
+
+def _num(value: Any) -> str:
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def _side(side: str) -> str:
+    return SIDE_LABELS[side].lower()
+
+
+def _other(side: str) -> str:
+    return "right" if side == "left" else "left"
+
+
+def _pair(results: Results, protocol: str, field_key: str) -> tuple[Source, Source] | None:
+    left, right = (
+        results.number(protocol, "left", field_key),
+        results.number(protocol, "right", field_key),
+    )
+    return (left, right) if left and right else None
+
+
+def _difference(
+    results: Results,
+    context: Context,
+    *,
+    protocol: str,
+    field_key: str,
+    threshold: str,
+    worse: Callable[[float, float], bool],
+    inclusive: bool,
+    key: str,
+    title: str,
+    unit: str,
+    targets: tuple[Target, ...],
+) -> list[Finding]:
+    """A left/right difference at or above (``inclusive``) or above a threshold; the finding is
+    about the worse side, which ``worse(this, other)`` picks."""
+    pair = _pair(results, protocol, field_key)
+    if pair is None:
+        return []
+    left, right = pair
+    difference = abs(Decimal(str(left.value)) - Decimal(str(right.value)))
+    limit = context.threshold(threshold)
+    if not (difference >= limit if inclusive else difference > limit):
+        return []
+    worse_side = "left" if worse(left.value, right.value) else "right"
+    by_side = {"left": left, "right": right}
+    return [
+        Finding(
+            key=key,
+            protocol=protocol,
+            side=worse_side,
+            title=title.format(side=_side(worse_side)),
+            detail=(
+                f"{SIDE_LABELS[worse_side]} {_num(by_side[worse_side].value)}{unit}, "
+                f"{_side(_other(worse_side))} {_num(by_side[_other(worse_side)].value)}{unit}: "
+                f"a difference of {_num(difference)}{unit} "
+                f"({'≥' if inclusive else '>'} {_num(limit)}{unit})."
+            ),
+            targets=targets,
+            sources=(left, right),
+            threshold=threshold,
+            threshold_value=limit,
+        )
+    ]
+
+
+# --- Rules, one per test ----------------------------------------------------------------------
+
+
+def aslr_rules(results: Results, context: Context) -> list[Finding]:
+    findings = []
+    scores = [s for side in SIDES if (s := results.number("aslr", side, "aslr_score"))]
+    total = sum(int(s.value) for s in scores)
+    limit = context.threshold("aslr_positive_sum")
+    if scores and total >= limit:
+        hard = [s.side for s in scores if s.value > 0]
+        findings.append(
+            Finding(
+                key="aslr_positive",
+                protocol="aslr",
+                side=hard[0] if len(hard) == 1 else "",
+                title="Active straight leg raise positive",
+                detail=(
+                    f"Difficulty score sum {total} of {5 * len(scores)} "
+                    f"(positive at {_num(limit)} or more)."
+                ),
+                targets=(Target.HIP_FLEXORS,),
+                sources=tuple(scores),
+                threshold="aslr_positive_sum",
+                threshold_value=limit,
+            )
+        )
+    findings += _difference(
+        results,
+        context,
+        protocol="aslr",
+        field_key="aslr_score",
+        threshold="aslr_side_difference",
+        worse=lambda this, other: this > other,
+        inclusive=True,
+        key="aslr_asymmetry",
+        title="Leg raise harder on the {side}",
+        unit=" points",
+        targets=(Target.HIP_FLEXORS,),
+    )
+    findings += _difference(
+        results,
+        context,
+        protocol="aslr",
+        field_key="slr_angle_deg",
+        threshold="slr_angle_difference_deg",
+        worse=lambda this, other: this < other,
+        inclusive=False,
+        key="slr_angle_asymmetry",
+        title="Straight leg raise lower on the {side}",
+        unit="°",
+        # Hamstring length: no home-program target in PROTOCOLS.md; the clinician decides.
+        targets=(),
+    )
+    return findings
+
+
+def seated_cross_legged_rules(results: Results, context: Context) -> list[Finding]:
+    higher = [s for side in SIDES if (s := results.get("seated_cross_legged", side, "sits_higher"))]
+    tight = [
+        s for side in SIDES if (s := results.get("seated_cross_legged", side, "tightness_felt"))
+    ]
+    findings = []
+    higher_sides = [s for s in higher if s.value is True]
+    if len(higher_sides) == 1:
+        side = higher_sides[0].side
+        findings.append(
+            Finding(
+                key="seated_asymmetry",
+                protocol="seated_cross_legged",
+                side=side,
+                title=f"Seated cross-legged: {_side(side)} knee sits higher",
+                detail="A screen: confirm with the figure-4 (FABER) height.",
+                targets=(Target.HIP_EXTERNAL_ROTATORS,),
+                sources=tuple(higher),
+            )
+        )
+    for source in tight:
+        if source.value is True:
+            findings.append(
+                Finding(
+                    key="seated_tightness",
+                    protocol="seated_cross_legged",
+                    side=source.side,
+                    title=f"Tightness in the {_side(source.side)} hip sitting cross-legged",
+                    detail="Felt by the client in the seated cross-legged position.",
+                    targets=(Target.HIP_EXTERNAL_ROTATORS,),
+                    sources=(source,),
+                )
+            )
+    return findings
+
+
+def faber_rules(results: Results, context: Context) -> list[Finding]:
+    findings = _difference(
+        results,
+        context,
+        protocol="faber",
+        field_key="faber_height_cm",
+        threshold="faber_difference_cm",
+        worse=lambda this, other: this > other,
+        inclusive=True,
+        key="faber_asymmetry",
+        title="Figure-4 (FABER): {side} hip stiffer",
+        unit=" cm",
+        targets=(Target.HIP_EXTERNAL_ROTATORS,),
+    )
+    for side in SIDES:
+        pain = results.number("faber", side, "pain")
+        above = results.get("faber", side, "knee_above_opposite_leg")
+        location = results.get("faber", side, "pain_location")
+        reasons, sources = [], []
+        if pain and pain.value > 0:
+            where = (
+                f" ({PROTOCOLS['faber'].field('pain_location').display(location.value).lower()})"
+                if location
+                else ""
+            )
+            reasons.append(f"pain {pain.value}/10{where}")
+            sources += [pain, *([location] if location else [])]
+        if above and above.value is True:
+            reasons.append("the knee stays above the opposite leg")
+            sources.append(above)
+        if not reasons:
+            continue
+        targets = [Target.HIP_EXTERNAL_ROTATORS]
+        if location and location.value == "groin":
+            targets.append(Target.ADDUCTORS_QUADS)
+        findings.append(
+            Finding(
+                key="faber_positive",
+                protocol="faber",
+                side=side,
+                title=f"Figure-4 (FABER) positive on the {_side(side)}",
+                detail=f"Positive: {' and '.join(reasons)}.",
+                targets=tuple(targets),
+                sources=tuple(sources),
+            )
+        )
+    return findings
+
+
+VALGUS_POSITIONS = {"over_big_toe", "medial_to_big_toe"}
+
+
+def lunge_rules(results: Results, context: Context) -> list[Finding]:
+    findings = []
+    means: dict[str, tuple[Decimal, list[Source]]] = {}
+    for side in SIDES:
+        valgus = [
+            s for s in results.trials("lunge", side, "knee_position") if s.value in VALGUS_POSITIONS
+        ]
+        if valgus:
+            labels = PROTOCOLS["lunge"].field("knee_position")
+            findings.append(
+                Finding(
+                    key="lunge_valgus",
+                    protocol="lunge",
+                    side=side,
+                    title=f"{SIDE_LABELS[side]} knee tracks inward in the lunge",
+                    detail="; ".join(
+                        f"trial {s.trial}: {labels.display(s.value).lower()}" for s in valgus
+                    )
+                    + ".",
+                    targets=(Target.GLUTE_MED,),
+                    sources=tuple(valgus),
+                )
+            )
+        hip_drop = [s for s in results.trials("lunge", side, "hip_drop") if s.value is True]
+        if hip_drop:
+            findings.append(
+                Finding(
+                    key="lunge_hip_drop",
+                    protocol="lunge",
+                    side=side,
+                    title=f"Hip drop in the {_side(side)} lunge",
+                    detail=f"Seen in trial {', '.join(str(s.trial) for s in hip_drop)}.",
+                    targets=(Target.GLUTE_MED,),
+                    sources=tuple(hip_drop),
+                )
+            )
+        angles = [s for s in results.trials("lunge", side, "fppa_deg") if is_number(s.value)]
+        if angles:
+            means[side] = (
+                Decimal(str(statistics.fmean(float(s.value) for s in angles))).quantize(
+                    Decimal("0.1")
+                ),
+                angles,
+            )
+
+    female = context.sex == "female"
+    limit_name = "fppa_female_max_deg" if female else "fppa_male_max_deg"
+    limit = context.threshold(limit_name)
+    reference = (
+        "women's" if female else "men's" if context.sex == "male" else "men's (sex not recorded)"
+    )
+    for side, (mean, angles) in means.items():
+        if mean > limit:
+            findings.append(
+                Finding(
+                    key="fppa_high",
+                    protocol="lunge",
+                    side=side,
+                    title=f"{SIDE_LABELS[side]} knee valgus angle above the reference",
+                    detail=(
+                        f"Mean FPPA {_num(mean)}° over {len(angles)} trial(s), above the "
+                        f"{reference} reference of {_num(limit)}°."
+                    ),
+                    targets=(Target.GLUTE_MED,),
+                    sources=tuple(angles),
+                    threshold=limit_name,
+                    threshold_value=limit,
+                )
+            )
+    if len(means) == 2:
+        difference = abs(means["left"][0] - means["right"][0])
+        limit = context.threshold("fppa_difference_deg")
+        if difference >= limit:
+            worse = "left" if means["left"][0] > means["right"][0] else "right"
+            findings.append(
+                Finding(
+                    key="fppa_asymmetry",
+                    protocol="lunge",
+                    side=worse,
+                    title=f"More valgus on the {_side(worse)} (FPPA)",
+                    detail=(
+                        f"Mean FPPA {_side(worse)} {_num(means[worse][0])}°, "
+                        f"{_side(_other(worse))} {_num(means[_other(worse)][0])}°: a difference "
+                        f"of {_num(difference)}° (≥ {_num(limit)}°)."
+                    ),
+                    targets=(Target.GLUTE_MED,),
+                    sources=(*means["left"][1], *means["right"][1]),
+                    threshold="fppa_difference_deg",
+                    threshold_value=limit,
+                )
+            )
+    return findings
+
+
+def knee_to_wall_rules(results: Results, context: Context) -> list[Finding]:
+    findings = _difference(
+        results,
+        context,
+        protocol="knee_to_wall",
+        field_key="ktw_cm",
+        threshold="ktw_difference_cm",
+        worse=lambda this, other: this < other,
+        inclusive=True,
+        key="ktw_asymmetry",
+        title="Knee-to-wall: {side} ankle stiffer",
+        unit=" cm",
+        targets=(Target.ANKLE_DORSIFLEXION,),
+    )
+    limit = context.threshold("ktw_restricted_below_cm")
+    for side in SIDES:
+        distance = results.number("knee_to_wall", side, "ktw_cm")
+        if distance is None or Decimal(str(distance.value)) >= limit:
+            continue
+        drifted = results.get("knee_to_wall", side, "knee_drifted_in")
+        caveat = (
+            " The knee drifted inward, which inflates the distance: the restriction may be larger."
+            if drifted and drifted.value is True
+            else ""
+        )
+        findings.append(
+            Finding(
+                key="ktw_restricted",
+                protocol="knee_to_wall",
+                side=side,
+                title=f"{SIDE_LABELS[side]} ankle dorsiflexion restricted",
+                detail=f"Knee-to-wall {_num(distance.value)} cm (< {_num(limit)} cm).{caveat}",
+                targets=(Target.ANKLE_DORSIFLEXION,),
+                sources=(distance, *([drifted] if drifted and drifted.value is True else [])),
+                threshold="ktw_restricted_below_cm",
+                threshold_value=limit,
+            )
+        )
+    return findings
+
+
+def modified_thomas_rules(results: Results, context: Context) -> list[Finding]:
+    findings = []
+    limit = context.threshold("thomas_knee_angle_below_deg")
+    for side in SIDES:
+        thigh = results.get("modified_thomas", side, "thigh_above_horizontal")
+        if thigh and thigh.value is True:
+            findings.append(
+                Finding(
+                    key="thomas_one_joint",
+                    protocol="modified_thomas",
+                    side=side,
+                    title=f"Short one-joint hip flexors on the {_side(side)} (screen)",
+                    detail="Thigh above horizontal in the modified Thomas test.",
+                    targets=(Target.HIP_FLEXORS,),
+                    sources=(thigh,),
+                )
+            )
+        knee = results.number("modified_thomas", side, "knee_angle_deg")
+        if knee and Decimal(str(knee.value)) < limit:
+            findings.append(
+                Finding(
+                    key="thomas_two_joint",
+                    protocol="modified_thomas",
+                    side=side,
+                    title=f"Short two-joint hip flexors on the {_side(side)} (screen)",
+                    detail=f"Knee angle {_num(knee.value)}° (< {_num(limit)}°): rectus femoris.",
+                    targets=(Target.HIP_FLEXORS, Target.ADDUCTORS_QUADS),
+                    sources=(knee,),
+                    threshold="thomas_knee_angle_below_deg",
+                    threshold_value=limit,
+                )
+            )
+    return findings
+
+
+def single_leg_stance_rules(results: Results, context: Context) -> list[Finding]:
+    findings = []
+    limit = context.threshold("pelvic_drop_above_cm")
+    for side in SIDES:
+        seen = results.get("single_leg_stance", side, "pelvic_drop")
+        drop = results.number("single_leg_stance", side, "pelvic_drop_cm")
+        sources = []
+        reasons = []
+        if seen and seen.value is True:
+            sources.append(seen)
+            reasons.append("the pelvis drops on the lifted side")
+        if drop and Decimal(str(drop.value)) > limit:
+            sources.append(drop)
+            reasons.append(f"a drop of {_num(drop.value)} cm (> {_num(limit)} cm)")
+        if not sources:
+            continue
+        findings.append(
+            Finding(
+                key="trendelenburg",
+                protocol="single_leg_stance",
+                side=side,
+                title=f"Pelvis not held level standing on the {_side(side)} leg",
+                detail=f"Single-leg stance: {' and '.join(reasons)}.",
+                targets=(Target.GLUTE_MED,),
+                sources=tuple(sources),
+                threshold="pelvic_drop_above_cm" if drop in sources else "",
+                threshold_value=limit if drop in sources else None,
+            )
+        )
+    return findings
+
+
+RULES: dict[str, Rule] = {
+    "aslr": aslr_rules,
+    "seated_cross_legged": seated_cross_legged_rules,
+    "faber": faber_rules,
+    "lunge": lunge_rules,
+    "knee_to_wall": knee_to_wall_rules,
+    "modified_thomas": modified_thomas_rules,
+    "single_leg_stance": single_leg_stance_rules,
+}
+
+
+def findings_derive(
+    values: Mapping[ValueAddress, Any] | Iterable[tuple[ValueAddress, Any]],
+    *,
+    context: Context,
+) -> list[Finding]:
+    """Every finding the results support, in the order of the tests."""
+    results = Results(dict(values.items() if isinstance(values, Mapping) else values))
+    findings = []
+    for protocol in PROTOCOLS:
+        findings += RULES[protocol](results, context)
+    return findings

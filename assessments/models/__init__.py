@@ -1,0 +1,62 @@
+"""The assessments app's models, split by domain: the assessment and its results, home
+programs, and reminders."""
+
+from assessments.models.assessment import (
+    Addendum,
+    Assessment,
+    AssessmentSetting,
+    AssessmentStatus,
+    Finding,
+    ResultValue,
+    Snapshot,
+    ValueSource,
+)
+from assessments.models.program import (
+    Exercise,
+    Frequency,
+    LogSource,
+    PainLog,
+    PhaseKind,
+    Plan,
+    PlanItem,
+    PlanPhase,
+    PlanStatus,
+    PracticeLog,
+)
+from assessments.models.reminder import (
+    APPOINTMENT_KINDS,
+    DEFAULT_REMINDER_TIME,
+    PROGRAM_KINDS,
+    Reminder,
+    ReminderKind,
+    ReminderPreference,
+    ReminderStatus,
+)
+
+__all__ = [
+    "APPOINTMENT_KINDS",
+    "DEFAULT_REMINDER_TIME",
+    "PROGRAM_KINDS",
+    "Addendum",
+    "Assessment",
+    "AssessmentSetting",
+    "AssessmentStatus",
+    "Exercise",
+    "Finding",
+    "Frequency",
+    "LogSource",
+    "PainLog",
+    "PhaseKind",
+    "Plan",
+    "PlanItem",
+    "PlanPhase",
+    "PlanStatus",
+    "PracticeLog",
+    "Reminder",
+    "ReminderKind",
+    "ReminderPreference",
+    "ReminderStatus",
+    "ResultValue",
+    "Snapshot",
+    "ValueSource",
+]

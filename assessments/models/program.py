@@ -1,0 +1,254 @@
+"""Home programs: the exercise library, follow-up plans by phase, and what the client logs."""
+
+import datetime as dt
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from assessments.models.assessment import Assessment
+from clinic.models import Client, Clinician, User
+
+
+class PhaseKind(models.TextChoices):
+    RESTORE = "restore", "Restore"
+    ACTIVATE = "activate", "Activate"
+    STRENGTHEN = "strengthen", "Strengthen"
+    MAINTAIN = "maintain", "Maintain"
+
+
+class Frequency(models.TextChoices):
+    DAILY = "daily", "Every day"
+    THREE_PER_WEEK = "3_per_week", "3 days a week"
+
+    @property
+    def days_per_week(self) -> int:
+        return 7 if self == Frequency.DAILY else 3
+
+
+class Exercise(models.Model):
+    """One exercise of the library (loaded by a data migration, edited in the admin)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    phase = models.CharField(
+        max_length=16, choices=PhaseKind, help_text="The phase of a program it belongs to."
+    )
+    targets = models.JSONField(
+        default=list, help_text="The finding targets it serves (see assessments.findings)."
+    )
+    maintenance = models.BooleanField(
+        default=False, help_text="Part of the general program proposed when nothing is found."
+    )
+    instructions = models.TextField()
+    cues = models.JSONField(default=list, help_text="Short cues, one per line.")
+    sets = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    reps = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    hold_seconds = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(5), MaxValueValidator(300)]
+    )
+    per_side = models.BooleanField(default=True, help_text="Done on each side.")
+    frequency = models.CharField(max_length=16, choices=Frequency, default=Frequency.DAILY)
+    cautions = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reps__isnull=False, hold_seconds__isnull=True)
+                | Q(reps__isnull=True, hold_seconds__isnull=False),
+                name="exercise_reps_or_hold",
+            ),
+            models.CheckConstraint(
+                condition=Q(sets__gte=1, sets__lte=10), name="exercise_sets_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanStatus(models.TextChoices):
+    DRAFT = "draft", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+
+
+class Plan(models.Model):
+    """The follow-up plan proposed from an assessment; the client sees it once approved."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    assessment = models.OneToOneField(Assessment, on_delete=models.PROTECT, related_name="plan")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="plans")
+    clinician = models.ForeignKey(Clinician, on_delete=models.PROTECT, related_name="plans")
+    status = models.CharField(max_length=16, choices=PlanStatus, default=PlanStatus.DRAFT)
+    maintenance = models.BooleanField(
+        default=False, help_text="Nothing was found: a general maintenance program."
+    )
+    summary = models.TextField(blank=True)
+    note = models.TextField(
+        blank=True, max_length=2000, help_text="From the clinician to the client, in the email."
+    )
+    generated_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The first day of the program on the client's own calendar.
+    starts_on = models.DateField(null=True, blank=True)
+    reassessment_week = models.PositiveSmallIntegerField(default=9)
+    # Raised by every change after approval; the client has the revision last sent.
+    revision = models.PositiveIntegerField(default=1)
+    sent_revision = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-generated_at"]
+        indexes = [models.Index(fields=["clinician", "status"], name="plan_clinician_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status=PlanStatus.DRAFT)
+                | Q(approved_at__isnull=False, starts_on__isnull=False),
+                name="plan_approved_has_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Plan for {self.client} ({self.get_status_display()})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == PlanStatus.APPROVED
+
+    @property
+    def reassessment_on(self) -> dt.date | None:
+        if self.starts_on is None:
+            return None
+        return self.starts_on + dt.timedelta(weeks=self.reassessment_week - 1)
+
+
+class PlanPhase(models.Model):
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="phases")
+    number = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, choices=PhaseKind)
+    first_week = models.PositiveSmallIntegerField()
+    weeks = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    frequency = models.CharField(max_length=16, choices=Frequency)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "number"], name="plan_phase_number"),
+            models.CheckConstraint(
+                condition=Q(first_week__gte=1, weeks__gte=1), name="plan_phase_weeks"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Phase {self.number}: {self.get_kind_display()}"
+
+    @property
+    def last_week(self) -> int:
+        return self.first_week + self.weeks - 1
+
+    def starts_on(self, plan_start: dt.date) -> dt.date:
+        return plan_start + dt.timedelta(weeks=self.first_week - 1)
+
+    def ends_on(self, plan_start: dt.date) -> dt.date:
+        return plan_start + dt.timedelta(weeks=self.last_week, days=-1)
+
+
+class PlanItem(models.Model):
+    """An exercise of a phase with its dose, and the finding it answers."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    phase = models.ForeignKey(PlanPhase, on_delete=models.CASCADE, related_name="items")
+    exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    sets = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    reps = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    hold_seconds = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(5), MaxValueValidator(300)]
+    )
+    # The finding it answers: its stable identity (e.g. "ktw_restricted:left") and its title.
+    finding = models.CharField(max_length=60)
+    finding_title = models.CharField(max_length=200)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reps__isnull=False, hold_seconds__isnull=True)
+                | Q(reps__isnull=True, hold_seconds__isnull=False),
+                name="plan_item_reps_or_hold",
+            ),
+            models.CheckConstraint(
+                condition=Q(sets__gte=1, sets__lte=10), name="plan_item_sets_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exercise} ({self.dose})"
+
+    @property
+    def dose(self) -> str:
+        side = " each side" if self.exercise.per_side else ""
+        if self.hold_seconds:
+            return f"{self.sets} × {self.hold_seconds} s hold{side}"
+        return f"{self.sets} × {self.reps} reps{side}"
+
+
+class LogSource(models.TextChoices):
+    PAGE = "page", "Program page"
+    EMAIL = "email", "Email link"
+
+
+class PracticeLog(models.Model):
+    """An exercise the client ticked off on a day of their own calendar."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="practice_logs")
+    item = models.ForeignKey(PlanItem, on_delete=models.CASCADE, related_name="practice_logs")
+    day = models.DateField()
+    done_at = models.DateTimeField()
+    source = models.CharField(max_length=8, choices=LogSource)
+
+    class Meta:
+        ordering = ["day", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "day"], name="practice_once_a_day"),
+        ]
+        indexes = [models.Index(fields=["plan", "day"], name="practice_plan_day")]
+
+    def __str__(self) -> str:
+        return f"{self.item.exercise} done on {self.day}"
+
+
+class PainLog(models.Model):
+    """The client's pain rating (0–10) for a day."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="pain_logs")
+    day = models.DateField()
+    score = models.PositiveSmallIntegerField(validators=[MaxValueValidator(10)])
+    recorded_at = models.DateTimeField()
+    source = models.CharField(max_length=8, choices=LogSource)
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "day"], name="pain_once_a_day"),
+            models.CheckConstraint(condition=Q(score__lte=10), name="pain_score_0_to_10"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pain {self.score}/10 on {self.day}"

@@ -1,0 +1,451 @@
+"""Home programs: generating the follow-up plan, the clinician's review and approval, and what
+the client logs (exercises done, pain). Each change is one transaction with its audit row;
+emails and reminders follow after commit."""
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from assessments.models import (
+    PROGRAM_KINDS,
+    Assessment,
+    Exercise,
+    Frequency,
+    LogSource,
+    PainLog,
+    PhaseKind,
+    Plan,
+    PlanItem,
+    PlanPhase,
+    PlanStatus,
+    PracticeLog,
+    Reminder,
+    ReminderStatus,
+)
+from assessments.planner import FindingForPlan, LibraryExercise, plan_propose
+from clinic.audit import SYSTEM, RequestContext, audit_record
+from clinic.models import AuditAction, User
+
+
+class PlanError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _audit(
+    plan: Plan,
+    *,
+    actor: User | None,
+    action: AuditAction,
+    context: RequestContext,
+    changes: list[str] | tuple[str, ...] = (),
+) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="plan",
+        object_uuid=plan.uuid,
+        client=plan.client,
+        context=context,
+        changes=changes,
+    )
+
+
+def _library() -> list[LibraryExercise]:
+    return [
+        LibraryExercise(
+            id=exercise.pk,
+            slug=exercise.slug,
+            name=exercise.name,
+            phase=exercise.phase,
+            targets=tuple(exercise.targets),
+            position=exercise.position,
+            maintenance=exercise.maintenance,
+        )
+        for exercise in Exercise.objects.filter(is_active=True)
+    ]
+
+
+def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
+    """Propose the follow-up plan of a completed assessment (once; later calls return it)."""
+    with transaction.atomic():
+        assessment = (
+            Assessment.objects.select_for_update(of=("self",))
+            .select_related("client", "clinician")
+            .get(pk=assessment_id)
+        )
+        if not assessment.is_locked:
+            return None
+        existing = Plan.objects.filter(assessment=assessment).first()
+        if existing is not None:
+            return existing
+        findings = [
+            FindingForPlan(identity=f.identity, title=f.title, targets=tuple(f.targets))
+            for f in assessment.findings.all()
+        ]
+        proposal = plan_propose(findings, _library())
+        summary = proposal.summary
+        if proposal.unanswered:
+            summary += (
+                " Not answered by an exercise: "
+                + "; ".join(finding.title for finding in proposal.unanswered)
+                + "."
+            )
+        plan = Plan.objects.create(
+            assessment=assessment,
+            client=assessment.client,
+            clinician=assessment.clinician,
+            maintenance=proposal.maintenance,
+            summary=summary,
+            generated_at=now,
+            reassessment_week=proposal.reassessment_week,
+        )
+        exercises = Exercise.objects.in_bulk(
+            [i.exercise.id for p in proposal.phases for i in p.items]
+        )
+        for number, proposed in enumerate(proposal.phases, start=1):
+            phase = PlanPhase.objects.create(
+                plan=plan,
+                number=number,
+                kind=proposed.default.kind,
+                first_week=proposed.default.first_week,
+                weeks=proposed.default.weeks,
+                frequency=proposed.default.frequency,
+            )
+            PlanItem.objects.bulk_create(
+                PlanItem(
+                    phase=phase,
+                    exercise=exercises[item.exercise.id],
+                    position=position,
+                    sets=exercises[item.exercise.id].sets,
+                    reps=exercises[item.exercise.id].reps,
+                    hold_seconds=exercises[item.exercise.id].hold_seconds,
+                    finding=item.finding,
+                    finding_title=item.finding_title[:200],
+                )
+                for position, item in enumerate(proposed.items)
+            )
+        _audit(plan, actor=None, action=AuditAction.CREATED, context=SYSTEM)
+    return plan
+
+
+# --- The clinician's review -----------------------------------------------------------------
+
+
+def _locked_plan(plan_id: int) -> Plan:
+    return (
+        Plan.objects.select_for_update(of=("self",))
+        .select_related("client__user", "clinician__user")
+        .get(pk=plan_id)
+    )
+
+
+def _check_clinician(plan: Plan, actor: User) -> None:
+    if plan.clinician.user_id != actor.pk:
+        raise PlanError("Only the clinician who ran the assessment can change its plan.")
+
+
+def _changed(plan: Plan) -> None:
+    """An approved plan that changes needs sending again."""
+    if plan.is_approved:
+        plan.revision += 1
+        plan.save(update_fields=["revision"])
+
+
+def _item_for_change(item_id: int, actor: User) -> tuple[Plan, PlanItem]:
+    item = PlanItem.objects.select_related("phase", "exercise").get(pk=item_id)
+    plan = _locked_plan(item.phase.plan_id)
+    _check_clinician(plan, actor)
+    return plan, item
+
+
+@transaction.atomic
+def plan_item_move(*, item: PlanItem, actor: User, up: bool, context: RequestContext) -> None:
+    plan, item = _item_for_change(item.pk, actor)
+    siblings = list(item.phase.items.order_by("position", "id"))
+    index = siblings.index(item)
+    target = index - 1 if up else index + 1
+    if not 0 <= target < len(siblings):
+        return
+    siblings[index], siblings[target] = siblings[target], siblings[index]
+    for position, sibling in enumerate(siblings):
+        if sibling.position != position:
+            sibling.position = position
+            sibling.save(update_fields=["position"])
+    _changed(plan)
+    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["order"])
+
+
+@transaction.atomic
+def plan_item_swap(
+    *, item: PlanItem, exercise: Exercise, actor: User, context: RequestContext
+) -> PlanItem:
+    """Another exercise of the same phase in place of this one, at its default dose."""
+    plan, item = _item_for_change(item.pk, actor)
+    fits = item.phase.kind == PhaseKind.MAINTAIN or exercise.phase == item.phase.kind
+    if not exercise.is_active or not fits:
+        raise PlanError("Choose an exercise of this phase from the library.")
+    if item.phase.items.exclude(pk=item.pk).filter(exercise=exercise).exists():
+        raise PlanError(f"{exercise.name} is already in this phase.")
+    item.exercise = exercise
+    item.sets, item.reps, item.hold_seconds = exercise.sets, exercise.reps, exercise.hold_seconds
+    item.save(update_fields=["exercise", "sets", "reps", "hold_seconds"])
+    _changed(plan)
+    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["exercise"])
+    return item
+
+
+def swap_choices(item: PlanItem) -> list[Exercise]:
+    """The library's exercises that may replace an item (the maintenance phase takes any)."""
+    exercises = Exercise.objects.filter(is_active=True)
+    if item.phase.kind != PhaseKind.MAINTAIN:
+        exercises = exercises.filter(phase=item.phase.kind)
+    return list(exercises.exclude(pk=item.exercise_id))
+
+
+@transaction.atomic
+def plan_item_dose(
+    *,
+    item: PlanItem,
+    sets: int,
+    amount: int,
+    actor: User,
+    context: RequestContext,
+) -> PlanItem:
+    """New sets and reps (or seconds of hold, for a held exercise)."""
+    plan, item = _item_for_change(item.pk, actor)
+    if not 1 <= sets <= 10:
+        raise PlanError("Sets must be from 1 to 10.")
+    if item.hold_seconds is not None:
+        if not 5 <= amount <= 300:
+            raise PlanError("A hold must be from 5 to 300 seconds.")
+        item.hold_seconds = amount
+    else:
+        if not 1 <= amount <= 50:
+            raise PlanError("Repetitions must be from 1 to 50.")
+        item.reps = amount
+    item.sets = sets
+    item.save(update_fields=["sets", "reps", "hold_seconds"])
+    _changed(plan)
+    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["dose"])
+    return item
+
+
+@transaction.atomic
+def plan_item_remove(*, item: PlanItem, actor: User, context: RequestContext) -> None:
+    plan, item = _item_for_change(item.pk, actor)
+    item.delete()
+    _changed(plan)
+    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["items"])
+
+
+@transaction.atomic
+def plan_note_set(*, plan: Plan, note: str, actor: User, context: RequestContext) -> Plan:
+    plan = _locked_plan(plan.pk)
+    _check_clinician(plan, actor)
+    if plan.note != note:
+        plan.note = note
+        plan.save(update_fields=["note"])
+        _changed(plan)
+        _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["note"])
+    return plan
+
+
+def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.datetime) -> Plan:
+    """Approve the plan (or send an approved plan's changes): the client gets the program by
+    email and the reminder schedule is (re)built. The program starts the next day on the
+    client's calendar."""
+    from assessments.reminders import reminders_for_plan_replace
+    from assessments.tasks import send_program_email
+
+    with transaction.atomic():
+        plan = _locked_plan(plan.pk)
+        _check_clinician(plan, actor)
+        if not PlanItem.objects.filter(phase__plan=plan).exists():
+            raise PlanError("The plan has no exercises: add or keep at least one.")
+        first_send = not plan.is_approved
+        if first_send:
+            zone = zoneinfo.ZoneInfo(plan.client.time_zone)
+            plan.status = PlanStatus.APPROVED
+            plan.approved_at = now
+            plan.approved_by = actor
+            plan.starts_on = now.astimezone(zone).date() + dt.timedelta(days=1)
+        plan.sent_revision = plan.revision
+        plan.save(
+            update_fields=["status", "approved_at", "approved_by", "starts_on", "sent_revision"]
+        )
+        # A newer program replaces the client's earlier ones: their reminders stop.
+        Reminder.objects.filter(
+            client=plan.client, status=ReminderStatus.PENDING, kind__in=PROGRAM_KINDS
+        ).exclude(plan=plan).update(status=ReminderStatus.CANCELLED)
+        reminders_for_plan_replace(plan=plan, now=now)
+        _audit(
+            plan,
+            actor=actor,
+            action=AuditAction.UPDATED,
+            context=context,
+            changes=["status"] if first_send else ["revision"],
+        )
+        send_program_email.delay_on_commit(plan.pk, plan.revision)
+    return plan
+
+
+def plan_has_unsent_changes(plan: Plan) -> bool:
+    return plan.is_approved and plan.revision > plan.sent_revision
+
+
+# --- The schedule ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Day:
+    day: dt.date
+    phase: PlanPhase
+    items: list[PlanItem]
+
+
+def phase_days(phase: PlanPhase, start: dt.date) -> list[dt.date]:
+    """The days a phase plans exercises: every day, or three a week (its 1st, 3rd and 5th)."""
+    first = phase.starts_on(start)
+    days = [first + dt.timedelta(days=offset) for offset in range(phase.weeks * 7)]
+    if phase.frequency == Frequency.DAILY:
+        return days
+    return [day for day in days if (day - first).days % 7 in (0, 2, 4)]
+
+
+def plan_schedule(plan: Plan) -> dict[dt.date, Day]:
+    """Every planned day of an approved plan with the exercises of that day."""
+    if plan.starts_on is None:
+        return {}
+    schedule = {}
+    for phase in plan.phases.prefetch_related("items__exercise"):
+        items = list(phase.items.all())
+        for day in phase_days(phase, plan.starts_on):
+            schedule[day] = Day(day=day, phase=phase, items=items)
+    return schedule
+
+
+def client_today(plan: Plan, now: dt.datetime) -> dt.date:
+    return now.astimezone(zoneinfo.ZoneInfo(plan.client.time_zone)).date()
+
+
+def plan_phase_on(plan: Plan, day: dt.date) -> PlanPhase | None:
+    if plan.starts_on is None:
+        return None
+    week = (day - plan.starts_on).days // 7 + 1
+    for phase in plan.phases.all():
+        if phase.first_week <= week <= phase.last_week:
+            return phase
+    return None
+
+
+# --- What the client logs -------------------------------------------------------------------
+
+
+def _check_loggable(plan: Plan, day: dt.date, now: dt.datetime) -> None:
+    if not plan.is_approved or plan.starts_on is None:
+        raise PlanError("This program is not active.")
+    today = client_today(plan, now)
+    if day > today:
+        raise PlanError("That day has not come yet.")
+    last = max(phase.ends_on(plan.starts_on) for phase in plan.phases.all())
+    if day < plan.starts_on or day > last:
+        raise PlanError("That day is outside your program.")
+
+
+@dataclass(frozen=True)
+class Logged:
+    created: bool
+
+
+@transaction.atomic
+def practice_mark(
+    *,
+    plan: Plan,
+    item: PlanItem,
+    day: dt.date,
+    done: bool,
+    source: LogSource,
+    now: dt.datetime,
+) -> Logged:
+    """Tick an exercise off for a day (or untick it). Ticking twice keeps one entry."""
+    if item.phase.plan_id != plan.pk:
+        raise PlanError("That exercise is not part of this program.")
+    _check_loggable(plan, day, now)
+    phase = plan_phase_on(plan, day)
+    if phase is None or phase.pk != item.phase_id:
+        raise PlanError("That exercise is not planned in this phase.")
+    if not done:
+        PracticeLog.objects.filter(item=item, day=day).delete()
+        return Logged(created=False)
+    _, created = PracticeLog.objects.get_or_create(
+        item=item, day=day, defaults={"plan": plan, "done_at": now, "source": source}
+    )
+    return Logged(created=created)
+
+
+@transaction.atomic
+def pain_record(
+    *, plan: Plan, day: dt.date, score: int, source: LogSource, now: dt.datetime
+) -> tuple[PainLog, bool]:
+    """The day's pain rating; a new rating for the same day replaces it. Returns the log and
+    whether anything changed."""
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        raise PlanError("Pain is rated from 0 to 10.")
+    _check_loggable(plan, day, now)
+    log = PainLog.objects.select_for_update().filter(plan=plan, day=day).first()
+    if log is not None and log.score == score:
+        return log, False
+    if log is None:
+        log = PainLog(plan=plan, day=day)
+    log.score, log.recorded_at, log.source = score, now, source
+    log.save()
+    return log, True
+
+
+@dataclass(frozen=True)
+class WeekAdherence:
+    week: int
+    starts_on: dt.date
+    planned: int
+    done: int
+
+    @property
+    def ratio(self) -> float | None:
+        return self.done / self.planned if self.planned else None
+
+    @property
+    def percent(self) -> int | None:
+        return None if self.ratio is None else round(self.ratio * 100)
+
+
+def plan_adherence(plan: Plan, *, today: dt.date) -> list[WeekAdherence]:
+    """Done / planned exercises per program week, up to today (days still to come in this
+    week are not counted as missed)."""
+    if plan.starts_on is None or today < plan.starts_on:
+        return []
+    planned: dict[int, int] = defaultdict(int)
+    for day, scheduled in plan_schedule(plan).items():
+        if day <= today:
+            planned[(day - plan.starts_on).days // 7 + 1] += len(scheduled.items)
+    done: dict[int, int] = defaultdict(int)
+    for day in plan.practice_logs.values_list("day", flat=True):
+        done[(day - plan.starts_on).days // 7 + 1] += 1
+    weeks = range(
+        1, (min(today, plan.starts_on + dt.timedelta(weeks=52)) - plan.starts_on).days // 7 + 2
+    )
+    last_week = max((phase.last_week for phase in plan.phases.all()), default=0)
+    return [
+        WeekAdherence(
+            week=week,
+            starts_on=plan.starts_on + dt.timedelta(weeks=week - 1),
+            planned=planned[week],
+            done=done[week],
+        )
+        for week in weeks
+        if week <= last_week
+    ]

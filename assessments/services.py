@@ -1,0 +1,524 @@
+"""Changes to assessments. Each is one transaction that writes its audit row; pushes to open
+pages (the client's room, the clinician's other windows) and tasks go out after commit."""
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from assessments.findings import Context, findings_derive, thresholds_with
+from assessments.models import (
+    Addendum,
+    Assessment,
+    AssessmentSetting,
+    AssessmentStatus,
+    Finding,
+    ResultValue,
+    Snapshot,
+    ValueSource,
+)
+from assessments.protocols import (
+    PROTOCOLS,
+    ValueAddress,
+    ValueRefused,
+    address_check,
+    address_parse,
+    protocol_get,
+    value_clean,
+)
+from clinic.audit import RequestContext, audit_record
+from clinic.models import AuditAction, Client, Clinician, Consent, ConsentKind, User
+from sessions.models import Appointment
+from sessions.room import room_prompt_set
+
+
+class AssessmentError(Exception):
+    """A change the rules do not allow; ``message`` says why, for people."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def assessment_group(assessment: Assessment) -> str:
+    """The channel-layer group of the clinician's open windows on an assessment."""
+    return f"assessment.{assessment.uuid.hex}"
+
+
+def _after_commit_send(group: str, message: dict[str, Any]) -> None:
+    def send() -> None:
+        async_to_sync(get_channel_layer().group_send)(group, message)
+
+    transaction.on_commit(send)
+
+
+def _audit(
+    assessment: Assessment,
+    *,
+    actor: User,
+    action: AuditAction,
+    context: RequestContext,
+    changes: list[str] | tuple[str, ...] = (),
+) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="assessment",
+        object_uuid=assessment.uuid,
+        client=assessment.client,
+        context=context,
+        changes=changes,
+    )
+
+
+def _locked(assessment_id: int) -> Assessment:
+    return (
+        Assessment.objects.select_for_update(of=("self",))
+        .select_related("client__user", "clinician__user", "appointment")
+        .get(pk=assessment_id)
+    )
+
+
+def _check_writer(assessment: Assessment, actor: User) -> None:
+    if assessment.clinician.user_id != actor.pk:
+        raise AssessmentError("Only the clinician running this assessment can change it.")
+
+
+def _check_draft(assessment: Assessment) -> None:
+    if assessment.is_locked:
+        raise AssessmentError(
+            "This assessment is completed and locked. Add an addendum to correct it."
+        )
+
+
+# --- Starting -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assessment_start_for_appointment(
+    *, appointment: Appointment, actor: User, context: RequestContext, now: dt.datetime
+) -> Assessment:
+    """The assessment of a video session, started by its clinician (once per appointment)."""
+    if appointment.clinician.user_id != actor.pk:
+        raise AssessmentError("Only the appointment's clinician can run its assessment.")
+    if appointment.is_cancelled:
+        raise AssessmentError("This appointment was cancelled.")
+    assessment, created = Assessment.objects.get_or_create(
+        appointment=appointment,
+        defaults={
+            "client": appointment.client,
+            "clinician": appointment.clinician,
+            "setting": AssessmentSetting.VIDEO,
+            "created_at": now,
+        },
+    )
+    if created:
+        _audit(assessment, actor=actor, action=AuditAction.CREATED, context=context)
+    return assessment
+
+
+@transaction.atomic
+def assessment_start_in_person(
+    *, client: Client, clinician: Clinician, actor: User, context: RequestContext, now: dt.datetime
+) -> Assessment:
+    if clinician.user_id != actor.pk:
+        raise AssessmentError("Only clinicians run assessments.")
+    assessment = Assessment.objects.create(
+        client=client, clinician=clinician, setting=AssessmentSetting.IN_PERSON, created_at=now
+    )
+    _audit(assessment, actor=actor, action=AuditAction.CREATED, context=context)
+    return assessment
+
+
+def assessment_viewed(*, assessment: Assessment, viewer: User, context: RequestContext) -> None:
+    _audit(assessment, actor=viewer, action=AuditAction.VIEWED, context=context)
+
+
+# --- Recording values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedValue:
+    """The value now stored at an address, after a save or when a save met a newer value."""
+
+    address: ValueAddress
+    value: Any
+    version: int
+    by: str
+    at: dt.datetime | None
+    source: str
+    # False when the save found a newer value (another window changed it): nothing was written.
+    saved: bool
+
+    def as_frame(self) -> dict[str, Any]:
+        return {
+            "key": self.address.key,
+            "value": self.value,
+            "version": self.version,
+            "by": self.by,
+            "at": self.at.isoformat() if self.at else None,
+            "source": self.source,
+        }
+
+
+def saved_value(row: ResultValue | None, address: ValueAddress, *, saved: bool) -> SavedValue:
+    if row is None:
+        return SavedValue(address, None, 0, "", None, ValueSource.MANUAL, saved)
+    return SavedValue(
+        address,
+        row.value,
+        row.version,
+        row.updated_by.full_name,
+        row.updated_at,
+        row.source,
+        saved,
+    )
+
+
+def assessment_value_save(
+    *,
+    assessment_id: int,
+    actor: User,
+    key: str | ValueAddress,
+    raw: Any,
+    base_version: int,
+    context: RequestContext,
+    now: dt.datetime,
+    source: ValueSource = ValueSource.MANUAL,
+    measurement: dict[str, Any] | None = None,
+) -> SavedValue:
+    """Store one value if nobody changed it since ``base_version`` (0: never saved).
+
+    Saving what is already stored succeeds whatever the base, so a page that resends an edit
+    whose answer it missed (a dropped connection) is not told it conflicts with itself.
+    Raises ValueRefused for a value or address the test does not accept, AssessmentError when
+    the assessment may not be changed.
+    """
+    address = key if isinstance(key, ValueAddress) else address_parse(key)
+    value = value_clean(address, raw)
+    if isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 0:
+        raise ValueRefused("The page sent no valid version: reload it.")
+    with transaction.atomic():
+        # One writer at a time per assessment: versions then cannot race.
+        assessment = _locked(assessment_id)
+        _check_writer(assessment, actor)
+        _check_draft(assessment)
+        row = (
+            ResultValue.objects.select_related("updated_by")
+            .filter(
+                assessment=assessment,
+                protocol=address.protocol,
+                side=address.side,
+                trial=address.trial,
+                field=address.field,
+            )
+            .first()
+        )
+        current_version = row.version if row else 0
+        if row is not None and row.value == value and row.source == source:
+            return saved_value(row, address, saved=True)
+        if row is None and value is None:
+            return saved_value(None, address, saved=True)
+        if base_version != current_version:
+            return saved_value(row, address, saved=False)
+        if row is None:
+            row = ResultValue(
+                assessment=assessment,
+                protocol=address.protocol,
+                side=address.side,
+                trial=address.trial,
+                field=address.field,
+                version=1,
+            )
+        else:
+            row.version += 1
+        row.value = value
+        row.source = source
+        row.measurement = measurement or {}
+        row.updated_at = now
+        row.updated_by = actor
+        row.save()
+        _audit(
+            assessment,
+            actor=actor,
+            action=AuditAction.UPDATED,
+            context=context,
+            changes=[address.key],
+        )
+        result = saved_value(row, address, saved=True)
+        _after_commit_send(
+            assessment_group(assessment), {"type": "assessment.value", **result.as_frame()}
+        )
+        return result
+
+
+def assessment_values(assessment: Assessment) -> dict[ValueAddress, ResultValue]:
+    return {
+        ValueAddress(row.protocol, row.side, row.trial, row.field): row
+        for row in assessment.values.select_related("updated_by")
+    }
+
+
+# --- The step on the client's screen ---------------------------------------------------------
+
+
+def protocol_order(*, include_optional: bool = True) -> list[str]:
+    return [k for k, p in PROTOCOLS.items() if include_optional or not p.optional]
+
+
+def assessment_step_set(
+    *, assessment_id: int, actor: User, protocol: str, now: dt.datetime
+) -> Assessment:
+    """The clinician opened a step: its instructions and framing hint go to the client's
+    screen (empty ``protocol``: nothing is shown)."""
+    if protocol:
+        protocol_get(protocol)
+    with transaction.atomic():
+        assessment = _locked(assessment_id)
+        _check_writer(assessment, actor)
+        _check_draft(assessment)
+        if assessment.current_protocol != protocol:
+            assessment.current_protocol = protocol
+            assessment.save(update_fields=["current_protocol"])
+            _after_commit_send(
+                assessment_group(assessment), {"type": "assessment.step", "protocol": protocol}
+            )
+        if assessment.appointment_id:
+            order = protocol_order()
+            prompt = (
+                PROTOCOLS[protocol].prompt(number=order.index(protocol) + 1, total=len(order))
+                if protocol
+                else {}
+            )
+            room_prompt_set(appointment_id=assessment.appointment_id, prompt=prompt)
+    return assessment
+
+
+# --- Snapshots ------------------------------------------------------------------------------
+
+SNAPSHOT_MAX_BYTES = 3 * 1024 * 1024
+SNAPSHOT_MAX_SIDE = 4096
+
+
+def images_consent(client: Client) -> Consent | None:
+    """The client's consent to keeping images, if they gave it."""
+    return (
+        Consent.objects.filter(client=client, document__kind=ConsentKind.IMAGES)
+        .select_related("document")
+        .order_by("-accepted_at")
+        .first()
+    )
+
+
+def snapshot_add(
+    *,
+    assessment: Assessment,
+    actor: User,
+    protocol: str,
+    side: str,
+    trial: int | None,
+    data: bytes,
+    context: RequestContext,
+    now: dt.datetime,
+) -> Snapshot:
+    """Keep a still of the client's video with the step's result, if the client consented."""
+    from PIL import Image, UnidentifiedImageError
+
+    definition = protocol_get(protocol)
+    if side:
+        address_check(protocol, side, trial or 1, definition.fields[0].key)
+    if len(data) > SNAPSHOT_MAX_BYTES:
+        raise ValueRefused("The image is larger than 3 MB.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ValueRefused("The snapshot is not a JPEG or PNG image.") from None
+    if image_format not in ("JPEG", "PNG"):
+        raise ValueRefused("The snapshot is not a JPEG or PNG image.")
+    if not (0 < width <= SNAPSHOT_MAX_SIDE and 0 < height <= SNAPSHOT_MAX_SIDE):
+        raise ValueRefused("The snapshot is larger than 4096 pixels on a side.")
+    if image_format == "PNG":
+        with Image.open(io.BytesIO(data)) as image:
+            converted = io.BytesIO()
+            image.convert("RGB").save(converted, format="JPEG", quality=90)
+            data = converted.getvalue()
+    snapshot = None
+    try:
+        with transaction.atomic():
+            assessment = _locked(assessment.pk)
+            _check_writer(assessment, actor)
+            _check_draft(assessment)
+            consent = images_consent(assessment.client)
+            if consent is None:
+                raise AssessmentError(
+                    f"{assessment.client.name} has not agreed to images being kept, so the "
+                    "snapshot was not saved."
+                )
+            snapshot = Snapshot(
+                assessment=assessment,
+                protocol=protocol,
+                side=side,
+                trial=trial,
+                width=width,
+                height=height,
+                consent=consent,
+                taken_at=now,
+                taken_by=actor,
+            )
+            snapshot.image.save(f"{snapshot.uuid}.jpg", ContentFile(data), save=False)
+            snapshot.save()
+            _audit(
+                assessment,
+                actor=actor,
+                action=AuditAction.CREATED,
+                context=context,
+                changes=[f"snapshot.{protocol}"],
+            )
+    except BaseException:
+        # A rolled-back snapshot must not leave its file behind.
+        if snapshot is not None and snapshot.image.name:
+            snapshot.image.storage.delete(snapshot.image.name)
+        raise
+    return snapshot
+
+
+# --- Findings, completion and addenda --------------------------------------------------------
+
+
+def findings_context(assessment: Assessment) -> Context:
+    return Context(
+        sex=assessment.client.sex,
+        thresholds=thresholds_with(settings.ASSESSMENT_THRESHOLDS),
+    )
+
+
+def findings_preview(assessment: Assessment) -> list:
+    """What completing the assessment now would find (nothing is stored)."""
+    values = {address: row.value for address, row in assessment_values(assessment).items()}
+    return findings_derive(values, context=findings_context(assessment))
+
+
+def _findings_store(assessment: Assessment) -> list[Finding]:
+    assessment.findings.all().delete()
+    return Finding.objects.bulk_create(
+        Finding(
+            assessment=assessment,
+            key=finding.key,
+            protocol=finding.protocol,
+            side=finding.side,
+            title=finding.title,
+            detail=finding.detail,
+            targets=[str(target) for target in finding.targets],
+            sources=[source.as_dict() for source in finding.sources],
+            threshold=finding.threshold,
+            threshold_value=finding.threshold_value,
+            position=position,
+        )
+        for position, finding in enumerate(findings_preview(assessment))
+    )
+
+
+def assessment_complete(
+    *, assessment: Assessment, actor: User, context: RequestContext, now: dt.datetime
+) -> Assessment:
+    """Lock the assessment, store its findings and ask for a follow-up plan (after commit).
+
+    Completing twice changes nothing.
+    """
+    from assessments.tasks import plan_generate
+
+    with transaction.atomic():
+        assessment = _locked(assessment.pk)
+        _check_writer(assessment, actor)
+        if assessment.is_locked:
+            return assessment
+        if not assessment.values.exclude(value=None).exists():
+            raise AssessmentError("Record at least one result before completing the assessment.")
+        _findings_store(assessment)
+        assessment.status = AssessmentStatus.COMPLETED
+        assessment.completed_at = now
+        assessment.completed_by = actor
+        assessment.current_protocol = ""
+        assessment.save(
+            update_fields=["status", "completed_at", "completed_by", "current_protocol"]
+        )
+        if assessment.appointment_id:
+            room_prompt_set(appointment_id=assessment.appointment_id, prompt={})
+        _audit(
+            assessment, actor=actor, action=AuditAction.UPDATED, context=context, changes=["status"]
+        )
+        _after_commit_send(assessment_group(assessment), {"type": "assessment.locked"})
+        plan_generate.delay_on_commit(assessment.pk)
+    return assessment
+
+
+def addendum_add(
+    *,
+    assessment: Assessment,
+    actor: User,
+    body: str,
+    context: RequestContext,
+    now: dt.datetime,
+    key: str = "",
+    raw: Any = None,
+) -> Addendum:
+    """A note after completion, optionally correcting one value (the findings follow it)."""
+    body = body.strip()
+    if not body:
+        raise AssessmentError("Say what the addendum is about.")
+    address = address_parse(key) if key else None
+    value = value_clean(address, raw) if address else None
+    with transaction.atomic():
+        assessment = _locked(assessment.pk)
+        if assessment.clinician.user_id != actor.pk:
+            raise AssessmentError("Only the clinician who ran the assessment can add addenda.")
+        if not assessment.is_locked:
+            raise AssessmentError("The assessment is still open: change the values directly.")
+        addendum = Addendum(assessment=assessment, author=actor, created_at=now, body=body)
+        changes = ["addendum"]
+        if address is not None:
+            row = ResultValue.objects.filter(
+                assessment=assessment,
+                protocol=address.protocol,
+                side=address.side,
+                trial=address.trial,
+                field=address.field,
+            ).first()
+            previous = row.value if row else None
+            if previous == value:
+                raise AssessmentError("The corrected value is the same as the recorded one.")
+            if row is None:
+                row = ResultValue(
+                    assessment=assessment,
+                    protocol=address.protocol,
+                    side=address.side,
+                    trial=address.trial,
+                    field=address.field,
+                    version=0,
+                )
+            row.version += 1
+            row.value = value
+            row.source = ValueSource.MANUAL
+            row.measurement = {}
+            row.updated_at = now
+            row.updated_by = actor
+            row.save()
+            addendum.protocol, addendum.side = address.protocol, address.side
+            addendum.trial, addendum.field = address.trial, address.field
+            addendum.previous_value, addendum.corrected_value = previous, value
+            changes.append(address.key)
+            _findings_store(assessment)
+        addendum.save()
+        _audit(
+            assessment, actor=actor, action=AuditAction.UPDATED, context=context, changes=changes
+        )
+    return addendum

@@ -1,0 +1,179 @@
+"""The clinician's review of a proposed plan: reorder, swap, dose, note, approve."""
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from assessments.findings import TARGET_LABELS
+from assessments.forms import DoseForm, PlanNoteForm
+from assessments.models import Exercise, PlanItem
+from assessments.programs import (
+    PlanError,
+    plan_approve,
+    plan_has_unsent_changes,
+    plan_item_dose,
+    plan_item_move,
+    plan_item_remove,
+    plan_item_swap,
+    plan_note_set,
+    swap_choices,
+)
+from assessments.selectors import plan_for_review, plan_get_for_viewer, plan_get_for_writer
+from clinic.audit import RequestContext
+from clinic.permissions import clinician_required
+
+
+def _review_url(plan_uuid: UUID, anchor: str = "") -> str:
+    url = reverse("assessments:plan", args=[plan_uuid])
+    return f"{url}#{anchor}" if anchor else url
+
+
+@require_GET
+@clinician_required
+def plan_page(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
+    plan = plan_get_for_viewer(viewer=request.user, plan_uuid=plan_uuid)
+    review = plan_for_review(plan)
+    is_writer = plan.clinician.user_id == request.user.pk
+    return render(
+        request,
+        "assessments/plan.html",
+        {
+            "plan": plan,
+            "review": review,
+            "is_writer": is_writer,
+            "unsent_changes": plan_has_unsent_changes(plan),
+            "note_form": PlanNoteForm(initial={"note": plan.note}),
+            "swap_choices": {item.pk: swap_choices(item) for item in review.items}
+            if is_writer
+            else {},
+            "targets": TARGET_LABELS,
+        },
+    )
+
+
+def _item(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> PlanItem:
+    plan = plan_get_for_writer(writer=request.user, plan_uuid=plan_uuid)
+    item = (
+        PlanItem.objects.select_related("phase", "exercise")
+        .filter(uuid=item_uuid, phase__plan=plan)
+        .first()
+    )
+    if item is None:
+        raise Http404("No such exercise in this plan")
+    return item
+
+
+@require_POST
+@clinician_required
+def item_move(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpResponse:
+    item = _item(request, plan_uuid, item_uuid)
+    plan_item_move(
+        item=item,
+        actor=request.user,
+        up=request.POST.get("direction") == "up",
+        context=RequestContext.from_request(request),
+    )
+    return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
+
+
+@require_POST
+@clinician_required
+def item_swap(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpResponse:
+    item = _item(request, plan_uuid, item_uuid)
+    try:
+        exercise = Exercise.objects.get(uuid=request.POST.get("exercise", ""))
+    except (Exercise.DoesNotExist, ValueError, TypeError):
+        messages.error(request, "Choose an exercise from the list.")
+        return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
+    try:
+        plan_item_swap(
+            item=item,
+            exercise=exercise,
+            actor=request.user,
+            context=RequestContext.from_request(request),
+        )
+    except PlanError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Swapped in {exercise.name}.")
+    return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
+
+
+@require_POST
+@clinician_required
+def item_dose(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpResponse:
+    item = _item(request, plan_uuid, item_uuid)
+    form = DoseForm(request.POST)
+    if form.is_valid():
+        try:
+            plan_item_dose(
+                item=item,
+                sets=form.cleaned_data["sets"],
+                amount=form.cleaned_data["amount"],
+                actor=request.user,
+                context=RequestContext.from_request(request),
+            )
+        except PlanError as error:
+            messages.error(request, f"{item.exercise.name}: {error.message}")
+        else:
+            messages.success(request, f"{item.exercise.name}: dose changed.")
+    else:
+        messages.error(request, f"{item.exercise.name}: enter whole numbers for the dose.")
+    return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
+
+
+@require_POST
+@clinician_required
+def item_remove(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpResponse:
+    item = _item(request, plan_uuid, item_uuid)
+    plan_item_remove(item=item, actor=request.user, context=RequestContext.from_request(request))
+    messages.success(request, f"Removed {item.exercise.name}.")
+    return redirect(_review_url(plan_uuid))
+
+
+@require_POST
+@clinician_required
+def note(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
+    plan = plan_get_for_writer(writer=request.user, plan_uuid=plan_uuid)
+    form = PlanNoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The note is too long (2,000 characters at most).")
+        return redirect(_review_url(plan_uuid, "note"))
+    plan_note_set(
+        plan=plan,
+        note=form.cleaned_data["note"],
+        actor=request.user,
+        context=RequestContext.from_request(request),
+    )
+    messages.success(request, "Note saved.")
+    return redirect(_review_url(plan_uuid, "note"))
+
+
+@require_POST
+@clinician_required
+def approve(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
+    plan = plan_get_for_writer(writer=request.user, plan_uuid=plan_uuid)
+    first = not plan.is_approved
+    try:
+        plan = plan_approve(
+            plan=plan,
+            actor=request.user,
+            context=RequestContext.from_request(request),
+            now=timezone.now(),
+        )
+    except PlanError as error:
+        messages.error(request, error.message)
+        return redirect(_review_url(plan_uuid))
+    messages.success(
+        request,
+        f"Approved: {plan.client.name} gets the program by email; it starts "
+        f"{plan.starts_on:%A %-d %B}."
+        if first
+        else f"The updated program is on its way to {plan.client.name}.",
+    )
+    return redirect(_review_url(plan_uuid))

@@ -1,0 +1,367 @@
+// The clinician's guided-assessment panel (templates/assessments/_panel.html).
+//
+// Every value is saved over a WebSocket as it is entered. An edit carries the version of the
+// value the page last saw; the server refuses it as a conflict if another window changed the
+// value meanwhile, and the page asks which to keep. Edits not yet confirmed are kept in
+// localStorage and sent again after a dropped connection or a reload, so nothing typed is lost.
+// Opening a step shows its instructions on the client's screen.
+
+const TYPING_PAUSE_MS = 700;
+const panels = new WeakSet();
+
+function start(panel) {
+  if (panels.has(panel) || panel.dataset.status !== "draft") return;
+  panels.add(panel);
+
+  const storageKey = `assessment:${panel.dataset.assessment}:pending`;
+  const versions = new Map();
+  const timers = new Map();
+  // key -> {id, value, base, conflict}
+  const pending = new Map(Object.entries(JSON.parse(localStorage.getItem(storageKey) || "{}")));
+  let socket = null;
+  let attempt = 0;
+  let retryTimer = null;
+  let closedForGood = false;
+
+  const inputs = () => panel.querySelectorAll("[data-key]");
+  const inputFor = (key) => document.getElementById(`f-${key}`);
+  const messageFor = (key) => document.getElementById(`m-${key}`);
+
+  for (const input of inputs()) versions.set(input.dataset.key, Number(input.dataset.version || 0));
+  // Edits from before a reload go back into their fields.
+  for (const [key, edit] of pending) {
+    const input = inputFor(key);
+    if (input) setInput(input, edit.value);
+  }
+
+  // --- Status -------------------------------------------------------------------------------
+
+  function persist() {
+    const saved = Object.fromEntries(pending);
+    if (pending.size) localStorage.setItem(storageKey, JSON.stringify(saved));
+    else localStorage.removeItem(storageKey);
+    panel.dataset.pending = String(pending.size);
+    const status = panel.querySelector("#assessment-save-status");
+    const connected = socket && socket.readyState === WebSocket.OPEN;
+    const conflicts = [...pending.values()].filter((edit) => edit.conflict).length;
+    if (conflicts) status.textContent = `${conflicts} value(s) changed in another window: choose which to keep.`;
+    else if (!pending.size) status.textContent = connected ? "All changes saved." : "";
+    else if (connected) status.textContent = `Saving ${pending.size} change(s)…`;
+    else status.textContent = `Offline: ${pending.size} change(s) will be saved when the connection is back.`;
+  }
+
+  function showMessage(key, text, { error = false } = {}) {
+    const message = messageFor(key);
+    const input = inputFor(key);
+    if (!message) return;
+    message.replaceChildren(text);
+    message.classList.toggle("error", error);
+    message.setAttribute("role", error ? "alert" : "status");
+    if (input) input.toggleAttribute("aria-invalid", error);
+  }
+
+  // --- Values -------------------------------------------------------------------------------
+
+  function readInput(input) {
+    const raw = input.value.trim();
+    return raw === "" ? null : raw;
+  }
+
+  function setInput(input, value) {
+    if (value === null || value === undefined) input.value = "";
+    else if (value === true) input.value = "yes";
+    else if (value === false) input.value = "no";
+    else input.value = String(value);
+  }
+
+  function same(a, b) {
+    const normal = (v) => (v === true ? "yes" : v === false ? "no" : v === null || v === undefined ? "" : String(v));
+    return normal(a) === normal(b);
+  }
+
+  function queue(input) {
+    const key = input.dataset.key;
+    clearTimeout(timers.get(key));
+    const value = readInput(input);
+    const previous = pending.get(key);
+    if (previous && previous.conflict) return; // the clinician must choose first
+    if (previous && same(previous.value, value)) return;
+    const edit = { id: crypto.randomUUID(), value, base: versions.get(key) || 0 };
+    pending.set(key, edit);
+    showMessage(key, "Saving…");
+    persist();
+    send(key, edit);
+  }
+
+  function send(key, edit) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "set", id: edit.id, key, value: edit.value, base: edit.base }));
+    }
+  }
+
+  function resendAll() {
+    for (const [key, edit] of pending) if (!edit.conflict) send(key, edit);
+  }
+
+  function onSaved(frame) {
+    versions.set(frame.key, frame.version);
+    const input = inputFor(frame.key);
+    if (input) input.dataset.version = String(frame.version);
+    const edit = pending.get(frame.key);
+    if (edit && edit.id === frame.id) {
+      pending.delete(frame.key);
+      if (input && same(readInput(input), edit.value)) setInput(input, frame.value);
+      showMessage(frame.key, "Saved");
+    }
+    persist();
+  }
+
+  function onRefused(frame) {
+    if (!frame.key) return;
+    const edit = pending.get(frame.key);
+    if (edit && edit.id === frame.id) pending.delete(frame.key);
+    showMessage(frame.key, frame.message, { error: true });
+    persist();
+  }
+
+  function onConflict(frame) {
+    const key = frame.key;
+    const edit = pending.get(key);
+    if (!edit || edit.id !== frame.id) return;
+    versions.set(key, frame.version);
+    edit.conflict = { value: frame.value, version: frame.version, by: frame.by };
+    persist();
+    const theirs = displayValue(key, frame.value);
+    const keepTheirs = button("Use theirs", () => {
+      pending.delete(key);
+      const input = inputFor(key);
+      if (input) {
+        setInput(input, frame.value);
+        input.dataset.version = String(frame.version);
+      }
+      showMessage(key, "Saved");
+      persist();
+    });
+    const keepMine = button("Keep mine", () => {
+      const mine = { id: crypto.randomUUID(), value: edit.value, base: versions.get(key) || 0 };
+      pending.set(key, mine);
+      showMessage(key, "Saving…");
+      persist();
+      send(key, mine);
+    });
+    const message = messageFor(key);
+    if (!message) return;
+    message.replaceChildren(
+      `${frame.by || "Someone"} changed this to “${theirs}” in another window. `,
+      keepTheirs,
+      " ",
+      keepMine,
+    );
+    message.classList.add("error");
+    message.setAttribute("role", "alert");
+    keepTheirs.focus();
+  }
+
+  function onValue(frame) {
+    // Every window hears every save, its own included: only newer versions matter.
+    if ((versions.get(frame.key) || 0) >= frame.version) return;
+    versions.set(frame.key, frame.version);
+    const input = inputFor(frame.key);
+    if (!input || pending.has(frame.key)) return;
+    setInput(input, frame.value);
+    input.dataset.version = String(frame.version);
+    showMessage(frame.key, `Changed by ${frame.by}`);
+  }
+
+  function onState(frame) {
+    for (const value of frame.values) {
+      versions.set(value.key, value.version);
+      const input = inputFor(value.key);
+      if (!input) continue;
+      input.dataset.version = String(value.version);
+      if (!pending.has(value.key)) setInput(input, value.value);
+    }
+    if (frame.status !== "draft") {
+      onLocked();
+      return;
+    }
+    resendAll();
+    persist();
+  }
+
+  function onLocked() {
+    closedForGood = true;
+    panel.dataset.status = "completed";
+    for (const input of inputs()) input.disabled = true;
+    panel.querySelector("#assessment-save-status").textContent =
+      "This assessment was completed in another window. Reload the page to see the findings.";
+    if (socket) socket.close(1000);
+  }
+
+  function displayValue(key, value) {
+    const input = inputFor(key);
+    if (value === null || value === undefined) return "empty";
+    if (input && input.tagName === "SELECT") {
+      const option = [...input.options].find((o) => same(o.value, value));
+      if (option) return option.textContent;
+    }
+    return String(value);
+  }
+
+  function button(text, onClick) {
+    const element = document.createElement("button");
+    element.type = "button";
+    element.className = "secondary small";
+    element.textContent = text;
+    element.addEventListener("click", onClick);
+    return element;
+  }
+
+  // --- Socket -------------------------------------------------------------------------------
+
+  function connect() {
+    if (closedForGood || !document.body.contains(panel)) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}${panel.dataset.socket}`);
+    panel.dataset.connection = "connecting";
+    socket.addEventListener("open", () => {
+      attempt = 0;
+      panel.dataset.connection = "open";
+      persist();
+    });
+    socket.addEventListener("message", (event) => {
+      const frame = JSON.parse(event.data);
+      ({ state: onState, saved: onSaved, refused: onRefused, conflict: onConflict, value: onValue, step: onStep, locked: onLocked }[
+        frame.type
+      ] || (() => {}))(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      panel.dataset.connection = "closed";
+      persist();
+      if (closedForGood || [4401, 4403].includes(event.code) || !document.body.contains(panel)) return;
+      const delay = Math.min(10000, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
+      attempt += 1;
+      retryTimer = setTimeout(connect, delay);
+    });
+  }
+
+  // --- Steps --------------------------------------------------------------------------------
+
+  const steps = [...panel.querySelectorAll("section.step")];
+  const links = [...panel.querySelectorAll(".step-link")];
+
+  function showStep(key, { tell = true } = {}) {
+    for (const step of steps) step.hidden = step.dataset.step !== key;
+    for (const link of links) {
+      if (link.dataset.step === key) link.setAttribute("aria-current", "step");
+      else link.removeAttribute("aria-current");
+    }
+    if (tell && socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "step", protocol: key }));
+    }
+  }
+
+  function onStep(frame) {
+    if (frame.protocol) showStep(frame.protocol, { tell: false });
+  }
+
+  for (const link of links) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      showStep(link.dataset.step);
+      panel.querySelector(`#step-${link.dataset.step} h3`).focus({ preventScroll: false });
+    });
+  }
+  for (const heading of panel.querySelectorAll("section.step h3")) heading.tabIndex = -1;
+  const current = links.find((link) => link.getAttribute("aria-current") === "step");
+  showStep(current ? current.dataset.step : steps[0].dataset.step, { tell: false });
+
+  // --- Inputs -------------------------------------------------------------------------------
+
+  // Saving happens as values are entered; the per-step Save buttons are for pages without JS.
+  for (const save of panel.querySelectorAll(".step-save")) save.hidden = true;
+  for (const form of panel.querySelectorAll(".step-form")) form.addEventListener("submit", (event) => event.preventDefault());
+  for (const input of inputs()) {
+    input.addEventListener("change", () => queue(input));
+    if (input.tagName === "INPUT") {
+      input.addEventListener("input", () => {
+        clearTimeout(timers.get(input.dataset.key));
+        timers.set(input.dataset.key, setTimeout(() => queue(input), TYPING_PAUSE_MS));
+      });
+    }
+  }
+
+  // --- Snapshots ----------------------------------------------------------------------------
+
+  const video = document.getElementById("remote-video");
+  for (const snap of panel.querySelectorAll(".snapshot-button")) {
+    const status = snap.parentElement.querySelector(".snapshot-status");
+    if (!video) continue;
+    if (panel.dataset.imagesAllowed !== "true") {
+      status.textContent = `${panel.dataset.clientName} has not agreed to images being kept: no snapshots.`;
+      continue;
+    }
+    snap.hidden = false;
+    snap.addEventListener("click", async () => {
+      if (!video.videoWidth) {
+        status.textContent = "No video from the client to take a snapshot of.";
+        return;
+      }
+      const canvas = document.createElement("canvas");
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      canvas.getContext("2d").drawImage(video, 0, 0);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
+      const form = new FormData();
+      form.append("image", blob, "snapshot.jpg");
+      form.append("protocol", snap.dataset.protocol);
+      const token = snap.closest("form").elements.csrfmiddlewaretoken.value;
+      status.textContent = "Saving the snapshot…";
+      const response = await fetch(panel.dataset.snapshotUrl, {
+        method: "POST",
+        body: form,
+        headers: { "X-CSRFToken": token },
+        credentials: "same-origin",
+      });
+      const body = await response.json().catch(() => ({}));
+      status.textContent = response.ok ? body.message : body.error || "The snapshot was not saved.";
+    });
+  }
+
+  // --- Completing ---------------------------------------------------------------------------
+
+  document.addEventListener(
+    "submit",
+    (event) => {
+      if (event.target.id !== "complete-form" || !panel.contains(event.target)) return;
+      const ask = pending.size
+        ? null
+        : window.confirm("Complete the assessment? The results will be locked; later changes become addenda.");
+      if (pending.size || !ask) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        if (pending.size) {
+          panel.querySelector("#assessment-save-status").textContent =
+            "Wait until every change is saved before completing the assessment.";
+        }
+        return;
+      }
+      closedForGood = true;
+      clearTimeout(retryTimer);
+      if (socket) socket.close(1000);
+    },
+    true,
+  );
+
+  persist();
+  connect();
+}
+
+function startAll() {
+  const panel = document.getElementById("assessment");
+  if (panel && panel.dataset.assessment) start(panel);
+}
+
+document.addEventListener("htmx:afterSettle", startAll);
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startAll);
+else startAll();

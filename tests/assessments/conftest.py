@@ -1,0 +1,95 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from assessments.exercise_library import exercises_load
+from assessments.models import Assessment, Exercise, Plan
+from assessments.programs import plan_approve, plan_generate
+from assessments.services import (
+    assessment_complete,
+    assessment_start_for_appointment,
+    assessment_start_in_person,
+    assessment_value_save,
+)
+from clinic.audit import SYSTEM
+from clinic.models import Client, Clinician
+from sessions.models import Appointment
+from tests import factories
+
+
+@pytest.fixture
+def session_soon(service, clinician, client_record) -> Appointment:
+    """Ana's video session with Maya, starting in five minutes: the room is open."""
+    return factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5),
+    )
+
+
+@pytest.fixture
+def assessment(session_soon: Appointment, clinician, library) -> Assessment:
+    """Maya's guided assessment of Ana during that session."""
+    return assessment_start_for_appointment(
+        appointment=session_soon, actor=clinician.user, context=SYSTEM, now=timezone.now()
+    )
+
+
+@pytest.fixture
+def other_assessment(other_appointment, other_clinician) -> Assessment:
+    """Sam's assessment of Ben: the "other" personas' own record."""
+    return assessment_start_for_appointment(
+        appointment=other_appointment,
+        actor=other_clinician.user,
+        context=SYSTEM,
+        now=timezone.now(),
+    )
+
+
+@pytest.fixture
+def library(db) -> None:
+    """The exercise library the data migration loads. Transactional tests empty every table
+    when they end, so later tests load it again."""
+    if not Exercise.objects.exists():
+        exercises_load(Exercise)
+
+
+def make_plan(
+    *,
+    client: Client,
+    clinician: Clinician,
+    values: dict[str, object],
+    now: dt.datetime | None = None,
+    approve_at: dt.datetime | None = None,
+) -> Plan:
+    """A completed in-person assessment with these values and its generated plan, approved at
+    ``approve_at`` if given (the program then starts the next day on the client's calendar)."""
+    now = now or timezone.now()
+    assessment = assessment_start_in_person(
+        client=client, clinician=clinician, actor=clinician.user, context=SYSTEM, now=now
+    )
+    for key, value in values.items():
+        assessment_value_save(
+            assessment_id=assessment.pk,
+            actor=clinician.user,
+            key=key,
+            raw=value,
+            base_version=0,
+            context=SYSTEM,
+            now=now,
+        )
+    assessment_complete(assessment=assessment, actor=clinician.user, context=SYSTEM, now=now)
+    plan = plan_generate(assessment_id=assessment.pk, now=now)
+    assert plan is not None
+    if approve_at is not None:
+        plan = plan_approve(plan=plan, actor=clinician.user, context=SYSTEM, now=approve_at)
+    return plan
+
+
+ANKLE_AND_VALGUS = {
+    "knee_to_wall.left.1.ktw_cm": 12,
+    "knee_to_wall.right.1.ktw_cm": 8,
+    "lunge.right.1.knee_position": "medial_to_big_toe",
+}

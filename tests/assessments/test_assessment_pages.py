@@ -1,0 +1,466 @@
+"""The assessment pages: the panel in the room, the record page without JavaScript, snapshots,
+completion, addenda, results for the client, and who may see or change what."""
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from assessments.models import (
+    Addendum,
+    AssessmentSetting,
+    AssessmentStatus,
+    Finding,
+    Plan,
+    ResultValue,
+    Snapshot,
+)
+from assessments.services import assessment_complete, assessment_value_save
+from clinic.audit import SYSTEM
+from clinic.models import AuditEvent, ConsentDocument, ConsentKind
+from clinic.services import consent_accept
+
+pytestmark = pytest.mark.django_db
+
+
+def record(assessment, user, values: dict[str, object]) -> None:
+    for key, value in values.items():
+        assessment_value_save(
+            assessment_id=assessment.pk,
+            actor=user,
+            key=key,
+            raw=value,
+            base_version=0,
+            context=SYSTEM,
+            now=timezone.now(),
+        )
+
+
+def complete(assessment, user):
+    return assessment_complete(
+        assessment=assessment, actor=user, context=SYSTEM, now=timezone.now()
+    )
+
+
+def jpeg(width: int = 64, height: int = 48, image_format: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 80, 40)).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def _upload(data: bytes, name: str = "snapshot.jpg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="image/jpeg")
+
+
+def images_consent(client) -> None:
+    document = ConsentDocument.objects.create(
+        kind=ConsentKind.IMAGES, version="1", title="Images", body="We may keep stills."
+    )
+    consent_accept(
+        client=client,
+        document=document,
+        accepted_by=client.user,
+        signed_name=client.name,
+        context=SYSTEM,
+    )
+
+
+# --- The panel in the room ------------------------------------------------------------------
+
+
+def test_the_clinician_starts_the_assessment_from_the_room_panel(
+    as_clinician, session_soon, library
+) -> None:
+    panel_url = reverse("assessments:panel_for_appointment", args=[session_soon.uuid])
+    page = as_clinician.get(panel_url)
+    assert page.status_code == 200
+    assert b"Start the guided assessment" in page.content
+
+    started = as_clinician.post(
+        reverse("assessments:start_for_appointment", args=[session_soon.uuid]),
+        headers={"HX-Request": "true"},
+    )
+    assert started.status_code == 200
+    html = started.content.decode()
+    assert 'id="assessment"' in html
+    for name in (
+        "Active straight leg raise",
+        "Figure-4 (FABER)",
+        "Lunge knee tracking",
+        "Knee-to-wall (ankle)",
+        "Modified Thomas test",
+    ):
+        assert name in html
+    assert 'data-key="lunge.right.3.fppa_deg"' in html
+    assert 'min="-30" max="40" step="0.5"' in html
+    assessment = session_soon.assessment
+    assert assessment.setting == AssessmentSetting.VIDEO
+    assert assessment.client == session_soon.client
+    # Starting again gives the same assessment.
+    as_clinician.post(reverse("assessments:start_for_appointment", args=[session_soon.uuid]))
+    assert type(assessment).objects.filter(appointment=session_soon).count() == 1
+    assert b'id="assessment"' in as_clinician.get(panel_url).content
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [("as_client", 403), ("as_other_clinician", 404), ("as_other_client", 403), ("as_admin", 403)],
+)
+def test_only_the_sessions_clinician_has_the_panel(request, persona, status, session_soon) -> None:
+    http = request.getfixturevalue(persona)
+    assert (
+        http.get(reverse("assessments:panel_for_appointment", args=[session_soon.uuid])).status_code
+        == status
+    )
+    assert (
+        http.post(
+            reverse("assessments:start_for_appointment", args=[session_soon.uuid])
+        ).status_code
+        == status
+    )
+    assert not type(session_soon).objects.filter(assessment__isnull=False).exists()
+
+
+def test_a_stranger_is_sent_to_sign_in(as_stranger, assessment) -> None:
+    response = as_stranger.get(reverse("assessments:detail", args=[assessment.uuid]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("clinic:login"))
+
+
+# --- Recording without JavaScript ------------------------------------------------------------
+
+
+def test_a_step_is_saved_with_one_button_without_javascript(as_clinician, assessment) -> None:
+    url = reverse("assessments:step_save", args=[assessment.uuid, "knee_to_wall"])
+    response = as_clinician.post(
+        url,
+        {
+            "knee_to_wall.left.1.ktw_cm": "11.5",
+            "knee_to_wall.right.1.ktw_cm": "8",
+            "knee_to_wall.right.1.heel_lifted": "yes",
+            "base:knee_to_wall.left.1.ktw_cm": "0",
+            "base:knee_to_wall.right.1.ktw_cm": "0",
+            "base:knee_to_wall.right.1.heel_lifted": "0",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith("#step-knee_to_wall")
+    values = dict(
+        ResultValue.objects.filter(assessment=assessment)
+        .values_list("side", "value")
+        .filter(field="ktw_cm")
+    )
+    assert values == {"left": 11.5, "right": 8}
+    page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
+    assert b"Knee-to-wall (ankle) saved." in page.content
+    assert b'value="11.5"' in page.content
+
+
+def test_a_bad_value_is_explained_next_to_its_field_and_the_rest_is_kept(
+    as_clinician, assessment
+) -> None:
+    url = reverse("assessments:step_save", args=[assessment.uuid, "faber"])
+    response = as_clinician.post(
+        url,
+        {
+            "faber.left.1.faber_height_cm": "55",
+            "faber.right.1.faber_height_cm": "13",
+            "faber.right.1.pain": "eleven",
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="m-faber.left.1.faber_height_cm">Enter a value from 0 to 40 cm.</p>' in html
+    assert 'id="m-faber.right.1.pain">Enter a number.</p>' in html
+    assert 'aria-invalid="true"' in html
+    assert ResultValue.objects.get(assessment=assessment).value == 13
+
+
+def test_a_value_changed_meanwhile_elsewhere_is_not_overwritten(
+    as_clinician, assessment, clinician
+) -> None:
+    record(assessment, clinician.user, {"faber.left.1.faber_height_cm": 14})
+    response = as_clinician.post(
+        reverse("assessments:step_save", args=[assessment.uuid, "faber"]),
+        {"faber.left.1.faber_height_cm": "20", "base:faber.left.1.faber_height_cm": "0"},
+        follow=True,
+    )
+    assert "Changed meanwhile in another window, so not saved" in response.content.decode()
+    assert ResultValue.objects.get(assessment=assessment).value == 14
+
+
+def test_an_in_person_assessment_starts_from_the_client_record(
+    as_clinician, client_record, appointment, library
+) -> None:
+    response = as_clinician.post(reverse("assessments:start_in_person", args=[client_record.uuid]))
+    assert response.status_code == 302
+    assessment = client_record.assessments.get()
+    assert assessment.setting == AssessmentSetting.IN_PERSON
+    assert assessment.appointment is None
+    page = as_clinician.get(response["Location"])
+    assert b"In-person visit" in page.content
+    assert b"Complete the assessment" in page.content
+
+
+def test_in_person_assessments_only_for_ones_own_clients(as_other_clinician, client_record) -> None:
+    response = as_other_clinician.post(
+        reverse("assessments:start_in_person", args=[client_record.uuid])
+    )
+    assert response.status_code == 404
+    assert not client_record.assessments.exists()
+
+
+# --- Snapshots -------------------------------------------------------------------------------
+
+
+def test_a_snapshot_is_kept_when_the_client_consented_to_images(
+    as_clinician, assessment, client_record, as_client, as_other_clinician
+) -> None:
+    images_consent(client_record)
+    url = reverse("assessments:snapshot_upload", args=[assessment.uuid])
+    response = as_clinician.post(url, {"protocol": "lunge", "image": _upload(jpeg())})
+    assert response.status_code == 201, response.content
+    snapshot = Snapshot.objects.get()
+    assert (snapshot.protocol, snapshot.width, snapshot.height) == ("lunge", 64, 48)
+    assert snapshot.consent.document.kind == ConsentKind.IMAGES
+    image_url = reverse("assessments:snapshot_image", args=[assessment.uuid, snapshot.uuid])
+    image = as_clinician.get(image_url)
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/jpeg"
+    assert image["Cache-Control"] == "private, no-store"
+    assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"
+    # Not for the client, nor another clinician.
+    assert as_client.get(image_url).status_code == 403
+    assert as_other_clinician.get(image_url).status_code == 404
+
+
+def test_without_consent_to_images_no_snapshot_is_kept(as_clinician, assessment) -> None:
+    response = as_clinician.post(
+        reverse("assessments:snapshot_upload", args=[assessment.uuid]),
+        {"protocol": "lunge", "image": _upload(jpeg())},
+    )
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "Ana Silva has not agreed to images being kept, so the snapshot was not saved."
+    }
+    assert not Snapshot.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "fields", "message"),
+    [
+        (b"<svg onload=alert(1)>", {"protocol": "lunge"}, "not a JPEG or PNG image"),
+        (jpeg(5000, 10), {"protocol": "lunge"}, "larger than 4096 pixels"),
+        (b"\xff" * (3 * 1024 * 1024 + 1), {"protocol": "lunge"}, "larger than 3 MB"),
+        (jpeg(), {"protocol": "yoga"}, "Unknown test"),
+        (jpeg(), {"protocol": "lunge", "side": "left", "trial": "4"}, "trials 1 to 3"),
+        (jpeg(), {"protocol": "lunge", "side": "left", "trial": "x"}, "must be a number"),
+    ],
+)
+def test_bad_snapshots_are_refused_with_a_reason(
+    as_clinician, assessment, client_record, data, fields, message
+) -> None:
+    images_consent(client_record)
+    response = as_clinician.post(
+        reverse("assessments:snapshot_upload", args=[assessment.uuid]),
+        {**fields, "image": _upload(data)},
+    )
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert not Snapshot.objects.exists()
+
+
+def test_a_png_snapshot_is_stored_as_jpeg(as_clinician, assessment, client_record) -> None:
+    images_consent(client_record)
+    response = as_clinician.post(
+        reverse("assessments:snapshot_upload", args=[assessment.uuid]),
+        {"protocol": "faber", "side": "left", "image": _upload(jpeg(image_format="PNG"))},
+    )
+    assert response.status_code == 201
+    with Snapshot.objects.get().image.open("rb") as stored:
+        assert stored.read(2) == b"\xff\xd8"
+
+
+# --- Completing, findings and addenda ---------------------------------------------------------
+
+
+def test_completing_locks_stores_findings_and_proposes_a_plan(
+    as_clinician, assessment, clinician, django_capture_on_commit_callbacks
+) -> None:
+    record(
+        assessment,
+        clinician.user,
+        {
+            "knee_to_wall.left.1.ktw_cm": 12,
+            "knee_to_wall.right.1.ktw_cm": 8,
+            "lunge.right.1.knee_position": "medial_to_big_toe",
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True) as after_commit:
+        response = as_clinician.post(
+            reverse("assessments:complete", args=[assessment.uuid]),
+            headers={"HX-Request": "true"},
+        )
+    assert response.status_code == 200
+    assert b"Guided assessment completed" in response.content
+    assert after_commit, "the plan is asked for after the commit"
+    assessment.refresh_from_db()
+    assert assessment.status == AssessmentStatus.COMPLETED
+    assert assessment.completed_by == clinician.user
+    assert sorted(Finding.objects.values_list("key", "side")) == [
+        ("ktw_asymmetry", "right"),
+        ("ktw_restricted", "right"),
+        ("lunge_valgus", "right"),
+    ]
+    # The plan task ran after the commit (Celery runs eagerly in these tests).
+    plan = Plan.objects.get(assessment=assessment)
+    assert {item.finding for phase in plan.phases.all() for item in phase.items.all()} >= {
+        "ktw_restricted:right",
+        "lunge_valgus:right",
+    }
+    # The page now shows results, not inputs, and completing again changes nothing.
+    page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
+    assert b"Add an addendum" in page.content
+    assert b"data-key=" not in page.content
+    again = as_clinician.post(reverse("assessments:complete", args=[assessment.uuid]))
+    assert again.status_code == 302
+    assert Plan.objects.count() == 1
+
+
+def test_an_empty_assessment_cannot_be_completed(as_clinician, assessment) -> None:
+    response = as_clinician.post(
+        reverse("assessments:complete", args=[assessment.uuid]), headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 409
+    assert b"Record at least one result before completing" in response.content
+    assessment.refresh_from_db()
+    assert assessment.status == AssessmentStatus.DRAFT
+
+
+def test_a_correction_after_completion_is_an_addendum_and_the_findings_follow(
+    as_clinician, assessment, clinician
+) -> None:
+    record(
+        assessment,
+        clinician.user,
+        {"faber.left.1.faber_height_cm": 17, "faber.right.1.faber_height_cm": 12},
+    )
+    complete(assessment, clinician.user)
+    assert Finding.objects.filter(key="faber_asymmetry").exists()
+    url = reverse("assessments:addendum", args=[assessment.uuid])
+    response = as_clinician.post(
+        url,
+        {
+            "body": "Re-measured the left side: the tape had slipped.",
+            "key": "faber.left.1.faber_height_cm",
+            "value": "14",
+        },
+    )
+    assert response.status_code == 302
+    addendum = Addendum.objects.get()
+    assert (addendum.previous_value, addendum.corrected_value) == (17, 14)
+    assert addendum.author == clinician.user
+    assert not Finding.objects.filter(key="faber_asymmetry").exists()
+    page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode()
+    assert "Re-measured the left side" in page
+    assert "17 → 14" in page
+    # A bad correction is explained and changes nothing.
+    response = as_clinician.post(
+        url, {"body": "typo", "key": "faber.left.1.faber_height_cm", "value": "400"}
+    )
+    assert response.status_code == 400
+    assert "Enter a value from 0 to 40 cm." in response.content.decode()
+    assert ResultValue.objects.get(field="faber_height_cm", side="left").value == 14
+
+
+def test_addenda_are_only_for_completed_assessments_by_their_clinician(
+    as_clinician, as_other_clinician, assessment, clinician
+) -> None:
+    url = reverse("assessments:addendum", args=[assessment.uuid])
+    response = as_clinician.post(url, {"body": "Too early"})
+    assert response.status_code == 409
+    assert "still open: change the values directly" in response.content.decode()
+    record(assessment, clinician.user, {"aslr.left.1.aslr_score": 1})
+    complete(assessment, clinician.user)
+    assert as_other_clinician.post(url, {"body": "Not mine"}).status_code == 404
+    assert not Addendum.objects.exists()
+
+
+# --- Who sees what --------------------------------------------------------------------------
+
+
+def test_the_client_reads_completed_results_and_findings_only(
+    as_client, assessment, clinician
+) -> None:
+    url = reverse("assessments:detail", args=[assessment.uuid])
+    record(
+        assessment,
+        clinician.user,
+        {
+            "knee_to_wall.left.1.ktw_cm": 7,
+            "knee_to_wall.left.1.notes": "Private: guarded movement",
+        },
+    )
+    assert as_client.get(url).status_code == 404  # not while it is in progress
+    complete(assessment, clinician.user)
+    page = as_client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Your assessment results" in html
+    assert "Left ankle dorsiflexion restricted" in html
+    assert "7 cm" in html
+    assert "Private: guarded movement" not in html
+    assert "data-key=" not in html
+    assert "Add an addendum" not in html
+    # The client cannot change anything.
+    assert (
+        as_client.post(
+            reverse("assessments:addendum", args=[assessment.uuid]), {"body": "x"}
+        ).status_code
+        == 403
+    )
+    assert (
+        as_client.post(reverse("assessments:complete", args=[assessment.uuid])).status_code == 403
+    )
+
+
+@pytest.mark.parametrize("persona", ["as_other_client", "as_other_clinician"])
+def test_other_people_get_not_found(request, persona, assessment, clinician) -> None:
+    record(assessment, clinician.user, {"aslr.left.1.aslr_score": 2})
+    complete(assessment, clinician.user)
+    http = request.getfixturevalue(persona)
+    assert http.get(reverse("assessments:detail", args=[assessment.uuid])).status_code == 404
+
+
+def test_an_admin_reads_but_cannot_record(as_admin, assessment, clinician) -> None:
+    record(assessment, clinician.user, {"aslr.left.1.aslr_score": 2})
+    page = as_admin.get(reverse("assessments:detail", args=[assessment.uuid]))
+    assert page.status_code == 200
+    assert b"data-key=" not in page.content
+    response = as_admin.post(
+        reverse("assessments:step_save", args=[assessment.uuid, "aslr"]),
+        {"aslr.left.1.aslr_score": "4"},
+    )
+    assert response.status_code == 404
+    assert ResultValue.objects.get().value == 2
+
+
+def test_viewing_an_assessment_is_audited(as_clinician, assessment) -> None:
+    as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
+    event = AuditEvent.objects.filter(object_type="assessment", action="viewed").get()
+    assert event.client == assessment.client
+    assert event.object_uuid == assessment.uuid
+
+
+def test_unknown_steps_and_assessments_are_not_found(as_clinician, assessment) -> None:
+    assert (
+        as_clinician.post(
+            reverse("assessments:step_save", args=[assessment.uuid, "yoga"])
+        ).status_code
+        == 404
+    )
+    assert as_clinician.get("/assessments/not-a-uuid/").status_code == 404
+    assert as_clinician.get("/assessments/8d5e9ad4-7ad7-4b62-9d0e-3c3b5d6bb0a1/").status_code == 404

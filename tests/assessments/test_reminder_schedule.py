@@ -1,0 +1,307 @@
+"""Reminder times: rows due in UTC at the client's chosen local time in their IANA zone, across
+daylight saving changes; replaced when the plan, the time or an appointment changes."""
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from assessments.models import PlanStatus, Reminder, ReminderKind, ReminderStatus
+from assessments.programs import plan_approve, plan_item_dose
+from assessments.reminders import (
+    appointment_reminders_sync,
+    reminder_time_set,
+    reminders_restart,
+    reminders_stop,
+)
+from clinic.audit import SYSTEM
+from sessions.services import appointment_cancel, appointment_reschedule
+from tests import factories
+from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
+
+pytestmark = pytest.mark.django_db
+UTC = dt.UTC
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def practice_times(plan) -> dict[dt.date, dt.datetime]:
+    return {
+        r.day: r.due_at
+        for r in Reminder.objects.filter(
+            plan=plan, kind=ReminderKind.PRACTICE, status=ReminderStatus.PENDING
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    ("zone", "approve_at", "before", "after"),
+    [
+        # New York springs forward on 2026-03-08: 08:00 EST is 13:00 UTC, 08:00 EDT 12:00.
+        (
+            "America/New_York",
+            utc(2026, 3, 4, 15),
+            (dt.date(2026, 3, 7), utc(2026, 3, 7, 13)),
+            (dt.date(2026, 3, 8), utc(2026, 3, 8, 12)),
+        ),
+        # ... and falls back on 2026-11-01.
+        (
+            "America/New_York",
+            utc(2026, 10, 28, 15),
+            (dt.date(2026, 10, 31), utc(2026, 10, 31, 12)),
+            (dt.date(2026, 11, 1), utc(2026, 11, 1, 13)),
+        ),
+        # London springs forward on 2026-03-29: 08:00 GMT is 08:00 UTC, 08:00 BST 07:00.
+        (
+            "Europe/London",
+            utc(2026, 3, 25, 12),
+            (dt.date(2026, 3, 28), utc(2026, 3, 28, 8)),
+            (dt.date(2026, 3, 29), utc(2026, 3, 29, 7)),
+        ),
+        # No daylight saving in Kolkata: always 02:30 UTC.
+        (
+            "Asia/Kolkata",
+            utc(2026, 3, 4, 6),
+            (dt.date(2026, 3, 7), utc(2026, 3, 7, 2, 30)),
+            (dt.date(2026, 3, 8), utc(2026, 3, 8, 2, 30)),
+        ),
+    ],
+)
+def test_practice_reminders_stay_at_eight_on_the_clients_clock_across_dst(
+    clinician, zone, approve_at, before, after
+) -> None:
+    client = factories.make_client(time_zone=zone)
+    plan = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=approve_at
+    )
+    times = practice_times(plan)
+    assert times[before[0]] == before[1]
+    assert times[after[0]] == after[1]
+
+
+def test_the_schedule_of_a_program(clinician) -> None:
+    client = factories.make_client(time_zone="Europe/London")
+    # Approved on Wednesday 10 June 2026: the program starts on Thursday 11 June.
+    plan = make_plan(
+        client=client,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=utc(2026, 6, 10, 12),
+    )
+    assert plan.status == PlanStatus.APPROVED
+    assert plan.starts_on == dt.date(2026, 6, 11)
+    rows = list(Reminder.objects.filter(plan=plan).order_by("due_at"))
+    by_kind: dict[str, list] = {}
+    for row in rows:
+        by_kind.setdefault(row.kind, []).append(row)
+    days = {kind: [r.day for r in reminders] for kind, reminders in by_kind.items()}
+    # Restore and activate (weeks 1–4) daily, strengthen (weeks 5–8) three days a week; the
+    # first day of a new phase gets the phase notice instead of the practice reminder.
+    activate_starts = dt.date(2026, 6, 25)
+    strengthen_starts = dt.date(2026, 7, 9)
+    assert days[ReminderKind.PHASE_START] == [activate_starts, strengthen_starts]
+    assert [r.phase_number for r in by_kind[ReminderKind.PHASE_START]] == [2, 3]
+    practice = days[ReminderKind.PRACTICE]
+    assert practice[0] == dt.date(2026, 6, 11)
+    assert activate_starts not in practice
+    assert len([d for d in practice if d < strengthen_starts]) == 28 - 1
+    strengthen_days = [d for d in practice if d >= strengthen_starts]
+    assert strengthen_days[:5] == [
+        dt.date(2026, 7, 11),
+        dt.date(2026, 7, 13),
+        dt.date(2026, 7, 16),
+        dt.date(2026, 7, 18),
+        dt.date(2026, 7, 20),
+    ]
+    assert len(strengthen_days) == 4 * 3 - 1
+    # A check-in at the end of each of the 8 weeks, then the re-assessment prompt in week 9.
+    assert days[ReminderKind.WEEKLY_CHECK_IN][0] == dt.date(2026, 6, 17)
+    assert len(days[ReminderKind.WEEKLY_CHECK_IN]) == 8
+    assert days[ReminderKind.REASSESSMENT] == [dt.date(2026, 8, 6)]
+    # Every due time is 08:00 in London (BST: 07:00 UTC) and aware.
+    assert {r.due_at.time() for r in rows} == {dt.time(7, 0)}
+    assert all(r.due_at.tzinfo is not None for r in rows)
+
+
+def test_changing_the_time_replaces_what_is_still_to_come(clinician) -> None:
+    client = factories.make_client(time_zone="America/New_York")
+    plan = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=utc(2026, 3, 4, 15)
+    )
+    first = Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING).order_by("due_at")[0]
+    Reminder.objects.filter(pk=first.pk).update(
+        status=ReminderStatus.SENT, sent_at=utc(2026, 3, 5, 13)
+    )
+    reminder_time_set(client=client, local_time=dt.time(18, 30), now=utc(2026, 3, 5, 14))
+    times = practice_times(plan)
+    # 18:30 in New York: 23:30 UTC before the change, 22:30 after.
+    assert times[dt.date(2026, 3, 7)] == utc(2026, 3, 7, 23, 30)
+    assert times[dt.date(2026, 3, 8)] == utc(2026, 3, 8, 22, 30)
+    # The one already sent stays; the same day is not planned again.
+    sent = Reminder.objects.get(pk=first.pk)
+    assert sent.status == ReminderStatus.SENT
+    assert dt.date(2026, 3, 5) not in times
+    # The old rows are cancelled, not deleted.
+    assert Reminder.objects.filter(plan=plan, status=ReminderStatus.CANCELLED).exists()
+
+
+def test_a_time_skipped_by_spring_forward_comes_when_the_clock_shows_it(clinician) -> None:
+    client = factories.make_client(time_zone="America/New_York")
+    plan = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=utc(2026, 3, 4, 15)
+    )
+    reminder_time_set(client=client, local_time=dt.time(2, 30), now=utc(2026, 3, 4, 16))
+    times = practice_times(plan)
+    # 02:30 does not exist on 2026-03-08 in New York: the reminder comes at 03:30 EDT.
+    assert times[dt.date(2026, 3, 8)] == utc(2026, 3, 8, 7, 30)
+    assert times[dt.date(2026, 3, 9)] == utc(2026, 3, 9, 6, 30)
+
+
+def test_stopping_and_restarting_reminders(clinician) -> None:
+    client = factories.make_client(time_zone="Europe/London")
+    plan = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=utc(2026, 6, 10, 12)
+    )
+    pending = Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING)
+    count = pending.count()
+    assert reminders_stop(client=client, now=utc(2026, 6, 10, 13))
+    assert not pending.exists()
+    assert not reminders_stop(client=client, now=utc(2026, 6, 10, 14))  # idempotent
+    reminders_restart(client=client, now=utc(2026, 6, 10, 15))
+    assert pending.count() == count
+
+
+def test_a_plan_change_replaces_the_reminders(clinician) -> None:
+    client = factories.make_client(time_zone="Europe/London")
+    plan = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=utc(2026, 6, 10, 12)
+    )
+    old = set(Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING).values_list("pk"))
+    item = plan.phases.first().items.first()
+    plan_item_dose(item=item, sets=2, amount=45, actor=clinician.user, context=SYSTEM)
+    plan.refresh_from_db()
+    assert plan.revision == 2
+    plan_approve(plan=plan, actor=clinician.user, context=SYSTEM, now=utc(2026, 6, 12, 9))
+    new = set(Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING).values_list("pk"))
+    assert old.isdisjoint(new)
+    # Reminders from before the change that were due already are not planned again.
+    assert min(
+        Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING).values_list(
+            "due_at", flat=True
+        )
+    ) > utc(2026, 6, 12, 9)
+    plan.refresh_from_db()
+    assert plan.starts_on == dt.date(2026, 6, 11)  # the start does not move
+
+
+def test_a_new_program_stops_the_old_ones_reminders(clinician) -> None:
+    client = factories.make_client(time_zone="Europe/London")
+    old = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=utc(2026, 6, 10, 12)
+    )
+    new = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=utc(2026, 7, 1, 12)
+    )
+    assert not Reminder.objects.filter(plan=old, status=ReminderStatus.PENDING).exists()
+    assert Reminder.objects.filter(plan=new, status=ReminderStatus.PENDING).exists()
+
+
+# --- Appointment reminders --------------------------------------------------------------------
+
+
+def appointment_reminders(appointment) -> list[tuple[str, dt.datetime, str]]:
+    return list(
+        Reminder.objects.filter(appointment=appointment)
+        .order_by("due_at")
+        .values_list("kind", "due_at", "status")
+    )
+
+
+def test_appointments_get_a_reminder_a_day_and_an_hour_before(appointment, time_machine) -> None:
+    starts = appointment.starts_at
+    time_machine.move_to(starts - dt.timedelta(hours=24, minutes=30))
+    appointment_reminders_sync(now=timezone.now())
+    assert appointment_reminders(appointment) == [
+        ("appointment_24h", starts - dt.timedelta(hours=24), "pending"),
+        ("appointment_1h", starts - dt.timedelta(hours=1), "pending"),
+    ]
+    # Syncing again adds nothing.
+    appointment_reminders_sync(now=timezone.now())
+    assert len(appointment_reminders(appointment)) == 2
+
+
+@pytest.fixture
+def bookable(service, clinician, client_record):
+    """Ana's appointment with Maya at 10:00 London time in four days, inside working hours."""
+    day = (timezone.now() + dt.timedelta(days=4)).date()
+    starts = dt.datetime.combine(day, dt.time(10), tzinfo=zoneinfo.ZoneInfo("Europe/London"))
+    return factories.make_appointment(
+        service=service, clinician=clinician, client=client_record, starts_at=starts
+    )
+
+
+def test_a_rescheduled_appointment_has_its_reminders_replaced(bookable, time_machine) -> None:
+    time_machine.move_to(bookable.starts_at - dt.timedelta(hours=24, minutes=30))
+    appointment_reminders_sync(now=timezone.now())
+    new_start = bookable.starts_at + dt.timedelta(hours=3)
+    appointment_reschedule(
+        appointment=bookable, starts_at=new_start, actor=None, by_client=False, context=SYSTEM
+    )
+    appointment_reminders_sync(now=timezone.now())
+    assert {status for _, _, status in appointment_reminders(bookable)} == {"cancelled"}
+    # The new time's reminders are planned once it is within a day (the sync's horizon).
+    time_machine.move_to(new_start - dt.timedelta(hours=24, minutes=30))
+    appointment_reminders_sync(now=timezone.now())
+    rows = appointment_reminders(bookable)
+    assert [(kind, due) for kind, due, status in rows if status == "pending"] == [
+        ("appointment_24h", new_start - dt.timedelta(hours=24)),
+        ("appointment_1h", new_start - dt.timedelta(hours=1)),
+    ]
+    assert [status for _, _, status in rows].count("cancelled") == 2
+
+
+def test_a_cancelled_appointment_has_no_reminders(bookable, time_machine) -> None:
+    time_machine.move_to(bookable.starts_at - dt.timedelta(hours=24, minutes=30))
+    appointment_reminders_sync(now=timezone.now())
+    assert len(appointment_reminders(bookable)) == 2
+    appointment_cancel(
+        appointment=bookable, actor=None, by_client=False, reason="Unwell", context=SYSTEM
+    )
+    appointment_reminders_sync(now=timezone.now())
+    assert {status for _, _, status in appointment_reminders(bookable)} == {"cancelled"}
+
+
+def test_a_booking_inside_the_hour_gets_no_reminder_in_the_past(appointment, time_machine) -> None:
+    time_machine.move_to(appointment.starts_at - dt.timedelta(minutes=40))
+    appointment_reminders_sync(now=timezone.now())
+    assert appointment_reminders(appointment) == []
+
+
+def test_syncing_runs_the_same_queries_however_many_appointments(service, time_machine) -> None:
+    start = timezone.now().replace(microsecond=0) + dt.timedelta(days=2)
+    time_machine.move_to(start - dt.timedelta(hours=24, minutes=5))
+
+    def book(count: int) -> None:
+        # All within the sync's horizon, each with its own clinician.
+        for number in range(count):
+            factories.make_appointment(
+                service=service,
+                clinician=factories.make_clinician(hours=None),
+                client=factories.make_client(),
+                starts_at=start + dt.timedelta(minutes=number),
+            )
+
+    book(2)
+    with CaptureQueriesContext(connection) as few:
+        appointment_reminders_sync(now=timezone.now())
+    assert Reminder.objects.count() == 4
+    book(10)
+    with CaptureQueriesContext(connection) as many:
+        appointment_reminders_sync(now=timezone.now())
+    assert Reminder.objects.count() == 24
+    assert len(few) == len(many)
