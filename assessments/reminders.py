@@ -439,10 +439,10 @@ class _Mailer:
             code, reply = smtp.docmd("data")
             if code != 354:
                 raise _smtp_error(code, reply, "DATA")
-            # The escaping and line endings smtplib's data() uses, without its final ".".
-            body = smtplib._quote_periods(
-                smtplib._fix_eols(message.message().as_bytes(linesep="\r\n"))
-            )
+            # The dot-escaping smtplib's data() does, without its final "."; as_bytes gives
+            # the CRLF line endings SMTP needs.
+            content = message.message().as_bytes(linesep="\r\n")
+            body = smtplib._quote_periods(content)
             if not body.endswith(b"\r\n"):
                 body += b"\r\n"
             smtp.send(body)

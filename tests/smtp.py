@@ -1,5 +1,6 @@
 """A real SMTP server on loopback that keeps what it receives, for tests to read back."""
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -18,14 +19,43 @@ def free_port() -> int:
 
 
 class Inbox:
+    """What the server received. Tests can slow it down or make it refuse recipients:
+
+    - ``delay``: seconds the server takes to answer RCPT TO and, after it has queued a message,
+      to answer the end of DATA (a real server queues the message when its data ends, then
+      replies; a client that disconnects before the reply does not unsend it);
+    - ``refuse_recipient[address]``: the reply to RCPT TO for that address (e.g. "550 …");
+    - ``refuse_data[address]``: the reply at the end of DATA for a message to that address.
+
+    ``clear()`` (run before every test) resets all of them.
+    """
+
     def __init__(self) -> None:
         self._messages: list[EmailMessage] = []
         self._lock = threading.Lock()
+        self.delay = 0.0
+        self.refuse_recipient: dict[str, str] = {}
+        self.refuse_data: dict[str, str] = {}
+
+    async def handle_RCPT(
+        self, server: object, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if address in self.refuse_recipient:
+            return self.refuse_recipient[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:
+                return self.refuse_data[address]
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self._lock:
             self._messages.append(message)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 
     @property
@@ -36,6 +66,9 @@ class Inbox:
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+        self.delay = 0.0
+        self.refuse_recipient.clear()
+        self.refuse_data.clear()
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address in m["To"]]

@@ -3,6 +3,7 @@
 from uuid import UUID
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -87,7 +88,7 @@ def item_swap(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpRes
     item = _item(request, plan_uuid, item_uuid)
     try:
         exercise = Exercise.objects.get(uuid=request.POST.get("exercise", ""))
-    except (Exercise.DoesNotExist, ValueError, TypeError):
+    except (Exercise.DoesNotExist, ValidationError):
         messages.error(request, "Choose an exercise from the list.")
         return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
     try:

@@ -3,8 +3,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from assessments.exercise_library import exercises_load
-from assessments.models import Assessment, Exercise, Plan
+from assessments.models import Assessment, Plan
 from assessments.programs import plan_approve, plan_generate
 from assessments.services import (
     assessment_complete,
@@ -46,14 +45,6 @@ def other_assessment(other_appointment, other_clinician) -> Assessment:
         context=SYSTEM,
         now=timezone.now(),
     )
-
-
-@pytest.fixture
-def library(db) -> None:
-    """The exercise library the data migration loads. Transactional tests empty every table
-    when they end, so later tests load it again."""
-    if not Exercise.objects.exists():
-        exercises_load(Exercise)
 
 
 def make_plan(

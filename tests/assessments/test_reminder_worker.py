@@ -1,0 +1,213 @@
+"""Real Celery workers on Redis: plan generation after an assessment is completed, and reminder
+dispatch that sends every due reminder exactly once even when a worker is killed with SIGKILL
+in the middle of a batch and restarted, or when two workers run at once."""
+
+import datetime as dt
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from assessments.models import Plan, Reminder, ReminderKind, ReminderStatus
+from assessments.services import assessment_complete, assessment_value_save
+from assessments.tasks import dispatch_reminders
+from clinic.audit import SYSTEM
+from telehealth.celery import app as celery_app
+from tests import factories
+from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
+from tests.celery_worker import CeleryWorker, database_url
+from tests.smtp import Inbox, SMTPServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+REMINDERS = 120
+CLIENT_EMAIL = "ana.worker@example.org"
+
+
+@pytest.fixture
+def make_worker(settings, smtp_server: SMTPServer, tmp_path: Path) -> Iterator:
+    """Workers on this test process's queue and Redis, using the test database."""
+    database = settings.DATABASES["default"]
+    assert str(database["NAME"]).startswith("test_"), database["NAME"]
+    workers: list[CeleryWorker] = []
+
+    def make(name: str) -> CeleryWorker:
+        worker = CeleryWorker(
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+            log_path=tmp_path / f"celery-{name}.log",
+            env={
+                "DJANGO_SETTINGS_MODULE": "telehealth.settings",
+                "DATABASE_URL": database_url(database),
+                "REDIS_URL": os.environ["REDIS_URL"],
+                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+                "CELERY_TASK_ALWAYS_EAGER": "false",
+                "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+                "SECRET_KEY": settings.SECRET_KEY,
+                "SITE_URL": "http://clinic.test",
+                "EMAIL_HOST": "127.0.0.1",
+                "EMAIL_PORT": str(smtp_server.port),
+                "EMAIL_USE_TLS": "false",
+                "EMAIL_USE_SSL": "false",
+            },
+        )
+        workers.append(worker)
+        return worker
+
+    was_eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        yield make
+    finally:
+        celery_app.conf.task_always_eager = was_eager
+        for worker in workers:
+            worker.stop()
+            print(f"--- {worker.log_path.name} ---\n{worker.log()}")
+
+
+@pytest.fixture
+def due_reminders(clinician, library, inbox: Inbox) -> list[Reminder]:
+    """REMINDERS weekly check-ins of one approved program, all due now (a minute's backlog)."""
+    client = factories.make_client(email=CLIENT_EMAIL, full_name="Ana Worker")
+    now = timezone.now()
+    plan = make_plan(
+        client=client,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=now - dt.timedelta(days=3),
+    )
+    Reminder.objects.filter(plan=plan).update(status=ReminderStatus.CANCELLED)
+    today = now.date()
+    inbox.clear()  # the program email of the approval
+    return Reminder.objects.bulk_create(
+        Reminder(
+            client=client,
+            plan=plan,
+            kind=ReminderKind.WEEKLY_CHECK_IN,
+            day=today,
+            due_at=now - dt.timedelta(seconds=number + 1),
+            next_attempt_at=now - dt.timedelta(seconds=number + 1),
+            created_at=now,
+        )
+        for number in range(REMINDERS)
+    )
+
+
+def reminder_ids(inbox: Inbox) -> Counter:
+    """How many times each reminder (by its Message-ID) reached the mail server."""
+    found = Counter()
+    for message in inbox.to(CLIENT_EMAIL):
+        match = re.fullmatch(r"<reminder-([0-9a-f-]+)@clinic\.test>", message["Message-ID"])
+        assert match, message["Message-ID"]
+        found[match.group(1)] += 1
+    return found
+
+
+def wait_until(predicate, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout}s")
+        time.sleep(0.05)
+
+
+def sent_count() -> int:
+    return Reminder.objects.filter(status=ReminderStatus.SENT).count()
+
+
+def test_a_worker_killed_mid_batch_leaves_every_reminder_sent_exactly_once(
+    due_reminders, make_worker, inbox
+) -> None:
+    inbox.delay = 0.02  # the mail server takes a moment for each message
+    worker = make_worker("first")
+    worker.start(purge=True)
+    dispatch_reminders.delay()
+    wait_until(lambda: len(inbox.to(CLIENT_EMAIL)) >= 30, timeout=60, what="30 sent")
+    worker.kill()  # SIGKILL in the middle of the batch: no shutdown, a transaction cut off
+    killed_at = len(inbox.to(CLIENT_EMAIL))
+    assert killed_at < REMINDERS, "the batch finished before the kill: nothing was tested"
+    # Nothing counts as sent that the server does not have, and nothing was sent twice.
+    assert sent_count() <= killed_at
+    assert max(reminder_ids(inbox).values()) == 1
+
+    # The next minute's beat (here: a task sent now) on a restarted worker sends the rest.
+    worker.start(purge=False)
+    dispatch_reminders.delay()
+    wait_until(lambda: sent_count() == REMINDERS, timeout=90, what="all reminders sent")
+    worker.stop()
+
+    delivered = reminder_ids(inbox)
+    assert sorted(delivered) == sorted(str(r.uuid) for r in due_reminders)
+    assert set(delivered.values()) == {1}
+    assert len(inbox.to(CLIENT_EMAIL)) == REMINDERS
+    assert (
+        not Reminder.objects.exclude(status=ReminderStatus.SENT)
+        .filter(pk__in=[r.pk for r in due_reminders])
+        .exists()
+    )
+
+
+def test_two_workers_share_a_batch_without_sending_anything_twice(
+    due_reminders, make_worker, inbox
+) -> None:
+    inbox.delay = 0.02
+    first, second = make_worker("first"), make_worker("second")
+    first.start(purge=True)
+    second.start(purge=False)
+    dispatch_reminders.delay()
+    dispatch_reminders.delay()
+    wait_until(lambda: sent_count() == REMINDERS, timeout=90, what="all reminders sent")
+    first.stop()
+    second.stop()
+    delivered = reminder_ids(inbox)
+    assert len(delivered) == REMINDERS
+    assert set(delivered.values()) == {1}
+    # Both took part: each logged a dispatch that sent some.
+    for worker in (first, second):
+        sent = [int(n) for n in re.findall(r"'sent': (\d+)", worker.log())]
+        assert sent, worker.log()
+        assert max(sent) > 0, worker.log()
+
+
+def test_completing_an_assessment_has_a_worker_propose_the_plan(
+    make_worker, clinician, client_record, library
+) -> None:
+    worker = make_worker("plans")
+    worker.start(purge=True)
+    from assessments.services import assessment_start_in_person
+
+    assessment = assessment_start_in_person(
+        client=client_record,
+        clinician=clinician,
+        actor=clinician.user,
+        context=SYSTEM,
+        now=timezone.now(),
+    )
+    for key, value in ANKLE_AND_VALGUS.items():
+        assessment_value_save(
+            assessment_id=assessment.pk,
+            actor=clinician.user,
+            key=key,
+            raw=value,
+            base_version=0,
+            context=SYSTEM,
+            now=timezone.now(),
+        )
+    assessment_complete(
+        assessment=assessment, actor=clinician.user, context=SYSTEM, now=timezone.now()
+    )
+    wait_until(
+        lambda: Plan.objects.filter(assessment=assessment).exists(),
+        timeout=30,
+        what="the plan proposed by the worker",
+    )
+    worker.wait_for_log("assessments.tasks.plan_generate")
+    plan = Plan.objects.get(assessment=assessment)
+    assert plan.status == "draft"
+    assert {item.finding for phase in plan.phases.all() for item in phase.items.all()} >= {
+        "ktw_restricted:right",
+        "lunge_valgus:right",
+    }
