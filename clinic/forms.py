@@ -1,5 +1,6 @@
 import datetime as dt
 import re
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -49,6 +50,11 @@ class SignInLinkRequestForm(forms.Form):
         max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The sign-in page shows both forms: their fields need ids of their own for labels.
+        kwargs.setdefault("auto_id", "link_%s")
+        super().__init__(*args, **kwargs)
+
 
 class StaffSignInForm(forms.Form):
     email = forms.EmailField(
@@ -57,6 +63,10 @@ class StaffSignInForm(forms.Form):
     password = forms.CharField(
         max_length=256, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "staff_%s")
+        super().__init__(*args, **kwargs)
 
 
 class ClientProfileForm(forms.Form):
