@@ -1,13 +1,39 @@
-"""Reads that compose clinic and sessions data for the dashboards."""
+"""Reads that compose clinic, sessions and assessments data for the dashboards.
+
+Every page's reads run a fixed number of queries, whatever the number of clients,
+appointments or results (asserted in tests/dashboard/test_query_counts.py).
+"""
 
 import datetime as dt
-from dataclasses import dataclass
+import zoneinfo
+from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
 
+from assessments.models import (
+    Assessment,
+    AssessmentStatus,
+    Plan,
+    PlanItem,
+    PlanPhase,
+    PlanStatus,
+    Reminder,
+    ReminderStatus,
+    ResultValue,
+)
+from assessments.programs import WeekAdherence, plan_adherence, plan_phase_on
 from clinic.models import Client, ClinicianNote, Consent, Intake, Role, User
-from sessions.models import Appointment
+from sessions.models import Appointment, AppointmentStatus, RoomEvent
 from sessions.selectors import appointments_visible_to, clients_visible_to
+from sessions.slots import local_to_utc
+
+# Clients without a next (or last) appointment come after those with one.
+CLIENT_SORTS = {
+    "name": ("user__full_name", "pk"),
+    "next": (F("next_at").asc(nulls_last=True), "user__full_name", "pk"),
+    "last": (F("last_at").desc(nulls_last=True), "user__full_name", "pk"),
+}
+RECENT_REMINDERS = 20
 
 
 @dataclass(frozen=True)
@@ -17,14 +43,26 @@ class ClientRecord:
     consents: list[Consent]
     appointments: list[Appointment]
     notes: list[ClinicianNote]
+    assessments: list[Assessment] = field(default_factory=list)
+    plan: Plan | None = None
+    plan_phase: PlanPhase | None = None
+    adherence: list[WeekAdherence] = field(default_factory=list)
+    reminders: list[Reminder] = field(default_factory=list)
+    # Completed assessments' values for the progress charts.
+    values: list[ResultValue] = field(default_factory=list)
 
     @property
     def latest_intake(self) -> Intake | None:
         return self.intakes[0] if self.intakes else None
 
+    @property
+    def latest_assessment(self) -> Assessment | None:
+        completed = [a for a in self.assessments if a.status == AssessmentStatus.COMPLETED]
+        return completed[0] if completed else None
+
 
 def client_record(client: Client, *, with_notes: bool) -> ClientRecord:
-    """Everything on a client's record page, in a fixed number of queries."""
+    """A client's record for their own page (``with_notes=False``) or a clinician's."""
     return ClientRecord(
         client=client,
         intakes=list(client.intakes.order_by("-submitted_at")),
@@ -38,23 +76,138 @@ def client_record(client: Client, *, with_notes: bool) -> ClientRecord:
     )
 
 
-def clients_search(*, viewer: User, query: str) -> QuerySet[Client]:
+def client_record_for_clinician(client: Client, *, now: dt.datetime) -> ClientRecord:
+    """Everything on a client's page for clinicians, in a fixed number of queries."""
+    record = client_record(client, with_notes=True)
+    appointments = list(
+        Appointment.objects.filter(client=client)
+        .select_related("service", "clinician__user")
+        .prefetch_related(Prefetch("room_events", queryset=RoomEvent.objects.order_by("at", "id")))
+        .order_by("-starts_at")
+    )
+    assessments = list(
+        Assessment.objects.filter(client=client)
+        .select_related("clinician__user", "appointment")
+        .prefetch_related("findings")
+        .order_by("-created_at")
+    )
+    plan = (
+        Plan.objects.filter(client=client)
+        .select_related("clinician__user", "client__user")
+        .prefetch_related(
+            Prefetch("phases", queryset=PlanPhase.objects.order_by("number")),
+            Prefetch("phases__items", queryset=PlanItem.objects.select_related("exercise")),
+        )
+        .order_by("-generated_at")
+        .first()
+    )
+    phase = adherence = None
+    if plan is not None and plan.status == PlanStatus.APPROVED:
+        today = now.astimezone(zoneinfo.ZoneInfo(client.time_zone)).date()
+        phase = plan_phase_on(plan, today)
+        adherence = plan_adherence(plan, today=today)
+    reminders = list(
+        Reminder.objects.filter(
+            client=client, status__in=[ReminderStatus.SENT, ReminderStatus.FAILED]
+        ).order_by("-due_at")[:RECENT_REMINDERS]
+    )
+    values = list(
+        ResultValue.objects.filter(
+            assessment__client=client, assessment__status=AssessmentStatus.COMPLETED
+        ).select_related("assessment")
+    )
+    return ClientRecord(
+        client=client,
+        intakes=record.intakes,
+        consents=record.consents,
+        appointments=appointments,
+        notes=record.notes,
+        assessments=assessments,
+        plan=plan,
+        plan_phase=phase,
+        adherence=adherence or [],
+        reminders=reminders,
+        values=values,
+    )
+
+
+def clients_search(*, viewer: User, query: str, sort: str = "name", now: dt.datetime | None = None):
+    """Clients the viewer sees, matching ``query`` by name or email, with their next and last
+    appointment (with this clinician; any clinician for an admin)."""
+    now = now or dt.datetime.now(dt.UTC)
     clients = clients_visible_to(viewer)
     query = query.strip()
     if query:
         clients = clients.filter(
             Q(user__full_name__icontains=query) | Q(user__email__icontains=query)
         )
-    return clients.order_by("user__full_name", "pk")
-
-
-def upcoming_appointments(
-    *, viewer: User, now: dt.datetime, days: int = 14
-) -> QuerySet[Appointment]:
-    appointments = appointments_visible_to(viewer).filter(
-        ends_at__gt=now, starts_at__lt=now + dt.timedelta(days=days)
+    mine = Q() if viewer.role == Role.ADMIN else Q(appointments__clinician__user=viewer)
+    live = ~Q(appointments__status=AppointmentStatus.CANCELLED)
+    clients = clients.annotate(
+        next_at=Min(
+            "appointments__starts_at", filter=mine & live & Q(appointments__starts_at__gt=now)
+        ),
+        last_at=Max(
+            "appointments__starts_at", filter=mine & live & Q(appointments__starts_at__lte=now)
+        ),
     )
-    return appointments.order_by("starts_at")
+    return clients.order_by(*CLIENT_SORTS.get(sort, CLIENT_SORTS["name"]))
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The clinician's home: today, the coming week, and what went wrong lately."""
+
+    zone: zoneinfo.ZoneInfo
+    today: dt.date
+    today_sessions: list[Appointment]
+    week_sessions: list[Appointment]
+    missed: list[Appointment]
+    plans_waiting: int
+
+
+def clinician_overview(*, viewer: User, now: dt.datetime, zone: zoneinfo.ZoneInfo) -> Overview:
+    """Today and the next six days on the viewer's clock; no-shows and cancellations of the
+    past week and the coming one."""
+    today = now.astimezone(zone).date()
+    day_starts = local_to_utc(today, dt.time(0), zone)
+    tomorrow = local_to_utc(today + dt.timedelta(days=1), dt.time(0), zone)
+    week_ends = local_to_utc(today + dt.timedelta(days=7), dt.time(0), zone)
+    week_ago = local_to_utc(today - dt.timedelta(days=7), dt.time(0), zone)
+    appointments = list(
+        appointments_visible_to(viewer)
+        .filter(starts_at__gte=week_ago, starts_at__lt=week_ends)
+        .order_by("starts_at")
+    )
+    missed_statuses = {AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}
+    return Overview(
+        zone=zone,
+        today=today,
+        today_sessions=[
+            a
+            for a in appointments
+            if day_starts <= a.starts_at < tomorrow and a.status != AppointmentStatus.CANCELLED
+        ],
+        week_sessions=[
+            a
+            for a in appointments
+            if tomorrow <= a.starts_at < week_ends and a.status != AppointmentStatus.CANCELLED
+        ],
+        missed=[a for a in appointments if a.status in missed_statuses],
+        plans_waiting=plans_waiting_for(viewer).count(),
+    )
+
+
+def plans_waiting_for(viewer: User) -> QuerySet[Plan]:
+    """Draft plans the viewer should approve (an admin sees every clinician's)."""
+    plans = Plan.objects.filter(status=PlanStatus.DRAFT).select_related(
+        "client__user", "clinician__user", "assessment"
+    )
+    if viewer.role != Role.ADMIN:
+        plans = plans.filter(clinician__user=viewer)
+    return plans.annotate(findings_count=Count("assessment__findings", distinct=True)).order_by(
+        "generated_at", "pk"
+    )
 
 
 def client_for_user(user: User) -> Client:

@@ -7,6 +7,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("clinic/", clinician.home, name="clinician_home"),
     path("clinic/clients/", clinician.clients, name="clients"),
+    path("clinic/plans/", clinician.plans_waiting, name="plans_waiting"),
     path("clinic/clients/<uuid:client_uuid>/", clinician.client_record_page, name="client_record"),
     path("clinic/clients/<uuid:client_uuid>/notes/", clinician.note_add, name="note_add"),
     path(

@@ -11,6 +11,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.test import Client as HttpClient
 
+from assessments.exercise_library import exercises_load
+from assessments.models import Exercise
 from clinic.models import Client, Clinician, User
 from sessions.models import Appointment, Service
 from tests import factories
@@ -58,6 +60,14 @@ def _fresh_channel_layer() -> Iterator[None]:
 def _fresh_cache() -> None:
     # Rate-limit counters live in the cache (this worker's own Redis database).
     cache.clear()
+
+
+@pytest.fixture
+def library(db) -> None:
+    """The exercise library the data migration loads. Transactional tests empty every table
+    when they end, so later tests load it again."""
+    if not Exercise.objects.exists():
+        exercises_load(Exercise)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from assessments.selectors import assessments_visible_to, plan_current_for_client
 from clinic.audit import RequestContext
 from clinic.forms import ClientProfileForm
 from clinic.permissions import client_required
@@ -37,7 +38,13 @@ def my_care(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/my_care.html",
-        {"record": record, "upcoming": upcoming, "past": past},
+        {
+            "record": record,
+            "upcoming": upcoming,
+            "past": past,
+            "program": plan_current_for_client(client),
+            "assessments": list(assessments_visible_to(request.user).order_by("-completed_at")),
+        },
     )
 
 

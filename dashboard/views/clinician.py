@@ -1,5 +1,6 @@
 """The clinician's pages: upcoming sessions, their clients, a client's record."""
 
+import zoneinfo
 from uuid import UUID
 
 from django.contrib import messages
@@ -11,29 +12,58 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.audit import RequestContext
 from clinic.forms import ClinicianNoteForm
+from clinic.models import Role
 from clinic.permissions import clinician_required
 from clinic.services import client_record_viewed, client_red_flag_clear, clinician_note_add
-from dashboard.selectors import client_record, clients_search, upcoming_appointments
+from dashboard.charts import adherence_chart, progress_charts
+from dashboard.selectors import (
+    CLIENT_SORTS,
+    client_record_for_clinician,
+    clients_search,
+    clinician_overview,
+    plans_waiting_for,
+)
 from sessions.selectors import client_get_for_viewer
 
 CLIENTS_PER_PAGE = 25
+SORT_LABELS = {"name": "Name", "next": "Next appointment", "last": "Last appointment"}
 
 
 @require_GET
 @clinician_required
 def home(request: HttpRequest) -> HttpResponse:
-    appointments = upcoming_appointments(viewer=request.user, now=timezone.now())
-    return render(request, "dashboard/clinician_home.html", {"appointments": appointments})
+    overview = clinician_overview(
+        viewer=request.user,
+        now=timezone.now(),
+        zone=zoneinfo.ZoneInfo(request.viewer_time_zone),
+    )
+    return render(request, "dashboard/clinician_home.html", {"overview": overview})
 
 
 @require_GET
 @clinician_required
 def clients(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
-    page = Paginator(clients_search(viewer=request.user, query=query), CLIENTS_PER_PAGE).get_page(
-        request.GET.get("page")
+    sort = request.GET.get("sort", "name")
+    if sort not in CLIENT_SORTS:
+        sort = "name"
+    page = Paginator(
+        clients_search(viewer=request.user, query=query, sort=sort, now=timezone.now()),
+        CLIENTS_PER_PAGE,
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "dashboard/clients.html",
+        {"page": page, "query": query, "sort": sort, "sorts": SORT_LABELS},
     )
-    return render(request, "dashboard/clients.html", {"page": page, "query": query})
+
+
+@require_GET
+@clinician_required
+def plans_waiting(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "dashboard/plans_waiting.html", {"plans": list(plans_waiting_for(request.user))}
+    )
 
 
 def _record_page(
@@ -47,12 +77,16 @@ def _record_page(
     client_record_viewed(
         client=client, viewer=request.user, context=RequestContext.from_request(request)
     )
+    record = client_record_for_clinician(client, now=timezone.now())
     return render(
         request,
         "dashboard/client_record.html",
         {
-            "record": client_record(client, with_notes=True),
+            "record": record,
             "note_form": note_form or ClinicianNoteForm(),
+            "charts": progress_charts(record.assessments, record.values),
+            "adherence_chart": adherence_chart(record.adherence),
+            "is_clinician": request.user.role == Role.CLINICIAN,
         },
         status=status,
     )

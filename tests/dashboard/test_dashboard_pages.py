@@ -1,0 +1,374 @@
+"""The clinician's dashboard: today and this week on the clinician's clock, the client list
+with its sorting, the client page with assessments, findings, program, adherence, reminders,
+room events and progress charts, and the queue of plans waiting for approval. Every page runs
+the same number of queries however much data there is."""
+
+import datetime as dt
+import re
+import zoneinfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from assessments.models import PracticeLog, Reminder, ReminderKind, ReminderStatus
+from assessments.programs import plan_approve
+from clinic.audit import SYSTEM
+from sessions.models import AppointmentStatus, RoomEvent, RoomEventKind
+from tests import factories
+from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
+
+pytestmark = pytest.mark.django_db
+LONDON = zoneinfo.ZoneInfo("Europe/London")
+
+
+def at(day: dt.date, hour: int, minute: int = 0, zone=LONDON) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+
+
+# --- Today and this week ----------------------------------------------------------------------
+
+
+def test_today_and_this_week_on_the_clinicians_clock(
+    as_clinician, service, clinician, client_record, time_machine
+) -> None:
+    # Monday 23 November 2026, 08:00 in London.
+    now = at(dt.date(2026, 11, 23), 8)
+    time_machine.move_to(now, tick=False)
+    ben = factories.make_client(full_name="Ben Today")
+    cara = factories.make_client(full_name="Cara Later")
+    dan = factories.make_client(full_name="Dan Missed")
+    eve = factories.make_client(full_name="Eve Cancelled")
+    factories.make_appointment(
+        service=service, clinician=clinician, client=ben, starts_at=at(now.date(), 10)
+    )
+    factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=cara,
+        starts_at=at(now.date() + dt.timedelta(days=3), 11),
+    )
+    factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=dan,
+        starts_at=at(now.date() - dt.timedelta(days=2), 9),
+        status=AppointmentStatus.NO_SHOW,
+    )
+    factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=eve,
+        starts_at=at(now.date(), 14),
+        status=AppointmentStatus.CANCELLED,
+    )
+    # Eight days ahead: not this week.
+    factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=at(now.date() + dt.timedelta(days=8), 9),
+    )
+    html = as_clinician.get(reverse("dashboard:clinician_home")).content.decode()
+    today = html.split('id="today-heading"')[1].split('id="week-heading"')[0]
+    week = html.split('id="week-heading"')[1].split('id="missed-heading"')[0]
+    missed = html.split('id="missed-heading"')[1]
+    assert "Today, Monday 23 November" in html
+    assert "Ben Today" in today
+    assert "10:00–10:45" in today
+    assert "Eve Cancelled" not in today
+    assert "Cara Later" in week
+    assert "Thu 26 Nov, 11:00" in week
+    assert "Ana Silva" not in html
+    assert "Dan Missed" in missed
+    assert "No-show" in missed
+    assert "Eve Cancelled" in missed
+    assert "Cancelled" in missed
+
+
+def test_the_day_follows_the_viewers_zone_across_a_dst_change(
+    as_other_clinician, service, other_clinician, time_machine
+) -> None:
+    # Sam works in New York. At 23:30 on Saturday 31 October (EDT) "today" is the 31st there,
+    # and Sunday 1 November (the clocks go back) is in the coming week.
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    time_machine.move_to(at(dt.date(2026, 10, 31), 23, 30, new_york), tick=False)
+    client = factories.make_client(full_name="Nora Sunday")
+    factories.make_appointment(
+        service=service,
+        clinician=other_clinician,
+        client=client,
+        starts_at=at(dt.date(2026, 11, 1), 9, zone=new_york),
+    )
+    html = as_other_clinician.get(reverse("dashboard:clinician_home")).content.decode()
+    assert "Today, Saturday 31 October" in html
+    week = html.split('id="week-heading"')[1]
+    assert "Sun 1 Nov, 09:00" in week
+
+
+# --- Clients ----------------------------------------------------------------------------------
+
+
+def test_clients_sort_by_next_and_last_appointment(
+    as_clinician, service, clinician, time_machine
+) -> None:
+    now = timezone.now()
+    soon, later = (
+        factories.make_client(full_name="Zed Soon"),
+        factories.make_client(full_name="Amy Later"),
+    )
+    recent, long_ago = (
+        factories.make_client(full_name="Yan Recent"),
+        factories.make_client(full_name="Bea Long Ago"),
+    )
+    for client, offset in ((soon, 1), (later, 5), (recent, -1), (long_ago, -30)):
+        factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=client,
+            starts_at=now + dt.timedelta(days=offset),
+        )
+    url = reverse("dashboard:clients")
+
+    def names(sort: str) -> list[str]:
+        html = as_clinician.get(url, {"sort": sort}).content.decode()
+        body = html.split('id="client-list"')[1]
+        return re.findall(r'/clinic/clients/[0-9a-f-]+/">([^<]+)</a>', body)
+
+    assert names("name") == ["Amy Later", "Bea Long Ago", "Yan Recent", "Zed Soon"]
+    assert names("next")[:2] == ["Zed Soon", "Amy Later"]
+    assert names("last")[:2] == ["Yan Recent", "Bea Long Ago"]
+    assert names("nonsense") == names("name")
+    assert (
+        as_clinician.get(url, {"q": "later", "sort": "next"})
+        .content.decode()
+        .count("/clinic/clients/")
+        >= 1
+    )
+
+
+def test_the_client_list_is_paginated_with_its_sort(as_clinician, service, clinician) -> None:
+    start = timezone.now() + dt.timedelta(days=1)
+    for number in range(27):
+        factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=factories.make_client(full_name=f"Client {number:02d}"),
+            starts_at=start + dt.timedelta(hours=number),
+        )
+    html = as_clinician.get(reverse("dashboard:clients"), {"sort": "next"}).content.decode()
+    assert "Page 1 of 2" in html
+    assert "?sort=next&amp;page=2" in html
+    second = as_clinician.get(reverse("dashboard:clients"), {"sort": "next", "page": 2})
+    assert "Client 25" in second.content.decode()
+
+
+# --- The client page ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def with_history(appointment, clinician, client_record, library):
+    """Ana: two completed assessments a month apart, the second's plan approved and practised,
+    a sent and a failed reminder, and a session with room events."""
+    first = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values={
+            "faber.left.1.faber_height_cm": 18,
+            "faber.right.1.faber_height_cm": 12,
+            "knee_to_wall.left.1.ktw_cm": 12,
+            "knee_to_wall.right.1.ktw_cm": 8,
+        },
+        now=timezone.now() - dt.timedelta(days=35),
+    )
+    second = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values={
+            "faber.left.1.faber_height_cm": 15,
+            "faber.right.1.faber_height_cm": 13,
+            **ANKLE_AND_VALGUS,
+        },
+        now=timezone.now() - dt.timedelta(days=5),
+    )
+    plan = plan_approve(
+        plan=second,
+        actor=clinician.user,
+        context=SYSTEM,
+        now=timezone.now() - dt.timedelta(days=4),
+    )
+    item = plan.phases.get(number=1).items.first()
+    PracticeLog.objects.create(
+        plan=plan, item=item, day=plan.starts_on, done_at=timezone.now(), source="page"
+    )
+    first_reminder = Reminder.objects.filter(plan=plan).order_by("due_at").first()
+    Reminder.objects.filter(pk=first_reminder.pk).update(
+        status=ReminderStatus.SENT, sent_at=timezone.now()
+    )
+    Reminder.objects.create(
+        client=client_record,
+        plan=plan,
+        kind=ReminderKind.WEEKLY_CHECK_IN,
+        due_at=timezone.now() - dt.timedelta(hours=2),
+        next_attempt_at=timezone.now(),
+        status=ReminderStatus.FAILED,
+        attempts=5,
+        last_error="SMTPException: RCPT TO: 451 Mailbox busy",
+        created_at=timezone.now(),
+    )
+    RoomEvent.objects.create(
+        appointment=appointment,
+        kind=RoomEventKind.JOINED,
+        role="client",
+        user=client_record.user,
+        at=timezone.now(),
+    )
+    return first, plan
+
+
+def test_the_client_page_shows_the_whole_story(as_clinician, client_record, with_history) -> None:
+    html = as_clinician.get(
+        reverse("dashboard:client_record", args=[client_record.uuid])
+    ).content.decode()
+    # Assessments over time and the latest findings.
+    assessments = html.split('id="assessments-heading"')[1].split('id="findings-heading"')[0]
+    assert assessments.count('href="/assessments/') == 2
+    findings = html.split('id="findings-heading"')[1].split('id="plan-heading"')[0]
+    assert "Right ankle dorsiflexion restricted" in findings
+    assert "Figure-4 (FABER): left hip stiffer" not in findings  # that was the first one
+    # The current plan, its phase and adherence per week.
+    program = html.split('id="plan-heading"')[1].split('id="progress-heading"')[0]
+    assert "now in phase 1: <strong>Restore</strong>" in program
+    assert "Adherence per week" in program
+    # Reminders sent and failed, with the reason.
+    reminders = html.split('id="reminders-heading"')[1]
+    assert "Sent" in reminders
+    assert "451 Mailbox busy" in reminders
+    # Room events of the appointment.
+    assert "Client: joined" in html
+
+
+def test_charts_for_several_assessments(as_clinician, client_record, with_history) -> None:
+    html = as_clinician.get(
+        reverse("dashboard:client_record", args=[client_record.uuid])
+    ).content.decode()
+    progress = html.split('id="progress-heading"')[1].split('id="appointments-heading"')[0]
+    figures = re.findall(r'<figure class="chart" id="chart-([a-z_-]+)"', progress)
+    assert figures == ["faber-faber_height_cm", "knee_to_wall-ktw_cm"]
+    faber = progress.split('id="chart-faber-faber_height_cm"')[1].split("</figure>")[0]
+    assert "<svg" in faber
+    assert 'aria-hidden="true"' in faber
+    assert "<script" not in faber
+    # The data table for screen readers: one row per assessment, with the difference.
+    rows = re.findall(
+        r"<tr><th scope=\"row\">([^<]+)</th><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>", faber
+    )
+    assert [(left, right, difference) for _, left, right, difference in rows] == [
+        ("18 cm", "12 cm", "6 cm"),
+        ("15 cm", "13 cm", "2 cm"),
+    ]
+    assert "a difference of 4 cm" in faber
+    # The threshold is drawn: a line at 4 for both assessments, dashed.
+    assert "stroke-dasharray:12,6" in faber
+
+
+def test_charts_for_one_assessment_and_none(
+    as_clinician, client_record, clinician, appointment, library
+) -> None:
+    url = reverse("dashboard:client_record", args=[client_record.uuid])
+    html = as_clinician.get(url).content.decode()
+    assert "Charts appear once an assessment with measurements is completed." in html
+    assert "<svg" not in html
+    make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    html = as_clinician.get(url).content.decode()
+    progress = html.split('id="progress-heading"')[1].split('id="appointments-heading"')[0]
+    assert re.findall(r'<figure class="chart" id="chart-([a-z_-]+)"', progress) == [
+        "knee_to_wall-ktw_cm"
+    ]
+    assert progress.count('<th scope="row">') == 1
+
+
+# --- The queue of plans -----------------------------------------------------------------------
+
+
+def test_the_queue_holds_ones_own_drafts(
+    as_clinician,
+    as_other_clinician,
+    as_admin,
+    as_client,
+    as_stranger,
+    client_record,
+    clinician,
+    appointment,
+    library,
+) -> None:
+    plan = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    url = reverse("dashboard:plans_waiting")
+    mine = as_clinician.get(url).content.decode()
+    assert f'data-plan="{plan.uuid}"' in mine
+    assert reverse("assessments:plan", args=[plan.uuid]) in mine
+    assert "Ana Silva" in mine
+    assert "Ana Silva" not in as_other_clinician.get(url).content.decode()
+    assert "Ana Silva" in as_admin.get(url).content.decode()
+    assert as_client.get(url).status_code == 403
+    assert as_stranger.get(url).status_code == 302
+    home = as_clinician.get(reverse("dashboard:clinician_home")).content.decode()
+    assert "1 plan waiting for your approval" in home
+    plan_approve(plan=plan, actor=clinician.user, context=SYSTEM, now=timezone.now())
+    assert f'data-plan="{plan.uuid}"' not in as_clinician.get(url).content.decode()
+
+
+# --- Query counts -----------------------------------------------------------------------------
+
+
+def queries(http, url: str, **params) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = http.get(url, params)
+    assert response.status_code == 200
+    return [query["sql"] for query in captured]
+
+
+def add_clients(service, clinician, count: int, *, offset: int) -> None:
+    start = timezone.now() - dt.timedelta(days=3)
+    for number in range(count):
+        client = factories.make_client()
+        for k in range(2):
+            factories.make_appointment(
+                service=service,
+                clinician=clinician,
+                client=client,
+                starts_at=start + dt.timedelta(hours=offset + number * 2 + k * 100),
+            )
+
+
+def test_dashboard_pages_run_the_same_queries_however_much_data(
+    as_clinician, service, clinician, client_record, appointment, with_history
+) -> None:
+    pages = [
+        (reverse("dashboard:clinician_home"), {}),
+        (reverse("dashboard:clients"), {"sort": "next"}),
+        (reverse("dashboard:plans_waiting"), {}),
+        (reverse("dashboard:client_record", args=[client_record.uuid]), {}),
+    ]
+    before = [queries(as_clinician, url, **params) for url, params in pages]
+    add_clients(service, clinician, 12, offset=0)
+    # More of everything on Ana's page: another (older) assessment with its plan, more
+    # practice, reminders and room events.
+    _, plan = with_history
+    make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        now=timezone.now() - dt.timedelta(days=20),
+    )
+    for item in plan.phases.get(number=1).items.all()[1:]:
+        PracticeLog.objects.create(
+            plan=plan, item=item, day=plan.starts_on, done_at=timezone.now(), source="page"
+        )
+    for kind in (RoomEventKind.ADMITTED, RoomEventKind.CONNECTED, RoomEventKind.LEFT):
+        RoomEvent.objects.create(appointment=appointment, kind=kind, at=timezone.now())
+    after = [queries(as_clinician, url, **params) for url, params in pages]
+    for url_params, old, new in zip(pages, before, after, strict=True):
+        assert len(old) == len(new), (url_params[0], [q[:90] for q in new if q not in old])
