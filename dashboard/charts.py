@@ -195,7 +195,8 @@ def progress_charts(
                 columns=["Assessment", "Left", "Right", "Difference"],
                 rows=rows,
                 note=(
-                    f"Dashed line: the asymmetry threshold, a difference of "
+                    f"Black dashed line{' (a dot, with one assessment)' if len(labels) == 1 else ''}:"
+                    f" the asymmetry threshold, a difference of "
                     f"{_number(limit, metric.unit)} ({threshold.source}"
                     f"{', uncertain' if threshold.uncertain else ''})."
                 ),
