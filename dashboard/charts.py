@@ -76,6 +76,7 @@ STYLE = Style(
     title_font_size=15,
     value_font_size=12,
 )
+SINGLE_POINT = " (a dot, with one assessment)"
 DASHES = {"Left": None, "Right": "8, 4", "Difference": "2, 3", "Threshold": "12, 6"}
 
 
@@ -195,7 +196,7 @@ def progress_charts(
                 columns=["Assessment", "Left", "Right", "Difference"],
                 rows=rows,
                 note=(
-                    f"Black dashed line{' (a dot, with one assessment)' if len(labels) == 1 else ''}:"
+                    f"Black dashed line{SINGLE_POINT if len(labels) == 1 else ''}:"
                     f" the asymmetry threshold, a difference of "
                     f"{_number(limit, metric.unit)} ({threshold.source}"
                     f"{', uncertain' if threshold.uncertain else ''})."
