@@ -23,6 +23,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from assessments.measurements import measurement_accept, measurement_start, measurement_stop
+from assessments.media_worker import ensure_inline_worker
 from assessments.models import Assessment
 from assessments.protocols import ValueRefused
 from assessments.services import (
@@ -89,6 +91,10 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
             await self._on_set(frame)
         elif frame["type"] == "step":
             await self._on_step(frame)
+        elif frame["type"] == "measure":
+            await self._on_measure(frame)
+        elif frame["type"] == "accept":
+            await self._on_accept(frame)
         else:
             await self._error("unknown_type", "Unknown frame type.")
 
@@ -155,7 +161,55 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         except (ValueRefused, AssessmentError) as error:
             await self._error("refused", error.message)
 
+    async def _on_measure(self, frame: dict[str, Any]) -> None:
+        """Start or stop measuring a test from the client's camera."""
+        action = frame.get("action")
+        try:
+            if action == "start":
+                ensure_inline_worker()
+                await database_sync_to_async(measurement_start)(
+                    assessment_id=self.assessment.pk,
+                    actor=self.user,
+                    protocol=frame.get("protocol"),
+                    side=frame.get("side"),
+                    now=timezone.now(),
+                )
+            elif action == "stop":
+                await database_sync_to_async(measurement_stop)(
+                    assessment_id=self.assessment.pk,
+                    actor=self.user,
+                    measurement_uuid=frame.get("measurement"),
+                    now=timezone.now(),
+                )
+            else:
+                await self._error("bad_field", "“action” must be start or stop.")
+        except (ValueRefused, AssessmentError) as error:
+            await self._send({"type": "measurement", "state": "refused", "message": error.message})
+
+    async def _on_accept(self, frame: dict[str, Any]) -> None:
+        try:
+            accepted = await database_sync_to_async(measurement_accept)(
+                assessment_id=self.assessment.pk,
+                actor=self.user,
+                measurement_uuid=frame.get("measurement"),
+                context=self.context,
+                now=timezone.now(),
+            )
+        except (ValueRefused, AssessmentError) as error:
+            await self._send({"type": "measurement", "state": "refused", "message": error.message})
+            return
+        await self._send(
+            {
+                "type": "accepted",
+                "measurement": frame.get("measurement"),
+                "values": [value.as_frame() for value in accepted.values],
+            }
+        )
+
     # --- Events from the channel layer -------------------------------------------------------
+
+    async def assessment_measurement(self, event: dict[str, Any]) -> None:
+        await self._send({**event, "type": "measurement"})
 
     async def assessment_value(self, event: dict[str, Any]) -> None:
         await self._send({**event, "type": "value"})

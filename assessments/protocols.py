@@ -500,9 +500,20 @@ SINGLE_LEG_STANCE = Protocol(
             maximum=Decimal(10),
             step=Decimal("0.5"),
         ),
+        Field(
+            "pelvic_tilt_deg",
+            "Pelvic tilt (lifted side down +)",
+            Kind.DECIMAL,
+            unit="°",
+            minimum=Decimal(-20),
+            maximum=Decimal(20),
+            step=Decimal("0.5"),
+            help="From the camera: the tilt of the line between the hips",
+        ),
     ),
     optional=True,
     side_label="Standing leg",
+    measurable=("pelvic_tilt_deg",),
 )
 
 PROTOCOLS: dict[str, Protocol] = {

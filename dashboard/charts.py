@@ -76,6 +76,7 @@ STYLE = Style(
     title_font_size=15,
     value_font_size=12,
 )
+MAX_ASSESSMENTS = 12
 SINGLE_POINT = " (a dot, with one assessment)"
 DASHES = {"Left": None, "Right": "8, 4", "Difference": "2, 3", "Threshold": "12, 6"}
 
@@ -136,9 +137,10 @@ def progress_charts(
     assessments: Sequence[Assessment], values: Sequence[ResultValue]
 ) -> list[Chart]:
     """One chart per test with results in at least one completed assessment, oldest first."""
+    # The latest twelve: enough to see a trend, few enough to read (and to draw quickly).
     completed = sorted(
         (a for a in assessments if a.completed_at is not None), key=lambda a: a.completed_at
-    )
+    )[-MAX_ASSESSMENTS:]
     if not completed:
         return []
     thresholds = thresholds_with(settings.ASSESSMENT_THRESHOLDS)

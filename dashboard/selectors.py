@@ -8,7 +8,7 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, F, FilteredRelation, Max, Min, Prefetch, Q, QuerySet
 
 from assessments.models import (
     Assessment,
@@ -22,9 +22,13 @@ from assessments.models import (
     ResultValue,
 )
 from assessments.programs import WeekAdherence, plan_adherence, plan_phase_on
-from clinic.models import Client, ClinicianNote, Consent, Intake, Role, User
+from clinic.models import Client, Clinician, ClinicianNote, Consent, Intake, Role, User
 from sessions.models import Appointment, AppointmentStatus, RoomEvent
-from sessions.selectors import appointments_visible_to, clients_visible_to
+from sessions.selectors import (
+    LONGEST_BLOCKED_RANGE,
+    appointments_visible_to,
+    clients_visible_to,
+)
 from sessions.slots import local_to_utc
 
 # Clients without a next (or last) appointment come after those with one.
@@ -141,15 +145,16 @@ def clients_search(*, viewer: User, query: str, sort: str = "name", now: dt.date
         clients = clients.filter(
             Q(user__full_name__icontains=query) | Q(user__email__icontains=query)
         )
-    mine = Q() if viewer.role == Role.ADMIN else Q(appointments__clinician__user=viewer)
+    # Join only the appointments that count (the viewer's, not cancelled), so that a
+    # clinician's list does not scan every other clinician's appointments.
     live = ~Q(appointments__status=AppointmentStatus.CANCELLED)
+    if viewer.role != Role.ADMIN:
+        clinician = Clinician.objects.filter(user=viewer).values_list("pk", flat=True).first()
+        live &= Q(appointments__clinician=clinician)
     clients = clients.annotate(
-        next_at=Min(
-            "appointments__starts_at", filter=mine & live & Q(appointments__starts_at__gt=now)
-        ),
-        last_at=Max(
-            "appointments__starts_at", filter=mine & live & Q(appointments__starts_at__lte=now)
-        ),
+        counted=FilteredRelation("appointments", condition=live),
+        next_at=Min("counted__starts_at", filter=Q(counted__starts_at__gt=now)),
+        last_at=Max("counted__starts_at", filter=Q(counted__starts_at__lte=now)),
     )
     return clients.order_by(*CLIENT_SORTS.get(sort, CLIENT_SORTS["name"]))
 
@@ -176,7 +181,14 @@ def clinician_overview(*, viewer: User, now: dt.datetime, zone: zoneinfo.ZoneInf
     week_ago = local_to_utc(today - dt.timedelta(days=7), dt.time(0), zone)
     appointments = list(
         appointments_visible_to(viewer)
-        .filter(starts_at__gte=week_ago, starts_at__lt=week_ends)
+        .filter(
+            starts_at__gte=week_ago,
+            starts_at__lt=week_ends,
+            # Bounds on blocked_from let PostgreSQL use the (clinician, blocked_from) index
+            # instead of reading the clinician's whole history.
+            blocked_from__gte=week_ago - LONGEST_BLOCKED_RANGE,
+            blocked_from__lt=week_ends,
+        )
         .order_by("starts_at")
     )
     missed_statuses = {AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED}

@@ -85,6 +85,10 @@ class RoomConsumer(NoConnectionSweepConsumer):
         self.group = room_group(appointment.uuid)
         self.page = self._page_id()
         self.connection_state = ""
+        # Measurements this client's camera feeds: the media worker of each, and candidates
+        # waiting for it to answer.
+        self.media_workers: dict[str, str] = {}
+        self.media_pending: dict[str, list[dict[str, Any]]] = {}
         self.bucket = TokenBucket(
             rate=settings.SIGNALING_MESSAGES_PER_SECOND, burst=settings.SIGNALING_BURST
         )
@@ -125,6 +129,11 @@ class RoomConsumer(NoConnectionSweepConsumer):
         if self.role is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        for measurement, worker in self.media_workers.items():
+            # The client's camera connection goes with its page.
+            await self.channel_layer.send(
+                worker, {"type": "media.stop", "measurement": measurement, "reason": "client left"}
+            )
         left = await database_sync_to_async(room_left)(
             appointment_id=self.appointment.pk,
             role=self.role,
@@ -203,6 +212,41 @@ class RoomConsumer(NoConnectionSweepConsumer):
             self.connection_state = connection
         await self._relay({"type": "state", **signal.payload})
 
+    async def _on_media(self, signal: Signal) -> None:
+        """The client's camera for a measurement goes to the server's media peer (a media
+        worker, reached over the channel layer), not to the clinician."""
+        if self.role != ParticipantRole.CLIENT:
+            await self._error("not_allowed", "Only the client's camera is measured.")
+            return
+        action, measurement = signal.payload["action"], signal.payload["id"]
+        worker = self.media_workers.get(measurement)
+        if action == "offer":
+            await self.channel_layer.send(
+                settings.MEDIA_CHANNEL,
+                {
+                    "type": "media.offer",
+                    "measurement": measurement,
+                    "sdp": signal.payload["sdp"],
+                    "appointment": str(self.appointment.uuid),
+                    "reply_to": self.channel_name,
+                },
+            )
+        elif action == "candidate":
+            message = {
+                "type": "media.candidate",
+                "measurement": measurement,
+                "candidate": signal.payload["candidate"],
+            }
+            if worker:
+                await self.channel_layer.send(worker, message)
+            else:
+                # Candidates can come before the worker's answer says who it is.
+                self.media_pending.setdefault(measurement, []).append(message)
+        elif worker:
+            await self.channel_layer.send(
+                worker, {"type": "media.stop", "measurement": measurement, "reason": "client"}
+            )
+
     async def _on_bye(self, signal: Signal) -> None:
         if not signal.payload["end"]:
             await self._relay({"type": "bye"})
@@ -242,6 +286,25 @@ class RoomConsumer(NoConnectionSweepConsumer):
     async def room_admitted(self, event: dict[str, Any]) -> None:
         self.admitted = True
         await self._send({"type": "admitted"})
+
+    async def room_framing(self, event: dict[str, Any]) -> None:
+        if self.role == ParticipantRole.CLIENT:
+            await self._send({**event, "type": "framing"})
+
+    async def room_media_answer(self, event: dict[str, Any]) -> None:
+        measurement = event["id"]
+        self.media_workers[measurement] = event["worker"]
+        await self._send(
+            {"type": "media", "action": "answer", "id": measurement, "sdp": event["sdp"]}
+        )
+        for message in self.media_pending.pop(measurement, []):
+            await self.channel_layer.send(event["worker"], message)
+
+    async def room_media_error(self, event: dict[str, Any]) -> None:
+        self.media_pending.pop(event["id"], None)
+        await self._send(
+            {"type": "media", "action": "error", "id": event["id"], "message": event["message"]}
+        )
 
     async def room_prompt(self, event: dict[str, Any]) -> None:
         # The clinician's own panel shows the step; only the client's page needs the prompt.

@@ -8,6 +8,9 @@ Frames are JSON objects with a "type". Browsers send:
 - ``chat``: ``{"type", "body": str}`` (kept with the appointment)
 - ``state``: ``{"type", "audio"?: bool, "video"?: bool, "connection"?: str}``
 - ``bye``: ``{"type", "end"?: bool}`` (``end`` from the clinician ends the session for both)
+- ``media``: ``{"type", "action": "offer" | "candidate" | "stop", "id": measurement uuid,
+  "sdp"?: str, "candidate"?: …}``: the client's camera to the server's own peer, for a
+  measurement the clinician started (only the client sends these)
 
 Anything else is refused with an error frame and the connection stays open.
 """
@@ -17,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 MAX_SDP_CHARS = 60_000
 MAX_CANDIDATE_CHARS = 1_000
@@ -123,6 +127,24 @@ def parse_frame(text: str | None, *, max_bytes: int) -> Signal:
                 raise SignalError("bad_field", "“connection” is not a connection state.")
             payload["connection"] = frame["connection"]
         return Signal(kind, payload)
+    if kind == "media":
+        _only(frame, {"action", "id", "sdp", "candidate"})
+        action = frame.get("action")
+        if action not in ("offer", "candidate", "stop"):
+            raise SignalError("bad_field", "“action” must be offer, candidate or stop.")
+        measurement = _text(frame, "id", limit=36)
+        try:
+            UUID(measurement)
+        except ValueError:
+            raise SignalError("bad_field", "“id” must be a measurement id.") from None
+        media: dict[str, Any] = {"action": action, "id": measurement}
+        if action == "offer":
+            media["sdp"] = _text(frame, "sdp", limit=MAX_SDP_CHARS)
+        elif action == "candidate":
+            if "candidate" not in frame:
+                raise SignalError("bad_field", "“candidate” is missing.")
+            media["candidate"] = _candidate(frame["candidate"])
+        return Signal(kind, media)
     if kind == "bye":
         _only(frame, {"end"})
         return Signal(kind, {"end": bool(_flag(frame, "end"))})

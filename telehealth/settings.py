@@ -265,6 +265,22 @@ SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
 SIGNALING_MESSAGES_PER_SECOND = env_int("SIGNALING_MESSAGES_PER_SECOND", 20)
 SIGNALING_BURST = env_int("SIGNALING_BURST", 100)
 
+# --- Camera-measured tests -------------------------------------------------------------------
+# Pose analysis of the client's camera (the optional "vision" extra). POSE_ANALYSIS=off hides it.
+POSE_ANALYSIS_ENABLED = env_bool("POSE_ANALYSIS", default=True)
+POSE_MODEL = env_str("POSE_MODEL", "assessments.pose.model.MediaPipePose")
+# Where the media peer runs: "inline" in the web process (the quick start), or "separate":
+# processes started with `manage.py runworker media`, reached over the channel layer.
+MEDIA_WORKER = env_str("MEDIA_WORKER", "inline")
+if MEDIA_WORKER not in {"inline", "separate"}:
+    raise ImproperlyConfigured(f"MEDIA_WORKER must be inline or separate, got {MEDIA_WORKER!r}")
+MEDIA_CHANNEL = "media"
+# Measurements a media process analyses at once, frames per second it analyses, and limits.
+MEDIA_MAX_SESSIONS = env_int("MEDIA_MAX_SESSIONS", 4)
+MEDIA_ANALYSIS_FPS = env_int("MEDIA_ANALYSIS_FPS", 12)
+MEDIA_NO_VIDEO_SECONDS = env_int("MEDIA_NO_VIDEO_SECONDS", 20)
+MEDIA_MAX_SECONDS = env_int("MEDIA_MAX_SECONDS", 5 * 60)
+
 # --- Guided assessments -------------------------------------------------------------------------
 # Overrides of the finding thresholds (assessments/findings.py lists them with their sources),
 # e.g. ASSESSMENT_THRESHOLDS='{"faber_difference_cm": 5}'. Unknown names fail the system check.

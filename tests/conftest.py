@@ -9,6 +9,7 @@ from channels.layers import channel_layers
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
+from django.db import connections
 from django.test import Client as HttpClient
 
 from assessments.exercise_library import exercises_load
@@ -22,6 +23,17 @@ from tests.smtp import Inbox, SMTPServer
 
 # A Monday, well clear of DST changes; tests that need "now" freeze time here.
 MONDAY_MORNING = dt.datetime(2026, 6, 8, 7, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_database_pool_at_the_end(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Pooled connections opened by other threads (consumers, the media worker) stay open in
+    the pool; close them before pytest-django drops the test database."""
+    yield
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()
 
 
 @pytest.fixture(scope="session")
@@ -202,9 +214,11 @@ def asgi_server(
 
     also serves the machine's network address (``network_address()``) as an allowed host, for
     pages opened from another address than localhost; the server then listens on all
-    interfaces. Without an address the test is skipped, saying why.
+    interfaces. Without an address the test is skipped, saying why. ``{"env": {...}}`` adds
+    environment variables for the server.
     """
     options = getattr(request, "param", None) or {}
+    extra_env = options.get("env", {})
     host = os.environ.get("TEST_ASGI_HOST", "127.0.0.1")
     allowed_hosts = ["localhost", "127.0.0.1"]
     if options.get("on_network"):
@@ -228,6 +242,7 @@ def asgi_server(
             "EMAIL_PORT": str(smtp_server.port),
             "EMAIL_USE_TLS": "false",
             "CELERY_TASK_ALWAYS_EAGER": "true",
+            **extra_env,
         },
     )
     settings.SITE_URL = server.url

@@ -11,6 +11,7 @@ from assessments.models.assessment import (
     Snapshot,
     ValueSource,
 )
+from assessments.models.measurement import Measurement, MeasurementStatus
 from assessments.models.program import (
     Exercise,
     Frequency,
@@ -45,6 +46,8 @@ __all__ = [
     "Finding",
     "Frequency",
     "LogSource",
+    "Measurement",
+    "MeasurementStatus",
     "PainLog",
     "PhaseKind",
     "Plan",

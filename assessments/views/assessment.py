@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from assessments.findings import DEFAULT_THRESHOLDS, Target
 from assessments.forms import AddendumForm, addendum_choices
 from assessments.models import Assessment
+from assessments.pose.model import ENABLE_HINT, vision_available
 from assessments.protocols import PROTOCOLS, TELEHEALTH_CAVEAT, ValueRefused
 from assessments.selectors import (
     assessment_get_for_viewer,
@@ -40,13 +41,17 @@ from clinic.permissions import clinician_required
 from sessions.selectors import appointment_get_for_viewer, client_get_for_viewer
 
 
-def _panel_context(request: HttpRequest, assessment: Assessment) -> dict:
+def _panel_context(request: HttpRequest, assessment: Assessment, *, in_room: bool = False) -> dict:
     return {
         "assessment": assessment,
         "steps": assessment_steps(assessment),
         "caveat": TELEHEALTH_CAVEAT,
         "images_allowed": images_consent(assessment.client) is not None,
         "findings": findings_preview(assessment),
+        # Measuring from the camera needs the call.
+        "in_room": in_room,
+        "vision": vision_available(),
+        "enable_hint": ENABLE_HINT,
     }
 
 
@@ -69,7 +74,9 @@ def start_for_appointment(request: HttpRequest, appointment_uuid: UUID) -> HttpR
         raise PermissionDenied(error.message) from None
     if _is_htmx(request):
         # In the room: the panel replaces the start button without leaving the call.
-        return render(request, "assessments/_panel.html", _panel_context(request, assessment))
+        return render(
+            request, "assessments/_panel.html", _panel_context(request, assessment, in_room=True)
+        )
     return redirect("assessments:detail", assessment_uuid=assessment.uuid)
 
 
@@ -92,7 +99,9 @@ def panel_for_appointment(request: HttpRequest, appointment_uuid: UUID) -> HttpR
     assessment_viewed(
         assessment=assessment, viewer=request.user, context=RequestContext.from_request(request)
     )
-    return render(request, "assessments/_panel.html", _panel_context(request, assessment))
+    return render(
+        request, "assessments/_panel.html", _panel_context(request, assessment, in_room=True)
+    )
 
 
 @require_POST
@@ -276,7 +285,8 @@ def complete(request: HttpRequest, assessment_uuid: UUID) -> HttpResponse:
         )
     except AssessmentError as error:
         if _is_htmx(request):
-            page = _panel_context(request, assessment)
+            # htmx posts come from the panel in the room.
+            page = _panel_context(request, assessment, in_room=True)
             page["complete_error"] = error.message
             return render(request, "assessments/_panel.html", page, status=409)
         messages.error(request, error.message)

@@ -61,8 +61,11 @@ def clients(request: HttpRequest) -> HttpResponse:
 @require_GET
 @clinician_required
 def plans_waiting(request: HttpRequest) -> HttpResponse:
+    page = Paginator(plans_waiting_for(request.user), CLIENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
-        request, "dashboard/plans_waiting.html", {"plans": list(plans_waiting_for(request.user))}
+        request, "dashboard/plans_waiting.html", {"plans": page.object_list, "page": page}
     )
 
 

@@ -22,6 +22,7 @@ function start(panel) {
   let attempt = 0;
   let retryTimer = null;
   let closedForGood = false;
+  let measuring = null; // the measurement running: {id, protocol, box}
 
   const inputs = () => panel.querySelectorAll("[data-key]");
   const inputFor = (key) => document.getElementById(`f-${key}`);
@@ -231,9 +232,17 @@ function start(panel) {
     });
     socket.addEventListener("message", (event) => {
       const frame = JSON.parse(event.data);
-      ({ state: onState, saved: onSaved, refused: onRefused, conflict: onConflict, value: onValue, step: onStep, locked: onLocked }[
-        frame.type
-      ] || (() => {}))(frame);
+      ({
+        state: onState,
+        saved: onSaved,
+        refused: onRefused,
+        conflict: onConflict,
+        value: onValue,
+        step: onStep,
+        locked: onLocked,
+        measurement: onMeasurement,
+        accepted: onAccepted,
+      }[frame.type] || (() => {}))(frame);
     });
     socket.addEventListener("close", (event) => {
       panel.dataset.connection = "closed";
@@ -251,6 +260,8 @@ function start(panel) {
   const links = [...panel.querySelectorAll(".step-link")];
 
   function showStep(key, { tell = true } = {}) {
+    // Leaving the step ends its measurement.
+    if (tell && measuring && measuring.protocol !== key) stopMeasuring();
     for (const step of steps) step.hidden = step.dataset.step !== key;
     for (const link of links) {
       if (link.dataset.step === key) link.setAttribute("aria-current", "step");
@@ -325,6 +336,133 @@ function start(panel) {
       });
       const body = await response.json().catch(() => ({}));
       status.textContent = response.ok ? body.message : body.error || "The snapshot was not saved.";
+    });
+  }
+
+  // --- Measuring from the client's camera -----------------------------------------------------
+
+  // The skeleton's bones, as indexes into the 12 points the server sends (shoulders, hips,
+  // knees, ankles, heels, toes; left then right).
+  const BONES = [[0, 1], [0, 2], [1, 3], [2, 3], [2, 4], [4, 6], [3, 5], [5, 7], [6, 8], [8, 10], [6, 10], [7, 9], [9, 11], [7, 11]];
+  const LABELS = { lunge: "FPPA", aslr: "Leg raise", single_leg_stance: "Pelvic tilt" };
+
+  function measureBox(protocol) {
+    return panel.querySelector(`.measure[data-protocol="${protocol}"]`);
+  }
+
+  function drawSkeleton(canvas, points, aspect) {
+    const context = canvas.getContext("2d");
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    if (!points) return;
+    // Fit the frame's shape into the canvas.
+    const height = canvas.height;
+    const width = Math.min(canvas.width, height * (aspect || 0.5625));
+    const left = (canvas.width - width) / 2;
+    const x = (point) => left + point[0] * width;
+    const y = (point) => point[1] * height;
+    context.lineWidth = 3;
+    context.strokeStyle = "#0b5cad";
+    for (const [a, b] of BONES) {
+      context.beginPath();
+      context.moveTo(x(points[a]), y(points[a]));
+      context.lineTo(x(points[b]), y(points[b]));
+      context.stroke();
+    }
+    context.fillStyle = "#a3161b";
+    for (const point of points) context.fillRect(x(point) - 2, y(point) - 2, 4, 4);
+  }
+
+  function onMeasurement(frame) {
+    if (frame.state === "refused") {
+      const box = measuring ? measuring.box : panel.querySelector("section.step:not([hidden]) .measure");
+      if (box) {
+        box.dataset.state = "idle";
+        box.querySelector(".measure-result").hidden = false;
+        box.querySelector(".measure-summary").textContent = frame.message;
+        box.querySelector(".measure-start").hidden = false;
+        box.querySelector(".measure-stop").hidden = true;
+      }
+      return;
+    }
+    const box = measureBox(frame.protocol);
+    if (!box) return;
+    box.dataset.measurement = frame.measurement;
+    box.dataset.state = frame.state;
+    const live = box.querySelector(".measure-live");
+    const result = box.querySelector(".measure-result");
+    if (frame.state === "waiting" || frame.state === "running") {
+      measuring = { id: frame.measurement, protocol: frame.protocol, box };
+      box.querySelector(".measure-start").hidden = true;
+      box.querySelector(".measure-stop").hidden = false;
+      live.hidden = false;
+      result.hidden = true;
+    }
+    if (frame.state === "waiting") {
+      box.querySelector(".measure-value").textContent = frame.message;
+      box.querySelector(".measure-hint").textContent = "";
+      return;
+    }
+    if (frame.state === "running") {
+      const label = LABELS[frame.protocol] || "Value";
+      box.querySelector(".measure-value").textContent =
+        frame.value === null ? `${label}: —` : `${label} (${frame.side}): ${frame.value}° · confidence ${frame.confidence}`;
+      box.querySelector(".measure-hint").textContent = frame.framing.hint;
+      box.querySelector(".measure-hint").classList.toggle("error", !frame.framing.ok);
+      drawSkeleton(box.querySelector("canvas.skeleton"), frame.skeleton, frame.aspect);
+      return;
+    }
+    // Ended or failed: the summary, and the values to accept.
+    if (measuring && measuring.id === frame.measurement) measuring = null;
+    box.querySelector(".measure-start").hidden = false;
+    box.querySelector(".measure-stop").hidden = true;
+    live.hidden = true;
+    result.hidden = false;
+    const summary = frame.summary || {};
+    const values = summary.values || {};
+    const parts = Object.entries(values).map(([field, trials]) =>
+      trials.map(([trial, value]) => `trial ${trial}: ${value}°`).join(", "),
+    );
+    const frames = summary.frames ? ` ${summary.frames_used} of ${summary.frames} frames used (${summary.frames_low_confidence} left out for low confidence).` : "";
+    result.querySelector(".measure-summary").textContent = parts.length
+      ? `Measured ${frame.side}: ${parts.join("; ")}.${frames}`
+      : `Nothing to record (${frame.reason}).${frames}`;
+    result.querySelector(".measure-accept").hidden = parts.length === 0;
+  }
+
+  function onAccepted(frame) {
+    for (const value of frame.values) {
+      versions.set(value.key, value.version);
+      const input = inputFor(value.key);
+      if (input) {
+        setInput(input, value.value);
+        input.dataset.version = String(value.version);
+      }
+      showMessage(value.key, "Measured from video");
+    }
+    const box = panel.querySelector(`.measure[data-measurement="${frame.measurement}"]`);
+    if (box) {
+      box.querySelector(".measure-accept").hidden = true;
+      box.querySelector(".measure-summary").textContent += " Accepted.";
+    }
+  }
+
+  function stopMeasuring() {
+    if (measuring && socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "measure", action: "stop", measurement: measuring.id }));
+    }
+  }
+
+  for (const box of panel.querySelectorAll(".measure")) {
+    const start = box.querySelector(".measure-start");
+    if (!start) continue;
+    start.addEventListener("click", () => {
+      const side = box.querySelector("input[type=radio]:checked").value;
+      box.querySelector(".measure-result").hidden = true;
+      socket.send(JSON.stringify({ type: "measure", action: "start", protocol: box.dataset.protocol, side }));
+    });
+    box.querySelector(".measure-stop").addEventListener("click", stopMeasuring);
+    box.querySelector(".measure-accept").addEventListener("click", () => {
+      socket.send(JSON.stringify({ type: "accept", measurement: box.dataset.measurement }));
     });
   }
 

@@ -229,6 +229,13 @@ async function handle(frame) {
       break;
     case "prompt":
       showPrompt(frame.prompt);
+      await followMeasure(frame.prompt && frame.prompt.measure);
+      break;
+    case "media":
+      await onMedia(frame);
+      break;
+    case "framing":
+      showFraming(frame);
       break;
     case "bye":
       closePeerConnection();
@@ -504,6 +511,69 @@ function showPrompt(prompt) {
   card.hidden = false;
 }
 
+// --- Measuring: the camera also goes to the server's own peer ---------------------------------
+//
+// While the clinician measures a test, the prompt carries {measure: {id, view}}: this page then
+// opens a second, send-only connection with its camera to the server, which analyses the pose.
+// The call with the clinician is not touched.
+
+let media = null; // {id, pc}
+
+async function followMeasure(measure) {
+  if (media && (!measure || measure.id !== media.id)) stopMedia();
+  if (measure && !media && localStream && localStream.getVideoTracks().length) await startMedia(measure);
+}
+
+async function startMedia(measure) {
+  const pc = new RTCPeerConnection({ iceServers });
+  media = { id: measure.id, pc };
+  room.dataset.measure = "connecting";
+  pc.addTransceiver(localStream.getVideoTracks()[0], { direction: "sendonly", streams: [localStream] });
+  pc.addEventListener("icecandidate", ({ candidate }) => {
+    send({ type: "media", action: "candidate", id: measure.id, candidate: candidate ? candidate.toJSON() : null });
+  });
+  pc.addEventListener("connectionstatechange", () => {
+    if (media && media.pc === pc) room.dataset.measure = pc.connectionState;
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  send({ type: "media", action: "offer", id: measure.id, sdp: pc.localDescription.sdp });
+  const note = $("prompt-measure");
+  if (note) {
+    note.textContent = "Your clinician is measuring this test from your camera. No video is kept.";
+    note.hidden = false;
+  }
+}
+
+async function onMedia(frame) {
+  if (!media || frame.id !== media.id) return;
+  if (frame.action === "answer") {
+    await media.pc.setRemoteDescription({ type: "answer", sdp: frame.sdp });
+  } else if (frame.action === "error") {
+    showFraming({ ok: false, hint: frame.message });
+    stopMedia({ tell: false });
+  }
+}
+
+function stopMedia({ tell = true } = {}) {
+  if (!media) return;
+  if (tell) send({ type: "media", action: "stop", id: media.id });
+  media.pc.close();
+  media = null;
+  room.dataset.measure = "off";
+  const note = $("prompt-measure");
+  if (note) note.hidden = true;
+  showFraming({ ok: true, hint: "" });
+}
+
+function showFraming(frame) {
+  const hint = $("prompt-framing");
+  if (!hint) return;
+  hint.textContent = frame.hint || "";
+  hint.hidden = !frame.hint;
+  hint.classList.toggle("message-error", !frame.ok);
+  hint.classList.toggle("message-success", Boolean(frame.ok && frame.hint));
+}
+
 function leave() {
   send({ type: "bye" });
   finished = true;
@@ -518,6 +588,7 @@ function endForBoth() {
 }
 
 function stop(code) {
+  stopMedia({ tell: false });
   finished = true;
   clearTimeout(reconnectTimer);
   closePeerConnection();

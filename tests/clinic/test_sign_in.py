@@ -6,6 +6,7 @@ import time
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.test import Client as HttpClient
 from django.urls import reverse
 
@@ -178,18 +179,27 @@ def test_clients_cannot_sign_in_with_a_password(client_record, as_stranger) -> N
 
 
 def test_repeated_failures_lock_the_account_for_a_while(clinician, as_stranger, settings) -> None:
-    settings.LOGIN_FAILURE_WINDOW_SECONDS = 2
-    for _ in range(5):
-        assert staff_sign_in(as_stranger, "maya@clinic.example", "guess").status_code == 400
-
-    locked = staff_sign_in(
-        HttpClient(), "maya@clinic.example", "a-long-clinician-password", REMOTE_ADDR="198.51.100.9"
-    )
-
+    window = 3
+    settings.LOGIN_FAILURE_WINDOW_SECONDS = window
+    # Argon2 makes each attempt slow on purpose; on a loaded machine five of them can outlast
+    # the short window this test uses, so it tries again until they fit in it.
+    for _ in range(3):
+        cache.clear()
+        started = time.monotonic()
+        for _ in range(5):
+            assert staff_sign_in(as_stranger, "maya@clinic.example", "guess").status_code == 400
+        locked = staff_sign_in(
+            HttpClient(),
+            "maya@clinic.example",
+            "a-long-clinician-password",
+            REMOTE_ADDR="198.51.100.9",
+        )
+        if time.monotonic() - started < window:
+            break
     assert locked.status_code == 429
     assert "Too many failed sign-in attempts" in locked.text
-    # Redis expires the window on its own clock.
-    time.sleep(2.1)
+    # Redis expires the window (which began at the first failure) on its own clock.
+    time.sleep(window + 0.1)
     assert (
         staff_sign_in(HttpClient(), "maya@clinic.example", "a-long-clinician-password").status_code
         == 302

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
 from clinic.models import ConsentDocument, ConsentKind
 from clinic.services import consent_document_current
@@ -46,6 +46,14 @@ ACTION_TIMEOUT_MS = 10_000
 
 OpenBrowser = Callable[..., contextlib.AbstractContextManager[BrowserContext]]
 LaunchBrowser = Callable[..., contextlib.AbstractContextManager[Browser]]
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect() -> Iterator[None]:
+    # Playwright's default of 5 s is short for pages that start cameras on a loaded machine.
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=None)
 
 
 @pytest.fixture

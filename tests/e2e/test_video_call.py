@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -47,7 +47,7 @@ from sessions.models import (
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.conftest import network_address, session_key_for
-from tests.e2e.conftest import ACTION_TIMEOUT_MS, CHROMIUM_ARGS, LaunchBrowser
+from tests.e2e.conftest import CHROMIUM_ARGS, LaunchBrowser
 
 CLIENT = "Ana Silva"  # the conftest personas
 CLINICIAN = "Maya Okafor"
@@ -85,14 +85,6 @@ WATCH_SIGNALING = """() => {
 ROOM_ATTRIBUTES = ("role", "step", "signaling", "connection", "frames-decoded")
 
 T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def _patient_expect() -> Iterator[None]:
-    # The default of 5 s is short for pages that start cameras on a loaded machine.
-    expect.set_options(timeout=ACTION_TIMEOUT_MS)
-    yield
-    expect.set_options(timeout=None)
 
 
 @dataclass(frozen=True)

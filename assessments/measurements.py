@@ -1,0 +1,312 @@
+"""Measuring a test from the client's camera: starting and stopping (the clinician), recording
+what the media worker found, and accepting the measured values into the assessment.
+
+While a measurement runs, the room's prompt for the client carries it (``prompt["measure"]``):
+the client's page opens a send-only connection to the server's media peer for it, and a page
+that reloads gets it again. The worker publishes live readings to the assessment's group (the
+clinician's panel) and framing hints to the room's group (the client's page).
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from assessments.models import (
+    Assessment,
+    Measurement,
+    MeasurementStatus,
+    ResultValue,
+    ValueSource,
+)
+from assessments.pose.analysis import ANALYSES
+from assessments.pose.model import ENABLE_HINT, model_description, vision_available
+from assessments.protocols import PROTOCOLS, SIDES, ValueAddress, ValueRefused
+from assessments.services import (
+    AssessmentError,
+    SavedValue,
+    assessment_group,
+    assessment_value_save,
+    protocol_order,
+)
+from clinic.audit import RequestContext
+from clinic.models import User
+from sessions.models import Appointment
+from sessions.room import RoomState, room_prompt_set, room_state
+
+
+def _send_after_commit(channel_or_group: str, message: dict[str, Any], *, group: bool) -> None:
+    def send() -> None:
+        layer = get_channel_layer()
+        call = layer.group_send if group else layer.send
+        async_to_sync(call)(channel_or_group, message)
+
+    transaction.on_commit(send)
+
+
+def _prompt(assessment: Assessment, protocol: str, measure: dict[str, Any] | None) -> dict:
+    order = protocol_order()
+    prompt = PROTOCOLS[protocol].prompt(number=order.index(protocol) + 1, total=len(order))
+    if measure:
+        prompt["measure"] = measure
+    return prompt
+
+
+def measurement_start(
+    *, assessment_id: int, actor: User, protocol: str, side: str, now: dt.datetime
+) -> Measurement:
+    """The clinician asks to measure a test from the client's camera (one at a time)."""
+    if not vision_available():
+        raise AssessmentError(ENABLE_HINT)
+    if protocol not in ANALYSES:
+        raise ValueRefused("This test is not measured from video.")
+    if side not in SIDES:
+        raise ValueRefused("Side must be left or right.")
+    with transaction.atomic():
+        assessment = (
+            Assessment.objects.select_for_update(of=("self",))
+            .select_related("appointment", "clinician", "client")
+            .get(pk=assessment_id)
+        )
+        if assessment.clinician.user_id != actor.pk:
+            raise AssessmentError("Only the clinician running this assessment can measure.")
+        if assessment.is_locked:
+            raise AssessmentError("This assessment is completed and locked.")
+        appointment: Appointment | None = assessment.appointment
+        if appointment is None or room_state(appointment, now=now) != RoomState.OPEN:
+            raise AssessmentError("Measuring needs the client in a video session that is open.")
+        if appointment.admitted_at is None:
+            raise AssessmentError("Let the client in first: measuring uses their camera.")
+        for running in assessment.measurements.filter(
+            status__in=[MeasurementStatus.STARTED, MeasurementStatus.RUNNING]
+        ):
+            _stop(running, reason="replaced by a new measurement", now=now)
+        model = model_description()
+        measurement = Measurement.objects.create(
+            assessment=assessment,
+            protocol=protocol,
+            side=side,
+            started_at=now,
+            started_by=actor,
+            model_name=model["model"],
+            model_version=model["version"],
+        )
+        definition = PROTOCOLS[protocol]
+        room_prompt_set(
+            appointment_id=appointment.pk,
+            prompt=_prompt(
+                assessment,
+                protocol,
+                {"id": str(measurement.uuid), "view": definition.camera_view.value},
+            ),
+        )
+        if assessment.current_protocol != protocol:
+            assessment.current_protocol = protocol
+            assessment.save(update_fields=["current_protocol"])
+        _send_after_commit(
+            assessment_group(assessment),
+            {
+                "type": "assessment.measurement",
+                "measurement": str(measurement.uuid),
+                "protocol": protocol,
+                "side": side,
+                "state": "waiting",
+                "message": f"Waiting for {assessment.client.name}'s camera…",
+            },
+            group=True,
+        )
+    return measurement
+
+
+def _stop(measurement: Measurement, *, reason: str, now: dt.datetime) -> None:
+    if measurement.worker_channel:
+        # The worker sums up, saves and tells everyone; it has the frames.
+        _send_after_commit(
+            measurement.worker_channel,
+            {"type": "media.stop", "measurement": str(measurement.uuid), "reason": reason},
+            group=False,
+        )
+        return
+    measurement.status = MeasurementStatus.ENDED
+    measurement.ended_at = now
+    measurement.end_reason = reason
+    measurement.save(update_fields=["status", "ended_at", "end_reason"])
+    _send_after_commit(
+        assessment_group(measurement.assessment),
+        {
+            "type": "assessment.measurement",
+            "measurement": str(measurement.uuid),
+            "protocol": measurement.protocol,
+            "side": measurement.side,
+            "state": "ended",
+            "reason": reason,
+            "summary": measurement.summary,
+        },
+        group=True,
+    )
+
+
+def measurement_stop(
+    *, assessment_id: int, actor: User, measurement_uuid: str, now: dt.datetime
+) -> None:
+    with transaction.atomic():
+        measurement = _measurement_for(assessment_id, measurement_uuid, actor, lock=True)
+        if not measurement.is_live:
+            return
+        _stop(measurement, reason="stopped by the clinician", now=now)
+        _clear_prompt(measurement)
+
+
+def _clear_prompt(measurement: Measurement) -> None:
+    assessment = measurement.assessment
+    if assessment.appointment_id and assessment.current_protocol:
+        room_prompt_set(
+            appointment_id=assessment.appointment_id,
+            prompt=_prompt(assessment, assessment.current_protocol, None),
+        )
+
+
+def _measurement_for(
+    assessment_id: int, measurement_uuid: str, actor: User, *, lock: bool = False
+) -> Measurement:
+    try:
+        UUID(str(measurement_uuid))
+    except ValueError:
+        raise ValueRefused("Unknown measurement.") from None
+    measurements = Measurement.objects.select_related("assessment__clinician")
+    if lock:
+        measurements = measurements.select_for_update(of=("self",))
+    measurement = measurements.filter(uuid=measurement_uuid, assessment_id=assessment_id).first()
+    if measurement is None:
+        raise ValueRefused("Unknown measurement.")
+    if measurement.assessment.clinician.user_id != actor.pk:
+        raise AssessmentError("Only the clinician running this assessment can measure.")
+    return measurement
+
+
+@dataclass(frozen=True)
+class Accepted:
+    values: list[SavedValue]
+
+
+def measurement_accept(
+    *,
+    assessment_id: int,
+    actor: User,
+    measurement_uuid: str,
+    context: RequestContext,
+    now: dt.datetime,
+) -> Accepted:
+    """Record a finished measurement's values, marked "measured from video" with the model,
+    its version, the confidence and how many frames were used."""
+    measurement = _measurement_for(assessment_id, measurement_uuid, actor)
+    if measurement.status != MeasurementStatus.ENDED:
+        raise AssessmentError("The measurement has not finished yet: stop it first.")
+    values = measurement.summary.get("values") or {}
+    if not values:
+        raise AssessmentError(
+            "The measurement found no value to record (no repetition was recognised)."
+        )
+    detail = {
+        "measurement": str(measurement.uuid),
+        "model": measurement.model_name,
+        "version": measurement.model_version,
+        "confidence": measurement.summary.get("confidence"),
+        "frames_used": measurement.summary.get("frames_used"),
+        "frames_left_out": measurement.summary.get("frames_low_confidence", 0)
+        + measurement.summary.get("frames_badly_framed", 0),
+    }
+    saved = []
+    with transaction.atomic():
+        for field_key, trials in sorted(values.items()):
+            for trial, value in trials:
+                address = ValueAddress(measurement.protocol, measurement.side, trial, field_key)
+                current = (
+                    ResultValue.objects.filter(
+                        assessment_id=assessment_id,
+                        protocol=address.protocol,
+                        side=address.side,
+                        trial=address.trial,
+                        field=address.field,
+                    )
+                    .values_list("version", flat=True)
+                    .first()
+                )
+                saved.append(
+                    assessment_value_save(
+                        assessment_id=assessment_id,
+                        actor=actor,
+                        key=address,
+                        raw=value,
+                        # Accepting is the clinician's explicit choice over what is there.
+                        base_version=current or 0,
+                        context=context,
+                        now=now,
+                        source=ValueSource.VIDEO,
+                        measurement=detail,
+                    )
+                )
+        Measurement.objects.filter(pk=measurement.pk).update(accepted_at=now)
+    return Accepted(values=saved)
+
+
+# --- The worker's side (called from the media worker, in a thread) -----------------------------
+
+
+def measurement_for_worker(*, measurement_uuid: str, appointment_uuid: str) -> Measurement | None:
+    """A measurement waiting for the client's camera in this appointment, or None."""
+    return (
+        Measurement.objects.select_related("assessment__appointment", "assessment__client")
+        .filter(
+            uuid=measurement_uuid,
+            assessment__appointment__uuid=appointment_uuid,
+            status=MeasurementStatus.STARTED,
+        )
+        .first()
+    )
+
+
+def measurement_running(*, measurement_id: int, worker_channel: str) -> None:
+    Measurement.objects.filter(pk=measurement_id).update(
+        status=MeasurementStatus.RUNNING, worker_channel=worker_channel
+    )
+
+
+def measurement_record(
+    *,
+    measurement_id: int,
+    status: MeasurementStatus,
+    reason: str,
+    summary: dict[str, Any],
+    landmarks: list,
+    frames_received: int,
+    frames_analysed: int,
+    frames_dropped: int,
+    now: dt.datetime,
+) -> Measurement:
+    """The worker's result; the room's prompt stops asking for the camera."""
+    with transaction.atomic():
+        measurement = (
+            Measurement.objects.select_for_update(of=("self",))
+            .select_related("assessment")
+            .get(pk=measurement_id)
+        )
+        measurement.status = status
+        measurement.end_reason = reason[:200]
+        measurement.ended_at = now
+        measurement.summary = summary
+        measurement.landmarks = landmarks
+        measurement.frames_received = frames_received
+        measurement.frames_analysed = frames_analysed
+        measurement.frames_dropped = frames_dropped
+        measurement.worker_channel = ""
+        measurement.save()
+        assessment = measurement.assessment
+        prompt = assessment.appointment.room_prompt if assessment.appointment_id else {}
+        if (prompt.get("measure") or {}).get("id") == str(measurement.uuid):
+            _clear_prompt(measurement)
+    return measurement

@@ -1,0 +1,215 @@
+"""Starting, refusing and accepting camera measurements over the assessment socket, and the
+panel when camera measurement is not installed."""
+
+import datetime as dt
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.urls import reverse
+from django.utils import timezone
+
+from assessments.models import Measurement, MeasurementStatus, ResultValue
+from assessments.pose.model import ENABLE_HINT
+from assessments.services import assessment_start_in_person
+from clinic.audit import SYSTEM
+from sessions.models import Appointment
+from sessions.room import room_admit
+from telehealth.asgi import application
+from tests.conftest import session_key_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def talk(assessment, user, frames: list[dict], *, wait_for: str) -> dict:
+    """Send frames on the clinician's assessment socket; the first answer of a kind."""
+    result: dict = {}
+    key = session_key_for(user)
+
+    async def scenario() -> None:
+        socket = WebsocketCommunicator(
+            application,
+            f"/ws/assessments/{assessment.uuid}/",
+            headers=[
+                (b"origin", b"http://localhost"),
+                (b"host", b"localhost"),
+                (b"cookie", f"sessionid={key}".encode()),
+            ],
+        )
+        assert (await socket.connect())[0]
+        await socket.receive_json_from(20)  # state
+        for frame in frames:
+            await socket.send_json_to(frame)
+        while True:
+            answer = await socket.receive_json_from(20)
+            if answer["type"] == wait_for:
+                result.update(answer)
+                break
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
+    return result
+
+
+START = {"type": "measure", "action": "start", "protocol": "lunge", "side": "left"}
+
+
+def test_measuring_needs_the_client_let_in(assessment, clinician) -> None:
+    answer = talk(assessment, clinician.user, [START], wait_for="measurement")
+    assert answer == {
+        "type": "measurement",
+        "state": "refused",
+        "message": "Let the client in first: measuring uses their camera.",
+    }
+    assert not Measurement.objects.exists()
+
+
+def test_a_measurement_starts_once_the_client_is_in(assessment, clinician) -> None:
+    room_admit(appointment=assessment.appointment, user=clinician.user, now=timezone.now())
+    answer = talk(assessment, clinician.user, [START], wait_for="measurement")
+    measurement = Measurement.objects.get()
+    assert answer["state"] == "waiting"
+    assert answer["measurement"] == str(measurement.uuid)
+    assert answer["message"] == "Waiting for Ana Silva's camera…"
+    assert (measurement.protocol, measurement.side, measurement.status) == (
+        "lunge",
+        "left",
+        MeasurementStatus.STARTED,
+    )
+    assert measurement.model_name == "MediaPipe Pose"
+    # The client's room prompt asks for the camera.
+    prompt = Appointment.objects.get(pk=assessment.appointment_id).room_prompt
+    assert prompt["measure"] == {"id": str(measurement.uuid), "view": "front"}
+    # A second start replaces the first.
+    talk(assessment, clinician.user, [START], wait_for="measurement")
+    assert Measurement.objects.filter(status=MeasurementStatus.STARTED).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({**START, "protocol": "faber"}, "This test is not measured from video."),
+        ({**START, "side": "middle"}, "Side must be left or right."),
+        ({"type": "measure", "action": "jump"}, None),
+    ],
+)
+def test_bad_measure_frames_are_refused(assessment, clinician, frame, message) -> None:
+    room_admit(appointment=assessment.appointment, user=clinician.user, now=timezone.now())
+    answer = talk(
+        assessment, clinician.user, [frame], wait_for="measurement" if message else "error"
+    )
+    if message:
+        assert answer["message"] == message
+    else:
+        assert answer["message"] == "“action” must be start or stop."
+    assert not Measurement.objects.exists()
+
+
+def test_an_in_person_assessment_has_no_camera(client_record, clinician, appointment) -> None:
+    assessment = assessment_start_in_person(
+        client=client_record,
+        clinician=clinician,
+        actor=clinician.user,
+        context=SYSTEM,
+        now=timezone.now(),
+    )
+    answer = talk(assessment, clinician.user, [START], wait_for="measurement")
+    assert answer["message"] == "Measuring needs the client in a video session that is open."
+
+
+def test_without_the_vision_extra_measuring_explains_how_to_enable_it(
+    assessment, clinician, settings
+) -> None:
+    settings.POSE_ANALYSIS_ENABLED = False
+    answer = talk(assessment, clinician.user, [START], wait_for="measurement")
+    assert answer["message"] == ENABLE_HINT
+
+
+def test_accepting_records_the_values_as_measured_from_video(assessment, clinician) -> None:
+    measurement = Measurement.objects.create(
+        assessment=assessment,
+        protocol="lunge",
+        side="left",
+        status=MeasurementStatus.ENDED,
+        model_name="MediaPipe Pose",
+        model_version="0.10.21 (model_complexity=1)",
+        started_at=timezone.now() - dt.timedelta(minutes=1),
+        started_by=clinician.user,
+        summary={
+            "frames": 120,
+            "frames_used": 110,
+            "frames_low_confidence": 6,
+            "frames_badly_framed": 4,
+            "confidence": 0.93,
+            "values": {"fppa_deg": [[1, 11.5], [2, 12], [3, 13.5]]},
+        },
+    )
+    # A value typed before is replaced by the accepted measurement (the clinician chose it).
+    talk(
+        assessment,
+        clinician.user,
+        [{"type": "set", "id": "e1", "key": "lunge.left.1.fppa_deg", "value": "9", "base": 0}],
+        wait_for="saved",
+    )
+    answer = talk(
+        assessment,
+        clinician.user,
+        [{"type": "accept", "measurement": str(measurement.uuid)}],
+        wait_for="accepted",
+    )
+    assert [(v["key"], v["value"], v["source"]) for v in answer["values"]] == [
+        ("lunge.left.1.fppa_deg", 11.5, "video"),
+        ("lunge.left.2.fppa_deg", 12, "video"),
+        ("lunge.left.3.fppa_deg", 13.5, "video"),
+    ]
+    row = ResultValue.objects.get(trial=1)
+    assert row.version == 2
+    assert row.measurement == {
+        "measurement": str(measurement.uuid),
+        "model": "MediaPipe Pose",
+        "version": "0.10.21 (model_complexity=1)",
+        "confidence": 0.93,
+        "frames_used": 110,
+        "frames_left_out": 10,
+    }
+    measurement.refresh_from_db()
+    assert measurement.accepted_at is not None
+
+
+def test_a_running_measurement_cannot_be_accepted(assessment, clinician) -> None:
+    measurement = Measurement.objects.create(
+        assessment=assessment,
+        protocol="lunge",
+        side="left",
+        started_at=timezone.now(),
+        started_by=clinician.user,
+    )
+    answer = talk(
+        assessment,
+        clinician.user,
+        [{"type": "accept", "measurement": str(measurement.uuid)}],
+        wait_for="measurement",
+    )
+    assert answer["message"] == "The measurement has not finished yet: stop it first."
+    answer = talk(
+        assessment,
+        clinician.user,
+        [{"type": "accept", "measurement": "nope"}],
+        wait_for="measurement",
+    )
+    assert answer["message"] == "Unknown measurement."
+    assert not ResultValue.objects.exists()
+
+
+def test_the_panel_offers_measuring_only_where_it_can(as_clinician, assessment, settings) -> None:
+    url = reverse("assessments:panel_for_appointment", args=[assessment.appointment.uuid])
+    html = as_clinician.get(url).content.decode()
+    assert html.count('class="secondary measure-start"') == 3  # leg raise, lunge, stance
+    assert ENABLE_HINT not in html
+    settings.POSE_ANALYSIS_ENABLED = False
+    html = as_clinician.get(url).content.decode()
+    assert "measure-start" not in html
+    assert html.count("Camera measurement is not installed on this server.") == 3
+    # Outside the call (the record page) there is no camera to measure.
+    page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode()
+    assert 'class="measure"' not in page

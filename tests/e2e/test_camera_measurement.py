@@ -1,0 +1,73 @@
+"""Measuring from the camera during a real call in two browsers (Chromium's fake camera shows
+no person): the clinician starts a measurement, both screens show the framing hint that nobody
+is in view, the clinician stops it, and the call goes on."""
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from assessments.models import Measurement, MeasurementStatus
+from tests.e2e.conftest import LaunchBrowser
+from tests.e2e.test_video_call import ARGS, Room, make_room, person, start_call
+
+NOBODY = "Nobody is in view: stand in front of the camera."
+
+
+@pytest.fixture
+def room(asgi_server, service, clinician, client_record, library) -> Room:
+    return make_room(
+        asgi_server,
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_in=dt.timedelta(minutes=5),
+    )
+
+
+@pytest.mark.e2e
+def test_the_clinician_starts_and_stops_a_measurement_during_the_call(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    url = room.server.url
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client_page, clinician_page = start_call(room, client, clinician)
+        clinician_page.get_by_role("button", name="Start the guided assessment").click()
+        expect(clinician_page.locator("#assessment")).to_have_attribute("data-connection", "open")
+        clinician_page.locator('.step-link[data-step="lunge"]').click()
+        box = clinician_page.locator('.measure[data-protocol="lunge"]')
+        box.get_by_label("Right").check()
+        box.get_by_role("button", name="Measure").click()
+
+        # The client's page sends its camera to the server; nobody is in the fake picture.
+        expect(client_page.locator("#room")).to_have_attribute(
+            "data-measure", "connected", timeout=30_000
+        )
+        expect(box).to_have_attribute("data-state", "running", timeout=30_000)
+        expect(box.locator(".measure-hint")).to_have_text(NOBODY)
+        expect(box.locator(".measure-value")).to_have_text("FPPA: —")
+        expect(client_page.locator("#prompt-framing")).to_have_text(NOBODY)
+        expect(client_page.locator("#prompt-measure")).to_contain_text(
+            "Your clinician is measuring this test from your camera"
+        )
+
+        box.get_by_role("button", name="Stop measuring").click()
+        expect(box).to_have_attribute("data-state", "ended")
+        expect(box.locator(".measure-summary")).to_contain_text(
+            "Nothing to record (stopped by the clinician)"
+        )
+        expect(box.get_by_role("button", name="Accept the measured values")).to_be_hidden()
+        expect(client_page.locator("#room")).to_have_attribute("data-measure", "off")
+        expect(client_page.locator("#prompt-framing")).to_be_hidden()
+        # The call itself was not disturbed.
+        expect(client_page.locator("#room")).to_have_attribute("data-connection", "connected")
+        expect(clinician_page.locator("#room")).to_have_attribute("data-connection", "connected")
+
+    measurement = Measurement.objects.get()
+    assert measurement.status == MeasurementStatus.ENDED
+    assert (measurement.protocol, measurement.side) == ("lunge", "right")
+    assert measurement.frames_analysed > 0
+    assert measurement.summary["frames_used"] == 0
+    assert measurement.end_reason == "stopped by the clinician"
