@@ -267,8 +267,8 @@ class MediaWorkerConsumer(AsyncConsumer):
             answer = await session.answer(message["sdp"])
         except Exception as error:
             logger.warning("Bad media offer for %s: %s", measurement_uuid, error)
-            await self._refuse(reply_to, measurement_uuid, "The camera connection failed.")
             await session.end("the connection could not be set up", failed=True)
+            await self._refuse(reply_to, measurement_uuid, "The camera connection failed.")
             return
         await database_sync_to_async(measurement_running)(
             measurement_id=measurement.pk, worker_channel=self.channel_name

@@ -172,6 +172,7 @@ function start(panel) {
     setInput(input, frame.value);
     input.dataset.version = String(frame.version);
     showMessage(frame.key, `Changed by ${frame.by}`);
+    updateLeftRight();
   }
 
   function onState(frame) {
@@ -188,6 +189,7 @@ function start(panel) {
     }
     resendAll();
     persist();
+    updateLeftRight();
   }
 
   function onLocked() {
@@ -339,6 +341,33 @@ function start(panel) {
     });
   }
 
+  // --- The lunge's means and difference, as the findings will compare them -------------------
+
+  function updateLeftRight() {
+    const line = panel.querySelector("#step-lunge .lr-summary");
+    if (!line) return;
+    const means = {};
+    for (const side of ["left", "right"]) {
+      const values = [1, 2, 3]
+        .map((trial) => inputFor(`lunge.${side}.${trial}.fppa_deg`))
+        .map((input) => (input && input.value.trim() !== "" ? Number(input.value.replace(",", ".")) : NaN))
+        .filter((value) => Number.isFinite(value));
+      if (values.length) means[side] = values.reduce((a, b) => a + b, 0) / values.length;
+    }
+    const round = (value) => Math.round(value * 10) / 10;
+    const parts = Object.entries(means).map(([side, mean]) => `${side} ${round(mean)}°`);
+    if (!parts.length) {
+      line.hidden = true;
+      return;
+    }
+    let text = `Mean FPPA: ${parts.join(", ")}`;
+    if ("left" in means && "right" in means) text += `; difference ${round(Math.abs(means.left - means.right))}°`;
+    line.textContent = `${text}.`;
+    line.hidden = false;
+  }
+  panel.addEventListener("input", updateLeftRight);
+  panel.addEventListener("change", updateLeftRight);
+
   // --- Measuring from the client's camera -----------------------------------------------------
 
   // The skeleton's bones, as indexes into the 12 points the server sends (shoulders, hips,
@@ -430,6 +459,7 @@ function start(panel) {
   }
 
   function onAccepted(frame) {
+    setTimeout(updateLeftRight);
     for (const value of frame.values) {
       versions.set(value.key, value.version);
       const input = inputFor(value.key);

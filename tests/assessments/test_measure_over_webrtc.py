@@ -29,6 +29,7 @@ from assessments.media_worker import MediaWorkerConsumer
 from assessments.models import Measurement, MeasurementStatus
 from assessments.services import assessment_start_for_appointment
 from clinic.audit import SYSTEM
+from sessions.room import room_admit
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.conftest import session_key_for
@@ -88,6 +89,7 @@ def measured_room(asgi_server: AsgiServer, service, clinician, client_record, li
         client=client_record,
         starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5),
     )
+    room_admit(appointment=appointment, user=clinician.user, now=timezone.now())
     assessment = assessment_start_for_appointment(
         appointment=appointment, actor=clinician.user, context=SYSTEM, now=timezone.now()
     )

@@ -163,6 +163,10 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
                 expect(field(clinician_page, ktw)).to_have_attribute("aria-invalid", "")
                 enter(clinician_page, ktw, "12")
             if key == "lunge":
+                # The means of the three trials and their difference, as the findings use them.
+                expect(clinician_page.locator("#step-lunge .lr-summary")).to_have_text(
+                    "Mean FPPA: left 5°, right 15.2°; difference 10.2°."
+                )
                 snapshot = clinician_page.locator("#step-lunge").get_by_role(
                     "button", name="Take a snapshot of the client's video"
                 )
