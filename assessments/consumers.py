@@ -123,17 +123,7 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
                 context=self.context,
                 now=timezone.now(),
             )
-        except ValueRefused as error:
-            await self._send(
-                {
-                    "type": "refused",
-                    "id": edit,
-                    "key": key if isinstance(key, str) else None,
-                    "message": error.message,
-                }
-            )
-            return
-        except AssessmentError as error:
+        except (ValueRefused, AssessmentError) as error:
             await self._send(
                 {
                     "type": "refused",

@@ -181,6 +181,32 @@ def saved_value(row: ResultValue | None, address: ValueAddress, *, saved: bool) 
     )
 
 
+def _row(assessment: Assessment, address: ValueAddress) -> ResultValue | None:
+    return (
+        ResultValue.objects.select_related("updated_by")
+        .filter(
+            assessment=assessment,
+            protocol=address.protocol,
+            side=address.side,
+            trial=address.trial,
+            field=address.field,
+        )
+        .first()
+    )
+
+
+def _new_row(assessment: Assessment, address: ValueAddress) -> ResultValue:
+    """A value not recorded yet (version 0 until it is saved)."""
+    return ResultValue(
+        assessment=assessment,
+        protocol=address.protocol,
+        side=address.side,
+        trial=address.trial,
+        field=address.field,
+        version=0,
+    )
+
+
 def assessment_value_save(
     *,
     assessment_id: int,
@@ -209,17 +235,7 @@ def assessment_value_save(
         assessment = _locked(assessment_id)
         _check_writer(assessment, actor)
         _check_draft(assessment)
-        row = (
-            ResultValue.objects.select_related("updated_by")
-            .filter(
-                assessment=assessment,
-                protocol=address.protocol,
-                side=address.side,
-                trial=address.trial,
-                field=address.field,
-            )
-            .first()
-        )
+        row = _row(assessment, address)
         current_version = row.version if row else 0
         if row is not None and row.value == value and row.source == source:
             return saved_value(row, address, saved=True)
@@ -228,16 +244,8 @@ def assessment_value_save(
         if base_version != current_version:
             return saved_value(row, address, saved=False)
         if row is None:
-            row = ResultValue(
-                assessment=assessment,
-                protocol=address.protocol,
-                side=address.side,
-                trial=address.trial,
-                field=address.field,
-                version=1,
-            )
-        else:
-            row.version += 1
+            row = _new_row(assessment, address)
+        row.version += 1
         row.value = value
         row.source = source
         row.measurement = measurement or {}
@@ -486,25 +494,12 @@ def addendum_add(
         addendum = Addendum(assessment=assessment, author=actor, created_at=now, body=body)
         changes = ["addendum"]
         if address is not None:
-            row = ResultValue.objects.filter(
-                assessment=assessment,
-                protocol=address.protocol,
-                side=address.side,
-                trial=address.trial,
-                field=address.field,
-            ).first()
+            row = _row(assessment, address)
             previous = row.value if row else None
             if previous == value:
                 raise AssessmentError("The corrected value is the same as the recorded one.")
             if row is None:
-                row = ResultValue(
-                    assessment=assessment,
-                    protocol=address.protocol,
-                    side=address.side,
-                    trial=address.trial,
-                    field=address.field,
-                    version=0,
-                )
+                row = _new_row(assessment, address)
             row.version += 1
             row.value = value
             row.source = ValueSource.MANUAL

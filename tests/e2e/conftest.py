@@ -15,6 +15,7 @@ import datetime as dt
 import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,14 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
-from clinic.models import ConsentDocument, ConsentKind
+from clinic.models import Client, Clinician, ConsentDocument, ConsentKind
 from clinic.services import consent_document_current
+from sessions.models import Service
 from telehealth.celery import app as celery_app
+from tests import factories
+from tests.asgi_server import AsgiServer
 from tests.celery_worker import CeleryWorker, database_url
+from tests.conftest import session_key_for
 from tests.smtp import SMTPServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -196,3 +201,62 @@ def launch_browser(tmp_path: Path) -> LaunchBrowser:
                 browser.close()
 
     return launch
+
+
+# --- A session room on the live server ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Room:
+    server: AsgiServer
+    uuid: str
+    client_session: str
+    clinician_session: str
+
+    @property
+    def path(self) -> str:
+        return f"/appointments/{self.uuid}/join/"
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}{self.path}"
+
+
+def make_room(
+    server: AsgiServer,
+    *,
+    service: Service,
+    clinician: Clinician,
+    client: Client,
+    starts_in: dt.timedelta,
+) -> Room:
+    appointment = factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client,
+        starts_at=dt.datetime.now(dt.UTC).replace(microsecond=0) + starts_in,
+    )
+    return Room(
+        server=server,
+        uuid=str(appointment.uuid),
+        client_session=session_key_for(client.user),
+        clinician_session=session_key_for(clinician.user),
+    )
+
+
+@pytest.fixture
+def room(
+    asgi_server: AsgiServer,
+    service: Service,
+    clinician: Clinician,
+    client_record: Client,
+    library: None,
+) -> Room:
+    """Ana's appointment with Maya, starting in five minutes: the room is open."""
+    return make_room(
+        asgi_server,
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_in=dt.timedelta(minutes=5),
+    )

@@ -2,27 +2,14 @@
 no person): the clinician starts a measurement, both screens show the framing hint that nobody
 is in view, the clinician stops it, and the call goes on."""
 
-import datetime as dt
-
 import pytest
 from playwright.sync_api import expect
 
 from assessments.models import Measurement, MeasurementStatus
-from tests.e2e.conftest import LaunchBrowser
-from tests.e2e.test_video_call import ARGS, Room, make_room, person, start_call
+from tests.e2e.conftest import LaunchBrowser, Room
+from tests.e2e.test_video_call import ARGS, person, start_call
 
 NOBODY = "Nobody is in view: stand in front of the camera."
-
-
-@pytest.fixture
-def room(asgi_server, service, clinician, client_record, library) -> Room:
-    return make_room(
-        asgi_server,
-        service=service,
-        clinician=clinician,
-        client=client_record,
-        starts_in=dt.timedelta(minutes=5),
-    )
 
 
 @pytest.mark.e2e

@@ -4,20 +4,17 @@ completes it, and afterwards approves the proposed plan from the queue; Ana gets
 email. Screenshots of the main pages go to test-artifacts/screenshots/ (the README shows copies
 of them from docs/screenshots/)."""
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
 from assessments.models import Plan, PlanStatus
-from tests.e2e.conftest import LaunchBrowser
+from tests.e2e.conftest import LaunchBrowser, Room
 from tests.e2e.test_video_call import (
     ARGS,
     CLIENT,
-    Room,
     expect_connected,
-    make_room,
     pass_device_check,
     person,
 )
@@ -31,17 +28,6 @@ def shoot(page: Page, name: str, *, width: int = 1280) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": width, "height": 900})
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-
-@pytest.fixture
-def room(asgi_server, service, clinician, client_record, library) -> Room:
-    return make_room(
-        asgi_server,
-        service=service,
-        clinician=clinician,
-        client=client_record,
-        starts_in=dt.timedelta(minutes=5),
-    )
 
 
 def enter(page: Page, key: str, value: str) -> None:

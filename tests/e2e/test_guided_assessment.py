@@ -22,8 +22,8 @@ from assessments.protocols import PROTOCOLS
 from clinic.audit import SYSTEM
 from clinic.models import ConsentDocument, ConsentKind
 from clinic.services import consent_accept
-from tests.e2e.conftest import LaunchBrowser
-from tests.e2e.test_video_call import ARGS, Room, make_room, person, start_call
+from tests.e2e.conftest import LaunchBrowser, Room, make_room
+from tests.e2e.test_video_call import ARGS, person, start_call
 
 # What the clinician enters, step by step (key: value); selects take their option value.
 STEPS: list[tuple[str, dict[str, str]]] = [

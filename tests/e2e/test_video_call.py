@@ -19,7 +19,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -34,7 +33,6 @@ from playwright.sync_api import (
     expect,
 )
 
-from clinic.models import Client, Clinician
 from sessions.models import (
     Appointment,
     AppointmentStatus,
@@ -42,12 +40,9 @@ from sessions.models import (
     ParticipantRole,
     RoomEvent,
     RoomEventKind,
-    Service,
 )
-from tests import factories
-from tests.asgi_server import AsgiServer
-from tests.conftest import network_address, session_key_for
-from tests.e2e.conftest import CHROMIUM_ARGS, LaunchBrowser
+from tests.conftest import network_address
+from tests.e2e.conftest import CHROMIUM_ARGS, LaunchBrowser, Room
 
 CLIENT = "Ana Silva"  # the conftest personas
 CLINICIAN = "Maya Okafor"
@@ -85,58 +80,6 @@ WATCH_SIGNALING = """() => {
 ROOM_ATTRIBUTES = ("role", "step", "signaling", "connection", "frames-decoded")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Room:
-    server: AsgiServer
-    uuid: str
-    client_session: str
-    clinician_session: str
-
-    @property
-    def path(self) -> str:
-        return f"/appointments/{self.uuid}/join/"
-
-    @property
-    def url(self) -> str:
-        return f"{self.server.url}{self.path}"
-
-
-def make_room(
-    server: AsgiServer,
-    *,
-    service: Service,
-    clinician: Clinician,
-    client: Client,
-    starts_in: dt.timedelta,
-) -> Room:
-    appointment = factories.make_appointment(
-        service=service,
-        clinician=clinician,
-        client=client,
-        starts_at=dt.datetime.now(dt.UTC).replace(microsecond=0) + starts_in,
-    )
-    return Room(
-        server=server,
-        uuid=str(appointment.uuid),
-        client_session=session_key_for(client.user),
-        clinician_session=session_key_for(clinician.user),
-    )
-
-
-@pytest.fixture
-def room(
-    asgi_server: AsgiServer, service: Service, clinician: Clinician, client_record: Client
-) -> Room:
-    """Ana's appointment with Maya, starting in five minutes: the room is open."""
-    return make_room(
-        asgi_server,
-        service=service,
-        clinician=clinician,
-        client=client_record,
-        starts_in=dt.timedelta(minutes=5),
-    )
 
 
 # --- Browser helpers -------------------------------------------------------------------------
