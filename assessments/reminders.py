@@ -13,18 +13,23 @@ been transferred but before the final "." that makes the server accept it: a wor
 before that commit leaves the row pending (the server drops an unfinished message) and a later
 run sends it; a worker killed after it has only one line left to write. So a reminder is sent
 at most once, and none is lost unless a worker dies in the microseconds between the commit and
-that last line. See docs/reminders.md.
+that last line. README.md ("Home programs and reminders") and docs/benchmarks.md ("Reminders")
+say more.
 """
 
 import datetime as dt
 import logging
 import smtplib
+import socket
+import time
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import sanitize_address
 from django.db import transaction
 
 from assessments.models import (
@@ -46,6 +51,8 @@ from sessions.slots import local_to_utc
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# A kept SMTP connection idle longer than this is checked with NOOP before use.
+IDLE_CHECK_SECONDS = 10
 # After the nth failed attempt the next waits 1, 2, 4, 8 minutes.
 BACKOFF = dt.timedelta(minutes=1)
 APPOINTMENT_OFFSETS = {
@@ -257,6 +264,10 @@ def appointment_reminders_sync(*, now: dt.datetime) -> SyncResult:
 # --- Sending ----------------------------------------------------------------------------------
 
 
+def reminders_due_count(*, now: dt.datetime) -> int:
+    return Reminder.objects.filter(status=ReminderStatus.PENDING, next_attempt_at__lte=now).count()
+
+
 class PermanentFailure(smtplib.SMTPException):
     """The mail server refused the message for good (5xx): no retry."""
 
@@ -337,6 +348,15 @@ def _dispatch_one(
             raise
         _record_failure(reminder_id, error, now=now(), result=result)
         return True
+    except Exception as error:
+        if reminder_id is None:
+            raise
+        # Anything else (an address the mail server cannot take, a bug in an email) will not
+        # go away by trying again: fail this reminder with the reason and go on with the next,
+        # rather than leave it first in line for every run.
+        logger.exception("Reminder %s could not be sent", reminder_id)
+        _record_failure(reminder_id, error, now=now(), result=result, permanent=True)
+        return True
     refusal = delivery.finish()
     if refusal is not None:
         _record_failure(reminder_id, refusal, now=now(), result=result)
@@ -347,7 +367,12 @@ def _dispatch_one(
 
 
 def _record_failure(
-    reminder_id: int, error: Exception, *, now: dt.datetime, result: DispatchResult
+    reminder_id: int,
+    error: Exception,
+    *,
+    now: dt.datetime,
+    result: DispatchResult,
+    permanent: bool = False,
 ) -> None:
     """A failed attempt: retried with backoff, or failed for good with the reason. Also
     undoes "sent" when the server refused the message after its data."""
@@ -359,7 +384,7 @@ def _record_failure(
             reminder.attempts += 1
         reminder.sent_at = None
         reminder.last_error = f"{type(error).__name__}: {error}"[:500]
-        if isinstance(error, PermanentFailure) or reminder.attempts >= MAX_ATTEMPTS:
+        if permanent or isinstance(error, PermanentFailure) or reminder.attempts >= MAX_ATTEMPTS:
             reminder.status = ReminderStatus.FAILED
             result.failed += 1
             logger.warning("Reminder %s failed for good: %s", reminder.uuid, reminder.last_error)
@@ -395,6 +420,7 @@ class _Delivery:
         if code != 250:
             self.mailer.drop()
             return _smtp_error(code, reply, "end of DATA")
+        self.mailer.last_used = time.monotonic()
         return None
 
 
@@ -410,6 +436,7 @@ class _Mailer:
         self.smtp: smtplib.SMTP | None = None
         self.backend = get_connection()
         self.use_smtp = isinstance(self.backend, SmtpBackend)
+        self.last_used = 0.0
 
     def __enter__(self) -> "_Mailer":
         return self
@@ -427,12 +454,16 @@ class _Mailer:
             if self.backend.send_messages([message]) != 1:
                 raise smtplib.SMTPException("The email backend did not send the message.")
             return _Delivery(None, self)
+        # As Django's SMTP backend does: international domains in IDNA, names encoded.
+        encoding = message.encoding or settings.DEFAULT_CHARSET
+        sender = sanitize_address(message.from_email, encoding)
+        recipients = [sanitize_address(address, encoding) for address in message.recipients()]
         try:
             smtp = self._connect()
-            code, reply = smtp.mail(message.from_email)
+            code, reply = smtp.mail(sender)
             if code != 250:
                 raise _smtp_error(code, reply, "MAIL FROM")
-            for recipient in message.recipients():
+            for recipient in recipients:
                 code, reply = smtp.rcpt(recipient)
                 if code not in (250, 251):
                     raise _smtp_error(code, reply, "RCPT TO")
@@ -453,6 +484,10 @@ class _Mailer:
 
     def _connect(self) -> smtplib.SMTP:
         if self.smtp is not None:
+            # A connection used moments ago is used again as it is; one idle for a while is
+            # checked first, as servers close idle connections.
+            if time.monotonic() - self.last_used < IDLE_CHECK_SECONDS:
+                return self.smtp
             try:
                 if self.smtp.noop()[0] == 250:
                     return self.smtp
@@ -462,6 +497,10 @@ class _Mailer:
         backend: SmtpBackend = self.backend
         connection_class = smtplib.SMTP_SSL if backend.use_ssl else smtplib.SMTP
         smtp = connection_class(backend.host, backend.port, timeout=backend.timeout or 30)
+        # The final "." goes out as a small write of its own; without TCP_NODELAY the kernel
+        # holds it until the server acknowledges the body, which it delays (Nagle meeting
+        # delayed ACK: about 40 ms a message, docs/benchmarks.md "Reminders").
+        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if backend.use_tls:
             smtp.starttls(context=backend.ssl_context)
         if backend.username and backend.password:

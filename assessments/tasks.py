@@ -1,14 +1,20 @@
 """Celery tasks of the assessments app: thin, idempotent, taking ids."""
 
+import math
 from smtplib import SMTPException
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from assessments.emails import program_email, reminder_email
 from assessments.models import Plan
 from assessments.programs import plan_generate as plan_generate_service
-from assessments.reminders import appointment_reminders_sync, reminders_dispatch
+from assessments.reminders import (
+    appointment_reminders_sync,
+    reminders_dispatch,
+    reminders_due_count,
+)
 
 
 @shared_task
@@ -29,13 +35,34 @@ def send_program_email(plan_id: int, revision: int) -> None:
 
 @shared_task
 def dispatch_reminders() -> dict[str, int]:
-    """Every minute (beat): bring appointment reminders up to date, then send what is due."""
+    """Every minute (beat): bring appointment reminders up to date, then send what is due.
+
+    A large backlog (everyone's 08:00) is shared out: one more batch task per batch of due
+    reminders, up to REMINDER_PARALLEL_TASKS in all, so that every worker can help; SKIP LOCKED
+    keeps them from taking the same reminder.
+    """
     synced = appointment_reminders_sync(now=timezone.now())
-    result = reminders_dispatch(now=timezone.now, build=reminder_email)
+    due = reminders_due_count(now=timezone.now())
+    extra = min(settings.REMINDER_PARALLEL_TASKS, math.ceil(due / settings.REMINDER_BATCH)) - 1
+    for _ in range(max(0, extra)):
+        dispatch_reminder_batch.delay()
+    result = reminders_dispatch(
+        now=timezone.now, build=reminder_email, limit=settings.REMINDER_BATCH
+    )
     return {
         "created": synced.created,
         "cancelled": synced.cancelled + result.cancelled,
         "sent": result.sent,
         "retried": result.retried,
         "failed": result.failed,
+        "helpers": max(0, extra),
     }
+
+
+@shared_task
+def dispatch_reminder_batch() -> dict[str, int]:
+    """One more batch of due reminders, beside the minute's dispatch."""
+    result = reminders_dispatch(
+        now=timezone.now, build=reminder_email, limit=settings.REMINDER_BATCH
+    )
+    return {"sent": result.sent, "retried": result.retried, "failed": result.failed}

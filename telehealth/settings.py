@@ -281,6 +281,11 @@ MEDIA_ANALYSIS_FPS = env_int("MEDIA_ANALYSIS_FPS", 12)
 MEDIA_NO_VIDEO_SECONDS = env_int("MEDIA_NO_VIDEO_SECONDS", 20)
 MEDIA_MAX_SECONDS = env_int("MEDIA_MAX_SECONDS", 5 * 60)
 
+# --- Reminders ------------------------------------------------------------------------------------
+# Reminders one dispatch task sends at most, and how many such tasks may share a backlog.
+REMINDER_BATCH = env_int("REMINDER_BATCH", 500)
+REMINDER_PARALLEL_TASKS = env_int("REMINDER_PARALLEL_TASKS", 4)
+
 # --- Guided assessments -------------------------------------------------------------------------
 # Overrides of the finding thresholds (assessments/findings.py lists them with their sources),
 # e.g. ASSESSMENT_THRESHOLDS='{"faber_difference_cm": 5}'. Unknown names fail the system check.

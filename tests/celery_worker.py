@@ -117,7 +117,8 @@ class CeleryWorker:
         if self.running:
             raise CeleryWorkerError("the worker is already running")
         self._starts += 1
-        self.node_name = f"{self.queue}-{os.getpid()}-{self._starts}@%h"
+        # Unique per worker object and start: "ready." in a kept log must be this one's.
+        self.node_name = f"{self.queue}-{os.getpid()}-{id(self):x}-{self._starts}@%h"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(

@@ -180,3 +180,65 @@ def test_appointment_reminders_carry_the_join_link_and_follow_cancellation(
     assert dispatch().sent == 0
     assert Reminder.objects.get(kind=ReminderKind.APPOINTMENT_1H).status == ReminderStatus.CANCELLED
     assert len(inbox.messages) == 1
+
+
+def test_an_international_domain_is_sent_in_idna(clinician, library, inbox, time_machine) -> None:
+    client = factories.make_client(email="ana@bücher.example", full_name="Ana Bücher")
+    plan = make_plan(
+        client=client, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=APPROVED
+    )
+    time_machine.move_to(FIRST_DUE + dt.timedelta(seconds=5), tick=False)
+    assert dispatch().sent == 1
+    assert first_practice(plan).status == ReminderStatus.SENT
+    [message] = inbox.messages
+    assert "bücher.example" in message["To"] or "xn--bcher-kva.example" in message["To"]
+
+
+def test_a_reminder_that_cannot_be_built_fails_alone_and_the_rest_go_out(
+    plan, inbox, time_machine
+) -> None:
+    broken = first_practice(plan)
+    # The next day's reminder is due at the same moment, just after it.
+    following = Reminder.objects.get(
+        plan=plan, kind=ReminderKind.PRACTICE, day=dt.date(2026, 6, 12)
+    )
+    following.due_at = following.next_attempt_at = FIRST_DUE + dt.timedelta(seconds=1)
+    following.save()
+    time_machine.move_to(FIRST_DUE + dt.timedelta(seconds=5), tick=False)
+
+    def build(reminder):
+        if reminder.pk == broken.pk:
+            raise ValueError("a template that does not render")
+        return reminder_email(reminder)
+
+    result = reminders_dispatch(now=timezone.now, build=build)
+    broken.refresh_from_db()
+    assert broken.status == ReminderStatus.FAILED
+    assert broken.last_error == "ValueError: a template that does not render"
+    # The next day's reminder, due now too, was not held up behind it.
+    assert result.sent == 1
+    assert (
+        Reminder.objects.get(plan=plan, kind=ReminderKind.PRACTICE, day=dt.date(2026, 6, 12)).status
+        == ReminderStatus.SENT
+    )
+
+
+def test_a_large_backlog_is_shared_between_batch_tasks(plan, inbox, settings, time_machine) -> None:
+    from assessments.tasks import dispatch_reminders
+
+    settings.REMINDER_BATCH = 2
+    # Five reminders due at once (the first week's practice days).
+    time_machine.move_to(dt.datetime(2026, 6, 15, 7, 0, 5, tzinfo=dt.UTC), tick=False)
+    due = list(Reminder.objects.filter(status=ReminderStatus.PENDING, due_at__lte=timezone.now()))
+    assert len(due) == 5
+    for seconds, reminder in enumerate(due, start=1):
+        # A backlog from the last minute (older ones would be dropped as stale).
+        reminder.due_at = reminder.next_attempt_at = timezone.now() - dt.timedelta(seconds=seconds)
+        reminder.save()
+    summary = dispatch_reminders()
+    assert summary["helpers"] == 2  # three batches of two for five reminders
+    assert not Reminder.objects.filter(
+        status=ReminderStatus.PENDING, next_attempt_at__lte=timezone.now()
+    ).exists()
+    ids = [message["Message-ID"] for message in inbox.messages]
+    assert len(ids) == len(set(ids)) == 5
