@@ -1,7 +1,9 @@
 import datetime as dt
 import zoneinfo
+from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from clinic.forms import DateInput, TimeZoneField, clean_date_of_birth, clean_phone
 from clinic.models import (
@@ -11,18 +13,47 @@ from clinic.models import (
     KneePainSide,
     PainDuration,
 )
-from sessions.models import Weekday
+from sessions.models import Service, Weekday
 
 
 def parse_slot_start(value: str) -> dt.datetime | None:
-    """An aware start time from a URL or form, or None for anything malformed."""
+    """An aware start time from a URL or form, or None for anything malformed.
+
+    Python's datetime ends at the years 1 and 9999: an offset can push a valid-looking time
+    past either end (OverflowError), which counts as malformed here.
+    """
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
-    except (ValueError, AttributeError):
+        if parsed.tzinfo is None:
+            return None
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, AttributeError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(dt.UTC)
+
+
+def slot_start_clean(
+    value: str, *, service: Service, now: dt.datetime, malformed: str
+) -> dt.datetime:
+    """A start time worth looking up for ``service``: well formed, not past, inside the horizon.
+
+    Slot computation works a day either side of the time, so refusing far-off dates here also
+    keeps it clear of the ends of the calendar.
+    """
+    start = parse_slot_start(value)
+    if start is None:
+        raise forms.ValidationError(malformed, code="invalid")
+    if start < now:
+        raise forms.ValidationError(
+            "That time has already passed. Please pick a time from the list.", code="past"
+        )
+    if start > now + dt.timedelta(days=service.booking_horizon_days):
+        raise forms.ValidationError(
+            "This service can be booked up to %(days)s days ahead. "
+            "Please pick a time from the list.",
+            params={"days": service.booking_horizon_days},
+            code="beyond_horizon",
+        )
+    return start
 
 
 def parse_day(value: str) -> dt.date | None:
@@ -35,7 +66,11 @@ def parse_day(value: str) -> dt.date | None:
 class BookingDetailsForm(forms.Form):
     """Details, intake and consent: the last step of booking."""
 
-    start = forms.CharField(widget=forms.HiddenInput, max_length=40)
+    MALFORMED_START = "Pick a time from the list."
+
+    start = forms.CharField(
+        widget=forms.HiddenInput, max_length=40, error_messages={"required": MALFORMED_START}
+    )
 
     full_name = forms.CharField(
         label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
@@ -124,11 +159,17 @@ class BookingDetailsForm(forms.Form):
         *RED_FLAG_FIELDS,
     )
 
+    def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.service = service
+
     def clean_start(self) -> dt.datetime:
-        start = parse_slot_start(self.cleaned_data["start"])
-        if start is None:
-            raise forms.ValidationError("Pick a time from the list.")
-        return start
+        return slot_start_clean(
+            self.cleaned_data["start"],
+            service=self.service,
+            now=timezone.now(),
+            malformed=self.MALFORMED_START,
+        )
 
     def clean_phone(self) -> str:
         return clean_phone(self.cleaned_data["phone"])
@@ -150,13 +191,25 @@ class BookingDetailsForm(forms.Form):
 
 
 class RescheduleForm(forms.Form):
-    start = forms.CharField(max_length=40)
+    MALFORMED_START = "Pick one of the times below."
+
+    start = forms.CharField(max_length=40, error_messages={"required": MALFORMED_START})
+
+    def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.service = service
 
     def clean_start(self) -> dt.datetime:
-        start = parse_slot_start(self.cleaned_data["start"])
-        if start is None:
-            raise forms.ValidationError("Pick a time from the list.")
-        return start
+        return slot_start_clean(
+            self.cleaned_data["start"],
+            service=self.service,
+            now=timezone.now(),
+            malformed=self.MALFORMED_START,
+        )
+
+    def start_problem(self) -> str:
+        """The one message to show above the times when the chosen time is refused."""
+        return " ".join(self.errors.get("start", [self.MALFORMED_START]))
 
 
 class CancelForm(forms.Form):
@@ -181,8 +234,19 @@ class WeeklyHoursForm(forms.Form):
         return cleaned
 
 
+# One-off periods further away than this cannot matter to bookings (the longest booking
+# horizon is a year) and are almost always typing mistakes.
+PERIOD_DAYS_BACK = 365
+PERIOD_DAYS_AHEAD = 3 * 365
+
+
+def _day_month_year(day: dt.date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
 class LocalDateTimeField(forms.DateTimeField):
-    """A wall-clock date and time in a given zone; refuses times a DST change skips."""
+    """A wall-clock date and time in a given zone, within a year back and three years ahead;
+    refuses times a DST change skips."""
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -205,6 +269,17 @@ class LocalDateTimeField(forms.DateTimeField):
                 raise forms.ValidationError("Enter a date and time.", code="invalid")
         if parsed is None:
             return None
+        # Checked on the wall clock before any conversion: near the years 1 and 9999 the
+        # conversion to UTC itself overflows.
+        today = timezone.now().astimezone(self.zone).date()
+        earliest = today - dt.timedelta(days=PERIOD_DAYS_BACK)
+        latest = today + dt.timedelta(days=PERIOD_DAYS_AHEAD)
+        if not earliest <= parsed.date() <= latest:
+            raise forms.ValidationError(
+                "Enter a date from %(earliest)s to %(latest)s.",
+                params={"earliest": _day_month_year(earliest), "latest": _day_month_year(latest)},
+                code="out_of_range",
+            )
         aware = parsed.replace(tzinfo=self.zone)
         round_trip = aware.astimezone(dt.UTC).astimezone(self.zone).replace(tzinfo=None)
         if round_trip != parsed:

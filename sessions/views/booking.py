@@ -4,6 +4,7 @@ import datetime as dt
 import zoneinfo
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +15,7 @@ from clinic.audit import RequestContext
 from clinic.forms import time_zone_choices
 from clinic.models import Client, Clinician, ConsentKind, Role
 from clinic.services import StaffEmailError, consent_document_current
-from sessions.forms import BookingDetailsForm, parse_slot_start
+from sessions.forms import BookingDetailsForm, slot_start_clean
 from sessions.models import Appointment, Service
 from sessions.selectors import clinicians_for_service, services_bookable, slot_is_available
 from sessions.services import TAKEN, BookingRequest, SlotUnavailable, booking_submit
@@ -131,13 +132,20 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
 
     if request.method == "GET":
         raw_start = request.GET.get("start", "")
-        start = parse_slot_start(raw_start)
-        if start is None:
-            message = (
-                "That link does not name a time we can book. Please pick a time from the list."
+        try:
+            start = slot_start_clean(
+                raw_start,
+                service=service,
+                now=timezone.now(),
+                malformed="That link does not name a time we can book. "
+                "Please pick a time from the list.",
             )
+        except ValidationError as problem:
             return render(
-                request, "sessions/book_error.html", {**context, "message": message}, status=400
+                request,
+                "sessions/book_error.html",
+                {**context, "message": " ".join(problem.messages)},
+                status=400,
             )
         if not slot_is_available(
             service=service, clinician=clinician, starts_at=start, now=timezone.now()
@@ -146,12 +154,12 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
             return render(
                 request, "sessions/book_error.html", {**context, "message": TAKEN}, status=409
             )
-        form = BookingDetailsForm(initial=_initial(request, raw_start))
+        form = BookingDetailsForm(initial=_initial(request, raw_start), service=service)
         return render(
             request, "sessions/book_details.html", {**context, "form": form, "start": start}
         )
 
-    form = BookingDetailsForm(request.POST)
+    form = BookingDetailsForm(request.POST, service=service)
     status = 400
     if form.is_valid():
         documents = [consents[ConsentKind.TELEHEALTH]]

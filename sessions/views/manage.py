@@ -103,9 +103,9 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
     error = ""
     status = 200
     if request.method == "POST":
-        form = RescheduleForm(request.POST)
+        form = RescheduleForm(request.POST, service=appointment.service)
         if not form.is_valid():
-            error, status = "Pick one of the times below.", 400
+            error, status = form.start_problem(), 400
         else:
             try:
                 appointment_reschedule(

@@ -86,6 +86,44 @@ def test_a_time_skipped_by_the_clocks_going_forward_is_refused(sam, as_other_cli
     assert not ExtraHours.objects.exists()
 
 
+@pytest.mark.parametrize("kind", ["time-off", "extra"])
+@pytest.mark.parametrize(
+    ("starts_at", "ends_at"),
+    [
+        # 23:00 in New York on the last day of year 9999 is already year 10000 in UTC.
+        ("9999-12-31T22:00", "9999-12-31T23:00"),
+        ("0001-01-01T09:00", "0001-01-01T17:00"),
+        ("2026-06-10T09:00", "2031-06-10T09:00"),
+        ("2025-06-01T09:00", "2026-06-10T09:00"),
+    ],
+)
+def test_periods_far_from_today_are_refused(
+    sam, as_other_clinician, kind: str, starts_at: str, ends_at: str
+) -> None:
+    response = as_other_clinician.post(
+        reverse("sessions:availability_period_add", args=[kind]),
+        {f"{kind}-starts_at": starts_at, f"{kind}-ends_at": ends_at},
+    )
+
+    assert response.status_code == 400
+    # Today is 8 June 2026 on Sam's clock.
+    assert "Enter a date from 8 Jun 2025 to 7 Jun 2029." in response.text
+    assert not TimeOff.objects.exists()
+    assert not ExtraHours.objects.exists()
+
+
+def test_periods_at_the_edges_of_the_accepted_dates_are_kept(sam, as_other_clinician) -> None:
+    response = as_other_clinician.post(
+        reverse("sessions:availability_period_add", args=["time-off"]),
+        {"time-off-starts_at": "2025-06-08T00:00", "time-off-ends_at": "2029-06-07T23:59"},
+    )
+
+    assert response.status_code == 302
+    period = TimeOff.objects.get(clinician=sam)
+    assert period.starts_at == dt.datetime(2025, 6, 8, 4, 0, tzinfo=dt.UTC)
+    assert period.ends_at == dt.datetime(2029, 6, 8, 3, 59, tzinfo=dt.UTC)
+
+
 def test_time_off_over_booked_sessions_warns_the_clinician(
     sam, as_other_clinician, service, client_record
 ) -> None:

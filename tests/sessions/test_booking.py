@@ -232,9 +232,8 @@ def test_a_cancelled_appointment_frees_its_time(
     ("start", "reason"),
     [
         (MONDAY_MORNING + dt.timedelta(minutes=60), "inside the minimum notice"),
-        (dt.datetime(2026, 6, 8, 5, 0, tzinfo=dt.UTC), "before working hours"),
+        (dt.datetime(2026, 6, 9, 5, 0, tzinfo=dt.UTC), "before working hours"),
         (dt.datetime(2026, 6, 8, 9, 7, tzinfo=dt.UTC), "off the 15 minute grid"),
-        (dt.datetime(2026, 9, 8, 9, 0, tzinfo=dt.UTC), "beyond the 60 day horizon"),
     ],
 )
 def test_times_that_are_not_offered_cannot_be_booked(
@@ -243,6 +242,37 @@ def test_times_that_are_not_offered_cannot_be_booked(
     response = as_stranger.post(details_url(service, clinician), booking_data(start))
 
     assert response.status_code == 409, reason
+    assert not Appointment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        # Outside what Python's datetime can move by a day: these used to be server errors.
+        ("0001-01-01T00:00:00+01:00", "does not name a time we can book"),
+        ("0001-01-02T10:00:00Z", "That time has already passed"),
+        ("9999-12-31T23:30:00Z", "up to 60 days ahead"),
+        ("9999-12-31T23:59:59-12:00", "does not name a time we can book"),
+        ("2026-06-08T06:45:00Z", "That time has already passed"),
+        ("2026-09-08T09:00:00Z", "up to 60 days ahead"),
+    ],
+)
+def test_a_time_outside_the_booking_dates_is_refused_with_a_reason(
+    as_stranger, service, clinician, start: str, message: str
+) -> None:
+    opened = as_stranger.get(
+        reverse("sessions:book_details", args=[service.uuid]),
+        {"clinician": str(clinician.uuid), "start": start},
+    )
+    submitted = as_stranger.post(
+        details_url(service, clinician), booking_data(TEN_AM_LONDON, start=start)
+    )
+
+    assert opened.status_code == 400
+    assert message in opened.text
+    assert submitted.status_code == 400
+    assert message.replace("does not name a time we can book", "Pick a time") in submitted.text
+    assert "Sprained left ankle in 2021" in submitted.text
     assert not Appointment.objects.exists()
 
 

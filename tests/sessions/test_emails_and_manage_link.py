@@ -250,6 +250,28 @@ def test_rescheduling_without_a_valid_time_is_refused(booked, as_stranger, start
     assert booked.starts_at == TUESDAY_TEN_LONDON
 
 
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ("0001-01-01T00:00:00+01:00", "Pick one of the times below"),
+        ("0001-01-02T10:00:00Z", "That time has already passed"),
+        ("9999-12-31T23:30:00Z", "up to 60 days ahead"),
+    ],
+)
+def test_rescheduling_to_a_time_outside_the_booking_dates_is_refused(
+    booked, as_stranger, start: str, message: str
+) -> None:
+    response = as_stranger.post(
+        reverse("sessions:manage_reschedule", args=[manage_token(booked)]), {"start": start}
+    )
+
+    assert response.status_code == 400
+    assert message in response.text
+    booked.refresh_from_db()
+    assert booked.starts_at == TUESDAY_TEN_LONDON
+    assert booked.sequence == 0
+
+
 def test_a_tampered_manage_link_is_refused(booked, as_stranger) -> None:
     token = manage_token(booked)
     tampered = token[:-3] + ("abc" if not token.endswith("abc") else "xyz")
