@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.audit import RequestContext, audit_record
@@ -38,6 +38,29 @@ CLIENT_RECORD_FIELDS = (
 USER_FIELDS = ("full_name", "time_zone")
 
 
+def _user_lock_or_create(*, email: str, full_name: str, time_zone: str) -> User:
+    """The user with this (normalized) email, locked until the transaction ends.
+
+    FOR UPDATE locks nothing while the row does not exist, so two bookings with the same new
+    email can both miss it; the unique index then makes the later insert wait for the first
+    transaction and fail once it commits. That insert runs in a savepoint so the booking
+    carries on with the row the other transaction created.
+    """
+    user = User.objects.select_for_update().filter(email=email).first()
+    if user is not None:
+        return user
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                email=email, full_name=full_name, time_zone=time_zone, role=Role.CLIENT
+            )
+    except IntegrityError:
+        user = User.objects.select_for_update().filter(email=email).first()
+        if user is None:
+            raise
+        return user
+
+
 @transaction.atomic
 def client_find_or_create(
     *,
@@ -55,13 +78,9 @@ def client_find_or_create(
     """
     details = dict(details or {})
     email = normalize_email(email)
-    user = User.objects.select_for_update().filter(email=email).first()
-    if user is not None and user.role != Role.CLIENT:
+    user = _user_lock_or_create(email=email, full_name=full_name, time_zone=time_zone)
+    if user.role != Role.CLIENT:
         raise StaffEmailError(email)
-    if user is None:
-        user = User.objects.create_user(
-            email=email, full_name=full_name, time_zone=time_zone, role=Role.CLIENT
-        )
     client, created = Client.objects.select_for_update().get_or_create(
         user=user,
         defaults={field: details[field] for field in CLIENT_RECORD_FIELDS if field in details},
