@@ -7,8 +7,10 @@ appointments or results (asserted in tests/dashboard/test_query_counts.py).
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from django.db.models import Count, F, FilteredRelation, Max, Min, Prefetch, Q, QuerySet
+from django.http import Http404
 
 from assessments.models import (
     Assessment,
@@ -27,6 +29,7 @@ from sessions.models import Appointment, AppointmentStatus, RoomEvent
 from sessions.selectors import (
     LONGEST_BLOCKED_RANGE,
     appointments_visible_to,
+    client_get_for_viewer,
     clients_visible_to,
 )
 from sessions.slots import local_to_utc
@@ -83,10 +86,12 @@ def client_record(client: Client, *, with_notes: bool) -> ClientRecord:
 def client_record_for_clinician(client: Client, *, now: dt.datetime) -> ClientRecord:
     """Everything on a client's page for clinicians, in a fixed number of queries."""
     record = client_record(client, with_notes=True)
+    # Each row counts its room events; the events themselves are read when a row is opened
+    # (session_room_events), so a long history does not load every session's events.
     appointments = list(
         Appointment.objects.filter(client=client)
         .select_related("service", "clinician__user")
-        .prefetch_related(Prefetch("room_events", queryset=RoomEvent.objects.order_by("at", "id")))
+        .annotate(room_event_count=Count("room_events"))
         .order_by("-starts_at")
     )
     assessments = list(
@@ -132,6 +137,33 @@ def client_record_for_clinician(client: Client, *, now: dt.datetime) -> ClientRe
         adherence=adherence or [],
         reminders=reminders,
         values=values,
+    )
+
+
+@dataclass(frozen=True)
+class SessionRoomEvents:
+    client: Client
+    appointment: Appointment
+    events: list[RoomEvent]
+
+
+def session_room_events(
+    *, viewer: User, client_uuid: UUID, appointment_uuid: UUID
+) -> SessionRoomEvents:
+    """What happened in the room of one of a client's sessions, for whoever may see the client
+    (404 otherwise, and for a session of another client)."""
+    client = client_get_for_viewer(viewer=viewer, client_uuid=client_uuid)
+    appointment = (
+        Appointment.objects.filter(client=client, uuid=appointment_uuid)
+        .select_related("service", "clinician__user")
+        .first()
+    )
+    if appointment is None:
+        raise Http404("No such session")
+    return SessionRoomEvents(
+        client=client,
+        appointment=appointment,
+        events=list(appointment.room_events.order_by("at", "id")),
     )
 
 

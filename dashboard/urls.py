@@ -11,6 +11,11 @@ urlpatterns = [
     path("clinic/clients/<uuid:client_uuid>/", clinician.client_record_page, name="client_record"),
     path("clinic/clients/<uuid:client_uuid>/notes/", clinician.note_add, name="note_add"),
     path(
+        "clinic/clients/<uuid:client_uuid>/sessions/<uuid:appointment_uuid>/room-events/",
+        clinician.room_events,
+        name="room_events",
+    ),
+    path(
         "clinic/clients/<uuid:client_uuid>/red-flag/clear/",
         clinician.red_flag_clear,
         name="red_flag_clear",

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from clinic.audit import RequestContext
 from clinic.forms import ClinicianNoteForm
@@ -22,6 +23,7 @@ from dashboard.selectors import (
     clients_search,
     clinician_overview,
     plans_waiting_for,
+    session_room_events,
 )
 from sessions.selectors import client_get_for_viewer
 
@@ -99,6 +101,26 @@ def _record_page(
 @clinician_required
 def client_record_page(request: HttpRequest, client_uuid: UUID) -> HttpResponse:
     return _record_page(request, client_uuid)
+
+
+@require_GET
+@clinician_required
+@vary_on_headers("HX-Request")
+def room_events(request: HttpRequest, client_uuid: UUID, appointment_uuid: UUID) -> HttpResponse:
+    """One session's room events: the list alone for htmx (opening a row of the client's
+    page), a page of its own without script."""
+    session = session_room_events(
+        viewer=request.user, client_uuid=client_uuid, appointment_uuid=appointment_uuid
+    )
+    client_record_viewed(
+        client=session.client, viewer=request.user, context=RequestContext.from_request(request)
+    )
+    template = (
+        "dashboard/_room_events.html"
+        if request.headers.get("HX-Request") == "true"
+        else "dashboard/room_events.html"
+    )
+    return render(request, template, {"session": session})
 
 
 @require_POST

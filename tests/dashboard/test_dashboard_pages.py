@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from assessments.models import PracticeLog, Reminder, ReminderKind, ReminderStatus
 from assessments.programs import plan_approve
+from assessments.services import (
+    assessment_complete,
+    assessment_start_in_person,
+    assessment_value_save,
+)
 from clinic.audit import SYSTEM
+from clinic.models import KneePainSide, PainDuration
+from clinic.services import intake_submit
 from sessions.models import AppointmentStatus, RoomEvent, RoomEventKind
 from tests import factories
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
@@ -165,6 +172,26 @@ def test_the_client_list_is_paginated_with_its_sort(as_clinician, service, clini
     assert "Client 25" in second.content.decode()
 
 
+def test_clients_are_found_by_email(as_clinician, service, clinician, appointment) -> None:
+    factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=factories.make_client(full_name="Bo Other", email="bo@elsewhere.example"),
+        starts_at=timezone.now() + dt.timedelta(days=2),
+    )
+
+    def found(query: str) -> list[str]:
+        html = as_clinician.get(reverse("dashboard:clients"), {"q": query}).content.decode()
+        if 'id="client-list"' not in html:
+            return []
+        return re.findall(r'/clinic/clients/[0-9a-f-]+/">([^<]+)</a>', html)
+
+    assert found("ANA@example.org") == ["Ana Silva"]
+    assert found("elsewhere.example") == ["Bo Other"]
+    assert found("example") == ["Ana Silva", "Bo Other"]
+    assert found("nobody@example.org") == []
+
+
 # --- The client page ----------------------------------------------------------------------------
 
 
@@ -228,7 +255,9 @@ def with_history(appointment, clinician, client_record, library):
     return first, plan
 
 
-def test_the_client_page_shows_the_whole_story(as_clinician, client_record, with_history) -> None:
+def test_the_client_page_shows_the_whole_story(
+    as_clinician, client_record, appointment, with_history
+) -> None:
     html = as_clinician.get(
         reverse("dashboard:client_record", args=[client_record.uuid])
     ).content.decode()
@@ -246,8 +275,85 @@ def test_the_client_page_shows_the_whole_story(as_clinician, client_record, with
     reminders = html.split('id="reminders-heading"')[1]
     assert "Sent" in reminders
     assert "451 Mailbox busy" in reminders
-    # Room events of the appointment.
-    assert "Client: joined" in html
+    # Room events of the appointment: counted in its row, listed when the row is opened.
+    appointments = html.split('id="appointments-heading"')[1].split('id="reminders-heading"')[0]
+    assert "1 event</summary>" in appointments
+    events = as_clinician.get(
+        reverse("dashboard:room_events", args=[client_record.uuid, appointment.uuid])
+    ).content.decode()
+    assert "Client: joined" in events
+
+
+def test_the_client_page_shows_the_intake_answers_and_the_red_flag(
+    as_clinician, client_record, appointment
+) -> None:
+    intake_submit(
+        client=client_record,
+        answers={
+            "knee_pain_side": KneePainSide.LEFT,
+            "pain_duration": PainDuration.WEEKS_6_TO_12,
+            "pain_now": 6,
+            "aggravating_activities": ["stairs", "squatting"],
+            "previous_injuries": "ACL repair in 2019",
+            "knee_giving_way": True,
+            "night_pain": True,
+        },
+        actor=client_record.user,
+        context=SYSTEM,
+    )
+    url = reverse("dashboard:client_record", args=[client_record.uuid])
+    html = as_clinician.get(url).content.decode()
+    alert = html.split('id="red-flag-heading"')[1].split("</section>")[0]
+    assert "suggests in-person care" in alert
+    intake = html.split('id="intake-heading"')[1].split("</section>")[0]
+    assert "<dd>Left knee</dd>" in intake
+    assert "<dd>6 weeks to 3 months</dd>" in intake
+    assert "<dd>6 / 10</dd>" in intake
+    assert "Stairs, Squatting" in intake
+    assert "ACL repair in 2019" in intake
+    assert (
+        '<strong class="alert-text">Knee gives way, Pain that wakes you at night</strong>' in intake
+    )
+    # Once reviewed with the client the alert goes; the answers stay.
+    as_clinician.post(reverse("dashboard:red_flag_clear", args=[client_record.uuid]))
+    html = as_clinician.get(url).content.decode()
+    assert 'id="red-flag-heading"' not in html
+    assert "Knee gives way, Pain that wakes you at night" in html
+
+
+def test_every_sessions_room_events_can_be_opened_from_the_client_page(
+    as_clinician, service, clinician, client_record
+) -> None:
+    # A year of monthly sessions, each with its room events: the oldest opens like the newest.
+    start = timezone.now() - dt.timedelta(days=400)
+    sessions = []
+    for number in range(12):
+        session = factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=client_record,
+            starts_at=start + dt.timedelta(days=30 * number),
+            status=AppointmentStatus.COMPLETED,
+        )
+        for kind in (RoomEventKind.JOINED, RoomEventKind.LEFT)[: 1 + number % 2]:
+            RoomEvent.objects.create(
+                appointment=session, kind=kind, role="client", at=session.starts_at
+            )
+        sessions.append(session)
+    html = as_clinician.get(
+        reverse("dashboard:client_record", args=[client_record.uuid])
+    ).content.decode()
+    table = html.split('id="appointments-heading"')[1].split('id="reminders-heading"')[0]
+    assert "in the admin" not in table
+    for session in sessions:
+        url = reverse("dashboard:room_events", args=[client_record.uuid, session.uuid])
+        assert f'href="{url}"' in table
+    assert table.count("1 event</summary>") == 6
+    assert table.count("2 events</summary>") == 6
+    oldest = as_clinician.get(
+        reverse("dashboard:room_events", args=[client_record.uuid, sessions[0].uuid])
+    ).content.decode()
+    assert "Client: joined" in oldest
 
 
 def test_charts_for_several_assessments(as_clinician, client_record, with_history) -> None:
@@ -290,6 +396,79 @@ def test_charts_for_one_assessment_and_none(
     assert progress.count('<th scope="row">') == 1
 
 
+def completed_assessment(*, client, clinician, values: dict[str, object], now: dt.datetime):
+    assessment = assessment_start_in_person(
+        client=client, clinician=clinician, actor=clinician.user, context=SYSTEM, now=now
+    )
+    for key, value in values.items():
+        assessment_value_save(
+            assessment_id=assessment.pk,
+            actor=clinician.user,
+            key=key,
+            raw=value,
+            base_version=0,
+            context=SYSTEM,
+            now=now,
+        )
+    assessment_complete(assessment=assessment, actor=clinician.user, context=SYSTEM, now=now)
+    return assessment
+
+
+def chart_rows(html: str, key: str) -> list[tuple[str, ...]]:
+    chart = html.split(f'id="chart-{key}"')[1].split("</figure>")[0]
+    return re.findall(
+        r"<tr><th scope=\"row\">([^<]+)</th><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>", chart
+    )
+
+
+def test_charts_of_a_long_history_say_they_show_the_latest_twelve(
+    as_clinician, client_record, clinician, appointment, library
+) -> None:
+    # Fourteen monthly assessments: left 10, 11, ... 23 cm, right 8 cm.
+    start = timezone.now() - dt.timedelta(days=14 * 30)
+    for number in range(14):
+        completed_assessment(
+            client=client_record,
+            clinician=clinician,
+            values={"knee_to_wall.left.1.ktw_cm": 10 + number, "knee_to_wall.right.1.ktw_cm": 8},
+            now=start + dt.timedelta(days=30 * number),
+        )
+    url = reverse("dashboard:client_record", args=[client_record.uuid])
+    html = as_clinician.get(url).content.decode()
+    progress = html.split('id="progress-heading"')[1].split('id="appointments-heading"')[0]
+    assert "The charts show the latest 12 of 14 assessments." in progress
+    assert 'href="?all=1#progress">Show all 14 assessments</a>' in progress
+    chart = progress.split('id="chart-knee_to_wall-ktw_cm"')[1].split("</figure>")[0]
+    assert "Knee-to-wall distance: latest 12 of 14 assessments</caption>" in chart
+    rows = chart_rows(progress, "knee_to_wall-ktw_cm")
+    assert [left for _, left, _, _ in rows] == [f"{cm} cm" for cm in range(12, 24)]
+
+    everything = as_clinician.get(url, {"all": "1"}).content.decode()
+    progress = everything.split('id="progress-heading"')[1].split('id="appointments-heading"')[0]
+    assert "The charts show all 14 assessments." in progress
+    assert 'href="?#progress">Show the latest 12</a>' in progress
+    assert "Knee-to-wall distance: all 14 assessments</caption>" in progress
+    rows = chart_rows(progress, "knee_to_wall-ktw_cm")
+    assert [left for _, left, _, _ in rows] == [f"{cm} cm" for cm in range(10, 24)]
+
+
+def test_twelve_assessments_or_fewer_need_no_notice(
+    as_clinician, client_record, clinician, appointment, library
+) -> None:
+    completed_assessment(
+        client=client_record,
+        clinician=clinician,
+        values={"knee_to_wall.left.1.ktw_cm": 10, "knee_to_wall.right.1.ktw_cm": 8},
+        now=timezone.now() - dt.timedelta(days=3),
+    )
+    html = as_clinician.get(
+        reverse("dashboard:client_record", args=[client_record.uuid])
+    ).content.decode()
+    assert "The charts show" not in html
+    assert "?all=1" not in html
+    assert "Knee-to-wall distance</caption>" in html
+
+
 # --- The queue of plans -----------------------------------------------------------------------
 
 
@@ -318,6 +497,30 @@ def test_the_queue_holds_ones_own_drafts(
     assert "1 plan waiting for your approval" in home
     plan_approve(plan=plan, actor=clinician.user, context=SYSTEM, now=timezone.now())
     assert f'data-plan="{plan.uuid}"' not in as_clinician.get(url).content.decode()
+
+
+def test_the_queue_has_pages(as_clinician, clinician, library) -> None:
+    start = timezone.now() - dt.timedelta(days=30)
+    for number in range(26):
+        make_plan(
+            client=factories.make_client(full_name=f"Queued {number:02d}"),
+            clinician=clinician,
+            values=ANKLE_AND_VALGUS,
+            now=start + dt.timedelta(hours=number),
+        )
+    url = reverse("dashboard:plans_waiting")
+    first = as_clinician.get(url).content.decode()
+    assert first.count("<tr data-plan=") == 25
+    assert "Queued 00" in first
+    assert "Queued 25" not in first
+    assert "Page 1 of 2" in first
+    assert "?page=2" in first
+    second = as_clinician.get(url, {"page": 2}).content.decode()
+    assert second.count("<tr data-plan=") == 1
+    assert "Queued 25" in second
+    assert "Page 2 of 2" in second
+    home = as_clinician.get(reverse("dashboard:clinician_home")).content.decode()
+    assert "26 plans waiting for your approval" in home
 
 
 # --- Query counts -----------------------------------------------------------------------------
@@ -369,6 +572,32 @@ def test_dashboard_pages_run_the_same_queries_however_much_data(
         )
     for kind in (RoomEventKind.ADMITTED, RoomEventKind.CONNECTED, RoomEventKind.LEFT):
         RoomEvent.objects.create(appointment=appointment, kind=kind, at=timezone.now())
+    # And fifteen past sessions of hers, each with its room events.
+    for number in range(15):
+        past = factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=client_record,
+            starts_at=timezone.now() - dt.timedelta(days=20 + 7 * number),
+            status=AppointmentStatus.COMPLETED,
+        )
+        for kind in (RoomEventKind.JOINED, RoomEventKind.ADMITTED, RoomEventKind.LEFT):
+            RoomEvent.objects.create(appointment=past, kind=kind, at=past.starts_at)
     after = [queries(as_clinician, url, **params) for url, params in pages]
     for url_params, old, new in zip(pages, before, after, strict=True):
         assert len(old) == len(new), (url_params[0], [q[:90] for q in new if q not in old])
+    # The client page counts each session's room events but reads none of them: a row's
+    # events are loaded when it is opened.
+    reading_events = f'FROM "{RoomEvent._meta.db_table}"'
+    assert not [q for q in after[3] if reading_events in q]
+
+
+def test_a_sessions_room_events_run_the_same_queries_however_many(
+    as_clinician, client_record, appointment
+) -> None:
+    url = reverse("dashboard:room_events", args=[client_record.uuid, appointment.uuid])
+    RoomEvent.objects.create(appointment=appointment, kind=RoomEventKind.JOINED, at=timezone.now())
+    before = queries(as_clinician, url)
+    for kind in (RoomEventKind.ADMITTED, RoomEventKind.CONNECTED, RoomEventKind.LEFT) * 5:
+        RoomEvent.objects.create(appointment=appointment, kind=kind, at=timezone.now())
+    assert len(queries(as_clinician, url)) == len(before)
