@@ -10,6 +10,10 @@ Frames from the page:
 - ``{"type": "step", "protocol": str}``: the clinician opened a step ("" for none); the
   client's room page shows its instructions.
 
+A frame that is not a JSON object with a text ``type`` is answered with an ``error`` frame
+(``bad_frame``, ``too_large``, ``unknown_type``, ``bad_field``, ``rate_limited``) and the
+socket stays open: nothing already saved is touched.
+
 On connecting the page gets ``state``: every stored value with its version, the open step and
 the status. Every window on the assessment hears ``value`` and ``step`` when any of them
 changes something, and ``locked`` when it is completed.
@@ -41,6 +45,17 @@ from sessions.room import CloseCode
 from sessions.signaling import TokenBucket
 
 MAX_FRAME_BYTES = 16 * 1024
+
+
+def _parse(text: str) -> dict[str, Any] | None:
+    """The frame as an object with a text ``type``, or None for anything else."""
+    try:
+        frame = json.loads(text)
+    except ValueError:  # not JSON, or a number longer than Python reads
+        return None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        return None
+    return frame
 
 
 class AssessmentConsumer(NoConnectionSweepConsumer):
@@ -84,8 +99,15 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         if not self.bucket.take():
             await self._error("rate_limited", "Too many changes at once: slow down.")
             return
-        frame = self._parse(text_data)
+        if text_data is None:
+            await self._error("bad_frame", "Frames are JSON text.")
+            return
+        if len(text_data.encode()) > MAX_FRAME_BYTES:
+            await self._error("too_large", "The frame is too large.")
+            return
+        frame = _parse(text_data)
         if frame is None:
+            await self._error("bad_frame", "Frames are JSON objects with a text “type”.")
             return
         if frame["type"] == "set":
             await self._on_set(frame)
@@ -97,17 +119,6 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
             await self._on_accept(frame)
         else:
             await self._error("unknown_type", "Unknown frame type.")
-
-    def _parse(self, text: str | None) -> dict[str, Any] | None:
-        if text is None or len(text.encode()) > MAX_FRAME_BYTES:
-            return None
-        try:
-            frame = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            return None
-        return frame
 
     async def _on_set(self, frame: dict[str, Any]) -> None:
         edit = frame.get("id")

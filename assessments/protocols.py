@@ -8,6 +8,7 @@ and trial, so results are addressed as (protocol, side, trial, field).
 """
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -60,7 +61,8 @@ class Field:
     def clean(self, raw: Any) -> Any:
         """The stored form of ``raw``, or ValueRefused saying what is accepted.
 
-        None or an empty string clears the field.
+        ``raw`` is whatever a page or a socket frame sent: any JSON shape. None or an empty
+        string clears the field.
         """
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             return None
@@ -73,32 +75,40 @@ class Field:
         if self.kind == Kind.BOOLEAN:
             if isinstance(raw, bool):
                 return raw
-            if raw in ("yes", "true", "on"):
+            answer = raw.strip().lower() if isinstance(raw, str) else None
+            if answer in ("yes", "true", "on"):
                 return True
-            if raw in ("no", "false"):
+            if answer in ("no", "false"):
                 return False
             raise ValueRefused("Choose yes or no.")
         if self.kind == Kind.CHOICE:
-            if raw in dict(self.choices):
-                return raw
+            if not isinstance(raw, str):
+                raise ValueRefused("Choose one of the listed options.")
+            text = raw.strip()
+            if text in dict(self.choices):
+                return text
             # A label typed in full (an addendum's free-text value) means its option.
             by_label = {label.lower(): key for key, label in self.choices}
-            if isinstance(raw, str) and raw.strip().lower() in by_label:
-                return by_label[raw.strip().lower()]
+            if text.lower() in by_label:
+                return by_label[text.lower()]
             raise ValueRefused("Choose one of the listed options.")
         if not isinstance(raw, str):
             raise ValueRefused("Enter text.")
         text = raw.strip()
         if len(text) > self.max_length:
             raise ValueRefused(f"Keep it under {self.max_length} characters.")
+        # PostgreSQL's jsonb cannot hold NUL, and other control characters are never typed.
+        if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in text):
+            raise ValueRefused("Remove the control characters.")
         return text
 
     def _number(self, raw: Any) -> Decimal:
-        if isinstance(raw, bool):
+        # A boolean is an int to Python, and str() of a list or an object could spell a number.
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
             raise ValueRefused("Enter a number.")
         try:
             number = Decimal(str(raw).strip().replace(",", "."))
-        except InvalidOperation:
+        except (InvalidOperation, ValueError):
             raise ValueRefused("Enter a number.") from None
         if not number.is_finite():
             raise ValueRefused("Enter a number.")
@@ -576,7 +586,8 @@ def address_parse(key: Any) -> ValueAddress:
     if not isinstance(key, str) or key.count(".") != 3 or len(key) > 100:
         raise ValueRefused("Unknown field.")
     protocol, side, trial, field_key = key.split(".")
-    if not trial.isdigit():
+    # str.isdigit() is also true of "²" and "٣", which int() refuses or reads as 3.
+    if not (trial.isascii() and trial.isdigit()):
         raise ValueRefused("Unknown field.")
     return address_check(protocol, side, int(trial), field_key)
 

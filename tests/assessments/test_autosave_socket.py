@@ -189,17 +189,96 @@ def test_values_outside_the_range_are_refused_with_a_message(assessment, clinici
         assert refused["message"] == "Knee-to-wall (ankle) has trial 1 only."
         refused = await panel.set("faber.left.1.faber_height_cm", "10", base="x", edit="e3")
         assert refused["message"] == "The page sent no valid version: reload it."
-        # Bad frames change nothing and the socket stays usable.
-        for junk in ("not json", json.dumps([1]), json.dumps({"type": "explode"})):
-            await panel.communicator.send_to(text_data=junk)
-        error = await panel.frame()
-        assert error == {"type": "error", "code": "unknown_type", "message": "Unknown frame type."}
         saved = await panel.set("knee_to_wall.left.1.ktw_cm", "10", base=0, edit="e4")
         assert saved["type"] == "saved"
         await panel.close()
 
     run(scenario)
     assert ResultValue.objects.filter(assessment=assessment).count() == 1
+
+
+# Values of every JSON shape for fields of every kind: each is refused with the field's message.
+WRONG_SHAPES = [
+    ("lunge.left.1.knee_position", ["a"], "Choose one of the listed options."),
+    ("lunge.left.1.knee_position", {"value": "lateral"}, "Choose one of the listed options."),
+    ("faber.right.1.pain_location", ["groin"], "Choose one of the listed options."),
+    ("knee_to_wall.left.1.heel_lifted", ["yes"], "Choose yes or no."),
+    ("knee_to_wall.left.1.ktw_cm", {"cm": 10}, "Enter a number."),
+    ("knee_to_wall.left.1.ktw_cm", [10], "Enter a number."),
+    ("knee_to_wall.left.1.ktw_cm", True, "Enter a number."),
+    ("knee_to_wall.left.1.ktw_cm", "NaN", "Enter a number."),
+    ("knee_to_wall.left.1.ktw_cm", "Infinity", "Enter a number."),
+    ("knee_to_wall.left.1.ktw_cm", 10**300, "Enter a value from 0 to 25 cm."),
+    ("aslr.left.1.notes", {"text": "x"}, "Enter text."),
+    ("aslr.left.1.notes", "pain\u0000free", "Remove the control characters."),
+]
+
+
+def test_values_of_any_shape_are_refused_and_the_socket_goes_on(assessment, clinician) -> None:
+    key = session_key_for(clinician.user)
+
+    async def scenario() -> None:
+        panel = Panel(assessment, key)
+        await panel.open()
+        for number, (address, value, message) in enumerate(WRONG_SHAPES):
+            refused = await panel.set(address, value, base=0, edit=f"w{number}")
+            assert refused == {
+                "type": "refused",
+                "id": f"w{number}",
+                "key": address,
+                "message": message,
+            }
+        # A trial written with digits that are not ASCII, and keys that are not text.
+        for number, address in enumerate(["lunge.left.².fppa_deg", ["lunge"], {"k": 1}, 7]):
+            refused = await panel.set(address, "10", base=0, edit=f"k{number}")
+            assert refused["type"] == "refused"
+            assert refused["message"] == "Unknown field."
+        saved = await panel.set("lunge.left.1.knee_position", "lateral", base=0, edit="ok")
+        assert (saved["type"], saved["value"]) == ("saved", "lateral")
+        await panel.close()
+
+    run(scenario)
+    assert [row.key for row in ResultValue.objects.filter(assessment=assessment)] == [
+        "lunge.left.1.knee_position"
+    ]
+
+
+def test_frames_that_are_not_understood_get_an_error_and_the_socket_goes_on(
+    assessment, clinician
+) -> None:
+    key = session_key_for(clinician.user)
+    bad_frames = [
+        ("not json", "bad_frame"),
+        (json.dumps([1]), "bad_frame"),
+        (json.dumps("set"), "bad_frame"),
+        ("null", "bad_frame"),
+        (json.dumps({"key": "faber.left.1.pain"}), "bad_frame"),
+        (json.dumps({"type": 5}), "bad_frame"),
+        (json.dumps({"type": ["set"]}), "bad_frame"),
+        ('{"type": "set", "value": 1' + "0" * 5000 + "}", "bad_frame"),  # > Python's int limit
+        (json.dumps({"type": "set", "notes": "x" * 20_000}), "too_large"),
+        (json.dumps({"type": "explode"}), "unknown_type"),
+        (json.dumps({"type": "step", "protocol": ["lunge"]}), "bad_field"),
+        (json.dumps({"type": "measure", "action": ["start"]}), "bad_field"),
+    ]
+
+    async def scenario() -> None:
+        panel = Panel(assessment, key)
+        await panel.open()
+        for text, code in bad_frames:
+            await panel.communicator.send_to(text_data=text)
+            error = await panel.frame()
+            assert (error["type"], error["code"]) == ("error", code), text[:60]
+            assert error["message"]
+        await panel.communicator.send_to(bytes_data=b"\x00\x01")
+        error = await panel.frame()
+        assert (error["type"], error["code"]) == ("error", "bad_frame")
+        saved = await panel.set("knee_to_wall.left.1.ktw_cm", "10", base=0)
+        assert saved["type"] == "saved"
+        await panel.close()
+
+    run(scenario)
+    assert ResultValue.objects.get(assessment=assessment).value == 10
 
 
 def test_a_completed_assessment_refuses_changes(assessment, clinician) -> None:

@@ -1,6 +1,8 @@
 """Each protocol's fields accept what PROTOCOLS.md allows and refuse the rest, with a message
 that says what is accepted."""
 
+import json
+import unicodedata
 from decimal import Decimal
 
 import pytest
@@ -88,24 +90,111 @@ def test_any_value_on_the_step_inside_the_range_is_kept_exactly(data) -> None:
     assert Decimal(str(stored)) == value
 
 
-@settings(max_examples=300, deadline=None)
-@given(data=st.data())
-def test_any_number_is_either_kept_inside_the_range_or_refused(data) -> None:
-    protocol, field, low, high, step = data.draw(st.sampled_from(NUMERIC_RANGES))
-    raw = data.draw(
-        st.decimals(min_value=-1000, max_value=1000, places=2, allow_nan=False)
-        | st.floats(allow_nan=True, allow_infinity=True)
-        | st.text(max_size=8)
+# Anything a page (or a forged frame) can send as a value: JSON's every shape, numbers far out
+# of range, the spellings of not-a-number, control characters, and the fields' own options.
+EVERY_FIELD = [(protocol.key, f) for protocol in PROTOCOLS.values() for f in protocol.all_fields]
+OPTIONS = sorted(
+    {key for _, f in EVERY_FIELD for key, _ in f.choices}
+    | {label for _, f in EVERY_FIELD for _, label in f.choices}
+    | {"yes", "no", "true", "false", "on"}
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.just(10**4000)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.decimals(min_value=-1000, max_value=1000, places=2, allow_nan=False)
+    | st.sampled_from(
+        [
+            "NaN",
+            "nan",
+            "-NaN",
+            "sNaN",
+            "Infinity",
+            "-Infinity",
+            "inf",
+            "1e999",
+            "1E+400",
+            "1e-400",
+            "12,5",
+            " 7 ",
+            "0x10",
+            "1_0",
+            "\x00",
+            "a\x00b",
+            "\u202e",
+            "",
+        ]
     )
+    | st.sampled_from(OPTIONS)
+    | st.text(max_size=12)
+)
+ANY_VALUE = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(data=st.data())
+def test_any_value_of_any_shape_is_either_kept_valid_or_refused(data) -> None:
+    """Whatever arrives (a list for a choice, an object for a number, NaN, 10**4000, a NUL in
+    a note), the field either stores a valid value of its kind or refuses it with a message:
+    it never raises anything else, and never stores what the database or the rules cannot
+    take."""
+    _, definition = data.draw(st.sampled_from(EVERY_FIELD))
+    raw = data.draw(ANY_VALUE)
     try:
-        stored = clean(protocol, field, raw)
-    except ValueRefused:
+        stored = definition.clean(raw)
+    except ValueRefused as refused:
+        message = refused.message
+        assert message
         return
+    json.dumps(stored, allow_nan=False)  # storable as JSON, as PostgreSQL's jsonb takes it
     if stored is None:
-        assert str(raw).strip() == ""
+        assert raw is None or (isinstance(raw, str) and not raw.strip())
         return
-    assert Decimal(low) <= Decimal(str(stored)) <= Decimal(high)
-    assert (Decimal(str(stored)) / Decimal(step)) % 1 == 0
+    if definition.kind in (Kind.INTEGER, Kind.DECIMAL):
+        assert isinstance(stored, int | float)
+        assert not isinstance(stored, bool)
+        assert definition.minimum <= Decimal(str(stored)) <= definition.maximum
+        if definition.kind == Kind.INTEGER:
+            assert isinstance(stored, int)
+        if definition.step is not None:
+            assert (Decimal(str(stored)) / definition.step) % 1 == 0
+    elif definition.kind == Kind.BOOLEAN:
+        assert isinstance(stored, bool)
+    elif definition.kind == Kind.CHOICE:
+        assert stored in dict(definition.choices)
+    else:
+        assert isinstance(stored, str)
+        assert len(stored) <= definition.max_length
+        assert not any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in stored)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "field", "raw", "message"),
+    [
+        ("lunge", "knee_position", ["over_big_toe"], "listed options"),
+        ("lunge", "knee_position", {"value": "lateral"}, "listed options"),
+        ("faber", "pain_location", ["groin"], "listed options"),
+        ("knee_to_wall", "heel_lifted", ["yes"], "yes or no"),
+        ("knee_to_wall", "heel_lifted", {}, "yes or no"),
+        ("knee_to_wall", "heel_lifted", 1, "yes or no"),
+        ("knee_to_wall", "ktw_cm", [10], "number"),
+        ("knee_to_wall", "ktw_cm", {"cm": 10}, "number"),
+        ("aslr", "aslr_score", 10**4000, "from 0 to 5"),
+        ("aslr", "notes", ["a note"], "Enter text"),
+        ("aslr", "notes", "pain\x00free", "control characters"),
+    ],
+)
+def test_values_of_the_wrong_shape_are_refused_with_a_message(
+    protocol, field, raw, message
+) -> None:
+    with pytest.raises(ValueRefused, match=message):
+        clean(protocol, field, raw)
 
 
 def test_off_step_and_fractional_values_are_refused() -> None:
@@ -158,6 +247,10 @@ def test_addresses_name_a_real_test_side_trial_and_field() -> None:
         ("faber.left.1.fppa_deg", "no field"),
         ("faber.left.one.faber_height_cm", "Unknown field"),
         ("faber.left", "Unknown field"),
+        # Digits that are not ASCII ("²".isdigit() is true, int("²") is an error).
+        ("lunge.left.².fppa_deg", "Unknown field"),
+        ("lunge.left.٣.fppa_deg", "Unknown field"),
+        (["lunge", "left", 1, "fppa_deg"], "Unknown field"),
         (None, "Unknown field"),
     ]:
         with pytest.raises(ValueRefused, match=message):
