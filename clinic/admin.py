@@ -1,10 +1,12 @@
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
-from clinic.audit import RequestContext, audit_record
+from clinic.audit import AuditSubject, RequestContext, audit_record_many
 from clinic.models import (
     AuditAction,
     AuditEvent,
@@ -14,12 +16,73 @@ from clinic.models import (
     Consent,
     ConsentDocument,
     Intake,
+    Role,
     User,
 )
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """An admin whose pages show a client's record: opening a list or an object, and saving a
+    change, are audited like the same actions anywhere else in the application."""
+
+    def audit_subjects(self, objects: Sequence[Model]) -> list[AuditSubject]:
+        """The parts of client records that ``objects`` show (none for staff and the like)."""
+        raise NotImplementedError
+
+    def _audit(
+        self,
+        request: HttpRequest,
+        action: AuditAction,
+        objects: Sequence[Model],
+        changes: Sequence[str] = (),
+    ) -> None:
+        subjects = self.audit_subjects(objects)
+        if subjects:
+            audit_record_many(
+                actor=request.user,
+                action=action,
+                subjects=subjects,
+                context=RequestContext.from_request(request),
+                changes=changes,
+            )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        # Redirects (bad filters) and refusals have no list; action POSTs audit themselves.
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if request.method == "GET" and response.status_code == 200 and changelist is not None:
+            # The page's sliced queryset caches its rows, so rendering reuses them.
+            self._audit(request, AuditAction.VIEWED, list(changelist.result_list))
+        return response
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = (getattr(response, "context_data", None) or {}).get("original")
+        if request.method == "GET" and response.status_code == 200 and shown is not None:
+            self._audit(request, AuditAction.VIEWED, [shown])
+        return response
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if form.changed_data or not change:
+            self._audit(
+                request,
+                AuditAction.UPDATED if change else AuditAction.CREATED,
+                [obj],
+                changes=form.changed_data,
+            )
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "is_active", "is_staff"]
     list_filter = ["role", "is_active", "is_staff"]
@@ -43,6 +106,15 @@ class UserAdmin(BaseUserAdmin):
             },
         )
     ]
+
+    def audit_subjects(self, objects: Sequence[User]) -> list[AuditSubject]:
+        client_user_ids = [user.pk for user in objects if user.role == Role.CLIENT]
+        if not client_user_ids:
+            return []
+        return [
+            AuditSubject("client", client.uuid, client)
+            for client in Client.objects.filter(user_id__in=client_user_ids)
+        ]
 
 
 @admin.register(Clinician)
@@ -75,9 +147,7 @@ class ConsentInline(admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
-    """Viewing or changing a client here is audited like anywhere else."""
-
+class ClientAdmin(AuditedAdmin):
     list_display = ["__str__", "email_address", "red_flag_raised_at", "created_at"]
     list_select_related = ["user"]
     search_fields = ["user__full_name", "user__email"]
@@ -91,37 +161,12 @@ class ClientAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)
-        client = Client.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        if request.method == "GET" and client is not None and response.status_code == 200:
-            audit_record(
-                actor=request.user,
-                action=AuditAction.VIEWED,
-                object_type="client",
-                object_uuid=client.uuid,
-                client=client,
-                context=RequestContext.from_request(request),
-            )
-        return response
-
-    def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user,
-            action=AuditAction.UPDATED if change else AuditAction.CREATED,
-            object_type="client",
-            object_uuid=obj.uuid,
-            client=obj,
-            context=RequestContext.from_request(request),
-            changes=form.changed_data,
-        )
+    def audit_subjects(self, objects: Sequence[Client]) -> list[AuditSubject]:
+        return [AuditSubject("client", client.uuid, client) for client in objects]
 
 
 @admin.register(ClinicianNote)
-class ClinicianNoteAdmin(admin.ModelAdmin):
+class ClinicianNoteAdmin(AuditedAdmin):
     list_display = ["client", "author", "created_at"]
     list_select_related = ["client__user", "author"]
     readonly_fields = ["uuid", "client", "author", "body", "created_at", "updated_at"]
@@ -132,21 +177,8 @@ class ClinicianNoteAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)
-        note = ClinicianNote.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        if note is not None and response.status_code == 200:
-            audit_record(
-                actor=request.user,
-                action=AuditAction.VIEWED,
-                object_type="clinician_note",
-                object_uuid=note.uuid,
-                client=note.client,
-                context=RequestContext.from_request(request),
-            )
-        return response
+    def audit_subjects(self, objects: Sequence[ClinicianNote]) -> list[AuditSubject]:
+        return [AuditSubject("clinician_note", note.uuid, note.client) for note in objects]
 
 
 @admin.register(ConsentDocument)

@@ -48,7 +48,7 @@ def client_ip(request: HttpRequest) -> str | None:
         return None
 
 
-def audit_record(
+def _event(
     *,
     actor: User | None,
     action: AuditAction,
@@ -59,7 +59,7 @@ def audit_record(
     changes: Iterable[str] = (),
 ) -> AuditEvent:
     authenticated = actor is not None and actor.is_authenticated
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=actor if authenticated else None,
         actor_email=actor.email if authenticated else "",
         action=action,
@@ -70,4 +70,60 @@ def audit_record(
         user_agent=context.user_agent,
         path=context.path,
         changes=sorted(changes),
+    )
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: AuditAction,
+    object_type: str,
+    object_uuid: UUID | None,
+    client: Client | None,
+    context: RequestContext,
+    changes: Iterable[str] = (),
+) -> AuditEvent:
+    event = _event(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_uuid=object_uuid,
+        client=client,
+        context=context,
+        changes=changes,
+    )
+    event.save()
+    return event
+
+
+@dataclass(frozen=True)
+class AuditSubject:
+    """One object of a client's record that a page showed or changed."""
+
+    object_type: str
+    object_uuid: UUID
+    client: Client
+
+
+def audit_record_many(
+    *,
+    actor: User | None,
+    action: AuditAction,
+    subjects: Iterable[AuditSubject],
+    context: RequestContext,
+    changes: Iterable[str] = (),
+) -> list[AuditEvent]:
+    """One row per subject in one INSERT: a list page audits every client it shows."""
+    changes = sorted(changes)
+    return AuditEvent.objects.bulk_create(
+        _event(
+            actor=actor,
+            action=action,
+            object_type=subject.object_type,
+            object_uuid=subject.object_uuid,
+            client=subject.client,
+            context=context,
+            changes=changes,
+        )
+        for subject in subjects
     )

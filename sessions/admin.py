@@ -1,11 +1,12 @@
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from clinic.admin import ClinicianAdmin
-from clinic.audit import RequestContext
+from clinic.admin import AuditedAdmin, ClinicianAdmin
+from clinic.audit import AuditSubject, RequestContext
 from clinic.models import Clinician
 from sessions.models import (
     Appointment,
@@ -101,9 +102,10 @@ class ChatMessageInline(ReadOnlyInline):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(AuditedAdmin):
     """Appointments change through booking, the manage link or the cancel action, never by
-    editing times here, so that every change reaches the client's calendar."""
+    editing times here, so that every change reaches the client's calendar. Their pages show
+    the client and the chat, so viewing them is audited."""
 
     list_display = ["starts_at", "service", "clinician", "client", "status"]
     list_filter = ["status", "service", "clinician"]
@@ -138,6 +140,12 @@ class AppointmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def audit_subjects(self, objects: Sequence[Appointment]) -> list[AuditSubject]:
+        return [
+            AuditSubject("appointment", appointment.uuid, appointment.client)
+            for appointment in objects
+        ]
 
     @admin.action(description="Cancel the selected appointments and email both sides")
     def cancel_appointments(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> None:

@@ -6,6 +6,8 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
 from clinic.models import AuditEvent
+from sessions.models import ChatMessage
+from tests.admin_forms import admin_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +164,111 @@ def test_admin_views_and_changes_of_a_client_are_audited(appointment, as_admin, 
     assert AuditEvent.objects.filter(
         actor=admin_user, action="viewed", client=appointment.client
     ).exists()
+
+
+def audit_rows(**filters) -> set[tuple]:
+    return set(
+        AuditEvent.objects.filter(**filters).values_list(
+            "actor_email", "action", "object_type", "client__user__email"
+        )
+    )
+
+
+def test_changing_a_client_in_the_admin_is_audited_with_the_changed_fields(
+    appointment, as_admin
+) -> None:
+    url = reverse("admin:clinic_client_change", args=[appointment.client.pk])
+
+    response = as_admin.post(url, admin_form_data(as_admin, url, phone="+351 91 000 0000"))
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="updated")
+    assert (event.actor_email, event.object_type, event.client) == (
+        "admin@clinic.example",
+        "client",
+        appointment.client,
+    )
+    assert event.changes == ["phone"]
+
+
+def test_the_admin_user_page_of_a_client_is_audited(appointment, as_admin, clinician) -> None:
+    as_admin.get(reverse("admin:clinic_user_change", args=[appointment.client.user.pk]))
+    as_admin.get(reverse("admin:clinic_user_change", args=[clinician.user.pk]))
+
+    # Only the client's page is about a client record.
+    assert audit_rows() == {("admin@clinic.example", "viewed", "client", "ana@example.org")}
+
+
+def test_renaming_a_client_on_the_admin_user_page_is_audited(appointment, as_admin) -> None:
+    url = reverse("admin:clinic_user_change", args=[appointment.client.user.pk])
+
+    response = as_admin.post(url, admin_form_data(as_admin, url, full_name="Ana Silva Costa"))
+
+    assert response.status_code == 302
+    appointment.client.user.refresh_from_db()
+    assert appointment.client.user.full_name == "Ana Silva Costa"
+    event = AuditEvent.objects.get(action="updated")
+    assert (event.actor_email, event.object_type, event.client) == (
+        "admin@clinic.example",
+        "client",
+        appointment.client,
+    )
+    assert event.changes == ["full_name"]
+
+
+@pytest.mark.parametrize(
+    "changelist", ["admin:clinic_user_changelist", "admin:clinic_client_changelist"]
+)
+def test_admin_lists_of_clients_audit_each_client_shown(
+    appointment, other_appointment, as_admin, changelist: str
+) -> None:
+    listing = as_admin.get(reverse(changelist))
+
+    assert listing.status_code == 200
+    assert "ben@example.org" in listing.text
+    assert audit_rows() == {
+        ("admin@clinic.example", "viewed", "client", "ana@example.org"),
+        ("admin@clinic.example", "viewed", "client", "ben@example.org"),
+    }
+    assert set(AuditEvent.objects.values_list("path", flat=True)) == {reverse(changelist)}
+
+    as_admin.get(reverse(changelist), {"q": "Ben"})
+    assert AuditEvent.objects.filter(client__user__email="ben@example.org").count() == 2
+    assert AuditEvent.objects.filter(client__user__email="ana@example.org").count() == 1
+
+
+def test_the_admin_appointment_page_with_its_chat_is_audited(appointment, as_admin) -> None:
+    ChatMessage.objects.create(
+        appointment=appointment,
+        sender=appointment.client.user,
+        sender_role="client",
+        body="My left knee clicks on stairs",
+        sent_at=appointment.starts_at,
+    )
+
+    page = as_admin.get(reverse("admin:virtual_sessions_appointment_change", args=[appointment.pk]))
+    listing = as_admin.get(reverse("admin:virtual_sessions_appointment_changelist"))
+
+    assert "My left knee clicks on stairs" in page.text
+    assert "Ana Silva" in listing.text
+    events = AuditEvent.objects.filter(action="viewed").order_by("id")
+    assert [(e.object_type, e.object_uuid, e.client) for e in events] == [
+        ("appointment", appointment.uuid, appointment.client),
+        ("appointment", appointment.uuid, appointment.client),
+    ]
+    assert [e.path for e in events] == [
+        reverse("admin:virtual_sessions_appointment_change", args=[appointment.pk]),
+        reverse("admin:virtual_sessions_appointment_changelist"),
+    ]
+
+
+def test_refused_or_missing_admin_pages_are_not_audited(
+    appointment, as_admin, as_clinician
+) -> None:
+    user_page = reverse("admin:clinic_user_change", args=[appointment.client.user.pk])
+
+    assert as_clinician.get(user_page).status_code == 302
+    assert as_admin.get(reverse("admin:clinic_user_change", args=[999_999])).status_code == 302
+    assert as_clinician.get(reverse("admin:clinic_user_changelist")).status_code == 302
+
+    assert not AuditEvent.objects.exists()
