@@ -566,17 +566,23 @@ class ValueAddress:
         return f"{self.protocol}.{self.side}.{self.trial}.{self.field}"
 
 
-def address_check(protocol: Any, side: Any, trial: Any, field_key: Any) -> ValueAddress:
-    """The address of a value, or ValueRefused if the test has no such side, trial or field."""
-    definition = protocol_get(protocol)
-    if side not in SIDES:
-        raise ValueRefused("Side must be left or right.")
+def trial_check(definition: Protocol, trial: Any) -> int:
+    """``trial`` if the test has it, or ValueRefused saying which trials it has."""
     if isinstance(trial, bool) or not isinstance(trial, int) or not 1 <= trial <= definition.trials:
         raise ValueRefused(
             f"{definition.name} has trial 1 only."
             if definition.trials == 1
             else f"{definition.name} has trials 1 to {definition.trials}."
         )
+    return trial
+
+
+def address_check(protocol: Any, side: Any, trial: Any, field_key: Any) -> ValueAddress:
+    """The address of a value, or ValueRefused if the test has no such side, trial or field."""
+    definition = protocol_get(protocol)
+    if side not in SIDES:
+        raise ValueRefused("Side must be left or right.")
+    trial_check(definition, trial)
     definition.field(field_key)
     return ValueAddress(protocol=definition.key, side=side, trial=trial, field=field_key)
 

@@ -3,6 +3,7 @@ pages (the client's room, the clinician's other windows) and tasks go out after 
 
 import datetime as dt
 import io
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,12 @@ from assessments.models import (
 )
 from assessments.protocols import (
     PROTOCOLS,
+    SIDES,
     ValueAddress,
     ValueRefused,
-    address_check,
     address_parse,
     protocol_get,
+    trial_check,
     value_clean,
 )
 from clinic.audit import RequestContext, audit_record
@@ -312,6 +314,52 @@ def assessment_step_set(
 
 SNAPSHOT_MAX_BYTES = 3 * 1024 * 1024
 SNAPSHOT_MAX_SIDE = 4096
+# A 4K video frame, either way up: more than any camera sends to a call. PNG data compresses
+# so well that a 3 MB file could otherwise decode to gigabytes (a decompression bomb).
+SNAPSHOT_MAX_PIXELS = 3840 * 2160
+
+
+def _image_header(data: bytes) -> tuple[str, int, int]:
+    """The format, width and height of a JPEG or PNG, read from its header alone.
+
+    Nothing is decoded yet, and Pillow's own decompression-bomb check in ``Image.open`` (an
+    error above 179 million pixels, a warning above 89 million) is not reached: the size is
+    judged against our much lower limits first.
+    """
+    from PIL import JpegImagePlugin, PngImagePlugin
+
+    for plugin in (JpegImagePlugin.JpegImageFile, PngImagePlugin.PngImageFile):
+        try:
+            with plugin(io.BytesIO(data)) as image:
+                width, height = image.size
+                return str(image.format), width, height
+        except (SyntaxError, OSError, ValueError, IndexError, TypeError, EOFError, struct.error):
+            continue
+    raise ValueRefused("The snapshot is not a JPEG or PNG image.")
+
+
+def _snapshot_jpeg(data: bytes) -> tuple[bytes, int, int]:
+    """The snapshot as JPEG bytes with its size, or ValueRefused saying what is wrong."""
+    from PIL import Image
+
+    image_format, width, height = _image_header(data)
+    if not (0 < width <= SNAPSHOT_MAX_SIDE and 0 < height <= SNAPSHOT_MAX_SIDE):
+        raise ValueRefused(f"The snapshot is larger than {SNAPSHOT_MAX_SIDE} pixels on a side.")
+    if width * height > SNAPSHOT_MAX_PIXELS:
+        raise ValueRefused(
+            f"The snapshot has more than {SNAPSHOT_MAX_PIXELS / 1e6:.1f} million pixels."
+        )
+    try:
+        with Image.open(io.BytesIO(data), formats=[image_format]) as image:
+            # Decoding every pixel now proves the image whole; the size bounds the cost.
+            image.load()
+            if image_format == "PNG":
+                converted = io.BytesIO()
+                image.convert("RGB").save(converted, format="JPEG", quality=90)
+                data = converted.getvalue()
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError):
+        raise ValueRefused("The snapshot is not a JPEG or PNG image.") from None
+    return data, width, height
 
 
 def images_consent(client: Client) -> Consent | None:
@@ -336,29 +384,14 @@ def snapshot_add(
     now: dt.datetime,
 ) -> Snapshot:
     """Keep a still of the client's video with the step's result, if the client consented."""
-    from PIL import Image, UnidentifiedImageError
-
     definition = protocol_get(protocol)
-    if side:
-        address_check(protocol, side, trial or 1, definition.fields[0].key)
+    if side and side not in SIDES:
+        raise ValueRefused("Side must be left or right.")
+    if trial is not None:
+        trial_check(definition, trial)
     if len(data) > SNAPSHOT_MAX_BYTES:
         raise ValueRefused("The image is larger than 3 MB.")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image_format = image.format
-            width, height = image.size
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ValueRefused("The snapshot is not a JPEG or PNG image.") from None
-    if image_format not in ("JPEG", "PNG"):
-        raise ValueRefused("The snapshot is not a JPEG or PNG image.")
-    if not (0 < width <= SNAPSHOT_MAX_SIDE and 0 < height <= SNAPSHOT_MAX_SIDE):
-        raise ValueRefused("The snapshot is larger than 4096 pixels on a side.")
-    if image_format == "PNG":
-        with Image.open(io.BytesIO(data)) as image:
-            converted = io.BytesIO()
-            image.convert("RGB").save(converted, format="JPEG", quality=90)
-            data = converted.getvalue()
+    data, width, height = _snapshot_jpeg(data)
     snapshot = None
     try:
         with transaction.atomic():

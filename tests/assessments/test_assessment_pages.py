@@ -2,6 +2,8 @@
 completion, addenda, results for the client, and who may see or change what."""
 
 import io
+import struct
+import zlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -49,6 +51,25 @@ def jpeg(width: int = 64, height: int = 48, image_format: str = "JPEG") -> bytes
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (120, 80, 40)).save(buffer, format=image_format)
     return buffer.getvalue()
+
+
+def png_bomb(width: int, height: int, *, pixels: bytes | None = None) -> bytes:
+    """A valid black-and-white PNG of this size: all zeros compress to almost nothing, so
+    20000 × 10000 pixels take about 25 KB (``pixels`` replaces the compressed image data)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    if pixels is None:
+        row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then 1 bit a pixel
+        compressor = zlib.compressobj(9)
+        pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def _upload(data: bytes, name: str = "snapshot.jpg") -> SimpleUploadedFile:
@@ -258,6 +279,20 @@ def test_without_consent_to_images_no_snapshot_is_kept(as_clinician, assessment)
         (jpeg(), {"protocol": "yoga"}, "Unknown test"),
         (jpeg(), {"protocol": "lunge", "side": "left", "trial": "4"}, "trials 1 to 3"),
         (jpeg(), {"protocol": "lunge", "side": "left", "trial": "x"}, "must be a number"),
+        # A trial without a side is checked against the test as well.
+        (jpeg(), {"protocol": "lunge", "trial": "40000"}, "Lunge knee tracking has trials 1 to 3"),
+        (jpeg(), {"protocol": "lunge", "trial": "-3"}, "Lunge knee tracking has trials 1 to 3"),
+        (jpeg(), {"protocol": "lunge", "trial": "0"}, "Lunge knee tracking has trials 1 to 3"),
+        (jpeg(), {"protocol": "seated_cross_legged", "trial": "2"}, "has trial 1 only"),
+        (jpeg(), {"protocol": "lunge", "side": "middle"}, "left or right"),
+        # Decompression bombs: a few hundred kilobytes that decode to hundreds of megapixels
+        # (Pillow raises above 179 million pixels and warns above 89 million).
+        (png_bomb(20_000, 10_000), {"protocol": "lunge"}, "larger than 4096 pixels on a side"),
+        (png_bomb(10_000, 9_000), {"protocol": "lunge"}, "larger than 4096 pixels on a side"),
+        # Within 4096 a side but more than a 4K video frame holds.
+        (png_bomb(4_000, 4_000), {"protocol": "lunge"}, "more than 8.3 million pixels"),
+        # A PNG whose chunks are intact but whose pixels do not decode.
+        (png_bomb(64, 48, pixels=b"not zlib"), {"protocol": "lunge"}, "not a JPEG or PNG image"),
     ],
 )
 def test_bad_snapshots_are_refused_with_a_reason(
