@@ -62,7 +62,8 @@ def measurement_start(
     """The clinician asks to measure a test from the client's camera (one at a time)."""
     if not vision_available():
         raise AssessmentError(ENABLE_HINT)
-    if protocol not in ANALYSES:
+    # A frame can carry any JSON: a list or an object is not hashable, so not a dict key.
+    if not isinstance(protocol, str) or protocol not in ANALYSES:
         raise ValueRefused("This test is not measured from video.")
     if side not in SIDES:
         raise ValueRefused("Side must be left or right.")

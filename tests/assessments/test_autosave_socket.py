@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
-from assessments.models import Assessment, AssessmentStatus, ResultValue
+from assessments.models import Assessment, AssessmentStatus, Measurement, ResultValue
 from assessments.services import assessment_complete
 from clinic.audit import SYSTEM
 from clinic.models import AuditEvent
@@ -279,6 +279,31 @@ def test_frames_that_are_not_understood_get_an_error_and_the_socket_goes_on(
 
     run(scenario)
     assert ResultValue.objects.get(assessment=assessment).value == 10
+
+
+@pytest.mark.parametrize("protocol", [["lunge"], {"key": "lunge"}, 7, None])
+def test_a_measure_frame_naming_no_test_as_text_is_refused(assessment, clinician, protocol) -> None:
+    key = session_key_for(clinician.user)
+
+    async def scenario() -> None:
+        panel = Panel(assessment, key)
+        await panel.open()
+        await panel.communicator.send_to(
+            text_data=json.dumps(
+                {"type": "measure", "action": "start", "protocol": protocol, "side": "left"}
+            )
+        )
+        assert await panel.frame_of("measurement") == {
+            "type": "measurement",
+            "state": "refused",
+            "message": "This test is not measured from video.",
+        }
+        saved = await panel.set("lunge.left.1.fppa_deg", "12", base=0)
+        assert saved["type"] == "saved"
+        await panel.close()
+
+    run(scenario)
+    assert not Measurement.objects.exists()
 
 
 def test_a_completed_assessment_refuses_changes(assessment, clinician) -> None:
