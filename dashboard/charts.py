@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 import pygal
 from django.conf import settings
@@ -20,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from pygal.style import Style
 
 from assessments.findings import DEFAULT_THRESHOLDS, thresholds_with
-from assessments.models import Assessment, ResultValue
+from assessments.models import Assessment
 from assessments.programs import WeekAdherence
 
 
@@ -54,6 +55,19 @@ METRICS = (
     ),
     Metric("knee_to_wall", "ktw_cm", "Knee-to-wall distance", "cm", "ktw_difference_cm"),
 )
+
+CHARTED_FIELDS = tuple(sorted({metric.field for metric in METRICS}))
+
+
+class Reading(NamedTuple):
+    """One recorded value, as much of it as the charts read."""
+
+    assessment_id: int
+    protocol: str
+    field: str
+    side: str
+    value: object
+
 
 STYLE = Style(
     background="#ffffff",
@@ -89,6 +103,26 @@ class Chart:
     columns: list[str]
     rows: list[list[str]]
     note: str
+    # The data table's caption: the title, and which assessments when not all are drawn.
+    caption: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The progress charts, and how many of the completed assessments they draw."""
+
+    charts: list[Chart]
+    shown: int
+    total: int
+
+    @property
+    def partial(self) -> bool:
+        return self.shown < self.total
+
+    @property
+    def limited(self) -> bool:
+        """More assessments than a chart draws by default: the page says which it shows."""
+        return self.total > MAX_ASSESSMENTS
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -134,18 +168,27 @@ def _line_chart(title: str) -> pygal.Line:
 
 
 def progress_charts(
-    assessments: Sequence[Assessment], values: Sequence[ResultValue]
-) -> list[Chart]:
-    """One chart per test with results in at least one completed assessment, oldest first."""
-    # The latest twelve: enough to see a trend, few enough to read (and to draw quickly).
+    assessments: Sequence[Assessment], readings: Sequence[Reading], *, everything: bool = False
+) -> Progress:
+    """One chart per test with results in at least one completed assessment, oldest first:
+    the latest twelve (enough to see a trend, few enough to read), or ``everything``."""
     completed = sorted(
         (a for a in assessments if a.completed_at is not None), key=lambda a: a.completed_at
-    )[-MAX_ASSESSMENTS:]
+    )
+    total = len(completed)
+    if not everything:
+        completed = completed[-MAX_ASSESSMENTS:]
     if not completed:
-        return []
+        return Progress(charts=[], shown=0, total=0)
+    if len(completed) < total:
+        which = f"latest {len(completed)} of {total} assessments"
+    elif total > MAX_ASSESSMENTS:
+        which = f"all {total} assessments"
+    else:
+        which = ""
     thresholds = thresholds_with(settings.ASSESSMENT_THRESHOLDS)
     by_assessment: dict[tuple[int, str, str, str], list[float]] = defaultdict(list)
-    for row in values:
+    for row in readings:
         if isinstance(row.value, int | float) and not isinstance(row.value, bool):
             by_assessment[(row.assessment_id, row.protocol, row.field, row.side)].append(
                 float(row.value)
@@ -168,6 +211,10 @@ def progress_charts(
         limit = float(thresholds[metric.threshold])
         chart = _line_chart(metric.title)
         chart.x_labels = labels
+        if len(labels) > MAX_ASSESSMENTS:
+            # Every date would overlap the next: label some, draw every point.
+            chart.x_labels_major_count = MAX_ASSESSMENTS // 2
+            chart.show_minor_x_labels = False
         chart.y_title = metric.unit
         for name, points in (*series.items(), ("Difference", difference)):
             dash = DASHES[name]
@@ -203,9 +250,10 @@ def progress_charts(
                     f"{_number(limit, metric.unit)} ({threshold.source}"
                     f"{', uncertain' if threshold.uncertain else ''})."
                 ),
+                caption=f"{metric.title}: {which}" if which else metric.title,
             )
         )
-    return charts
+    return Progress(charts=charts, shown=len(completed), total=total)
 
 
 def adherence_chart(weeks: Sequence[WeekAdherence]) -> Chart | None:
@@ -240,4 +288,5 @@ def adherence_chart(weeks: Sequence[WeekAdherence]) -> Chart | None:
             for w in weeks
         ],
         note="Exercises ticked off against those planned in each week of the program.",
+        caption="Adherence per week",
     )

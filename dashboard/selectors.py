@@ -1,12 +1,12 @@
 """Reads that compose clinic, sessions and assessments data for the dashboards.
 
 Every page's reads run a fixed number of queries, whatever the number of clients,
-appointments or results (asserted in tests/dashboard/test_query_counts.py).
+appointments or results (asserted in tests/dashboard/test_dashboard_pages.py).
 """
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from django.db.models import Count, F, FilteredRelation, Max, Min, Prefetch, Q, QuerySet
@@ -25,6 +25,7 @@ from assessments.models import (
 )
 from assessments.programs import WeekAdherence, plan_adherence, plan_phase_on
 from clinic.models import Client, Clinician, ClinicianNote, Consent, Intake, Role, User
+from dashboard.charts import CHARTED_FIELDS, Reading
 from sessions.models import Appointment, AppointmentStatus, RoomEvent
 from sessions.selectors import (
     LONGEST_BLOCKED_RANGE,
@@ -56,7 +57,7 @@ class ClientRecord:
     adherence: list[WeekAdherence] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
     # Completed assessments' values for the progress charts.
-    values: list[ResultValue] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
 
     @property
     def latest_intake(self) -> Intake | None:
@@ -68,31 +69,39 @@ class ClientRecord:
         return completed[0] if completed else None
 
 
-def client_record(client: Client, *, with_notes: bool) -> ClientRecord:
-    """A client's record for their own page (``with_notes=False``) or a clinician's."""
+def client_appointments(client: Client) -> QuerySet[Appointment]:
+    """A client's appointments with every clinician, newest first."""
+    return (
+        Appointment.objects.filter(client=client)
+        .select_related("service", "clinician__user")
+        .order_by("-starts_at")
+    )
+
+
+def client_record(
+    client: Client, *, with_notes: bool, appointments: QuerySet[Appointment] | None = None
+) -> ClientRecord:
+    """A client's record for their own page (``with_notes=False``) or a clinician's;
+    ``appointments`` (default: client_appointments) lets a page annotate them."""
+    if appointments is None:
+        appointments = client_appointments(client)
     return ClientRecord(
         client=client,
         intakes=list(client.intakes.order_by("-submitted_at")),
         consents=list(client.consents.select_related("document", "accepted_by")),
-        appointments=list(
-            Appointment.objects.filter(client=client)
-            .select_related("service", "clinician__user")
-            .order_by("-starts_at")
-        ),
+        appointments=list(appointments),
         notes=list(client.notes.select_related("author")) if with_notes else [],
     )
 
 
 def client_record_for_clinician(client: Client, *, now: dt.datetime) -> ClientRecord:
     """Everything on a client's page for clinicians, in a fixed number of queries."""
-    record = client_record(client, with_notes=True)
     # Each row counts its room events; the events themselves are read when a row is opened
     # (session_room_events), so a long history does not load every session's events.
-    appointments = list(
-        Appointment.objects.filter(client=client)
-        .select_related("service", "clinician__user")
-        .annotate(room_event_count=Count("room_events"))
-        .order_by("-starts_at")
+    record = client_record(
+        client,
+        with_notes=True,
+        appointments=client_appointments(client).annotate(room_event_count=Count("room_events")),
     )
     assessments = list(
         Assessment.objects.filter(client=client)
@@ -120,23 +129,23 @@ def client_record_for_clinician(client: Client, *, now: dt.datetime) -> ClientRe
             client=client, status__in=[ReminderStatus.SENT, ReminderStatus.FAILED]
         ).order_by("-due_at")[:RECENT_REMINDERS]
     )
-    values = list(
-        ResultValue.objects.filter(
-            assessment__client=client, assessment__status=AssessmentStatus.COMPLETED
-        ).select_related("assessment")
-    )
-    return ClientRecord(
-        client=client,
-        intakes=record.intakes,
-        consents=record.consents,
-        appointments=appointments,
-        notes=record.notes,
+    # Only the columns and fields the charts draw: no model objects for each value.
+    readings = [
+        Reading(*row)
+        for row in ResultValue.objects.filter(
+            assessment__client=client,
+            assessment__status=AssessmentStatus.COMPLETED,
+            field__in=CHARTED_FIELDS,
+        ).values_list(*Reading._fields)
+    ]
+    return replace(
+        record,
         assessments=assessments,
         plan=plan,
         plan_phase=phase,
         adherence=adherence or [],
         reminders=reminders,
-        values=values,
+        readings=readings,
     )
 
 

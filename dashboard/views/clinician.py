@@ -16,7 +16,7 @@ from clinic.forms import ClinicianNoteForm
 from clinic.models import Role
 from clinic.permissions import clinician_required
 from clinic.services import client_record_viewed, client_red_flag_clear, clinician_note_add
-from dashboard.charts import adherence_chart, progress_charts
+from dashboard.charts import MAX_ASSESSMENTS, adherence_chart, progress_charts
 from dashboard.selectors import (
     CLIENT_SORTS,
     client_record_for_clinician,
@@ -89,7 +89,10 @@ def _record_page(
         {
             "record": record,
             "note_form": note_form or ClinicianNoteForm(),
-            "charts": progress_charts(record.assessments, record.values),
+            "progress": progress_charts(
+                record.assessments, record.readings, everything=request.GET.get("all") == "1"
+            ),
+            "chart_limit": MAX_ASSESSMENTS,
             "adherence_chart": adherence_chart(record.adherence),
             "is_clinician": request.user.role == Role.CLINICIAN,
         },

@@ -13,7 +13,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.models import PracticeLog, Reminder, ReminderKind, ReminderStatus
+from assessments.models import (
+    Assessment,
+    PracticeLog,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    ResultValue,
+)
 from assessments.programs import plan_approve
 from assessments.services import (
     assessment_complete,
@@ -23,7 +30,7 @@ from assessments.services import (
 from clinic.audit import SYSTEM
 from clinic.models import KneePainSide, PainDuration
 from clinic.services import intake_submit
-from sessions.models import AppointmentStatus, RoomEvent, RoomEventKind
+from sessions.models import Appointment, AppointmentStatus, RoomEvent, RoomEventKind
 from tests import factories
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 
@@ -446,7 +453,7 @@ def test_charts_of_a_long_history_say_they_show_the_latest_twelve(
     everything = as_clinician.get(url, {"all": "1"}).content.decode()
     progress = everything.split('id="progress-heading"')[1].split('id="appointments-heading"')[0]
     assert "The charts show all 14 assessments." in progress
-    assert 'href="?#progress">Show the latest 12</a>' in progress
+    assert f'href="{url}#progress">Show the latest 12</a>' in progress
     assert "Knee-to-wall distance: all 14 assessments</caption>" in progress
     rows = chart_rows(progress, "knee_to_wall-ktw_cm")
     assert [left for _, left, _, _ in rows] == [f"{cm} cm" for cm in range(10, 24)]
@@ -590,6 +597,20 @@ def test_dashboard_pages_run_the_same_queries_however_much_data(
     # events are loaded when it is opened.
     reading_events = f'FROM "{RoomEvent._meta.db_table}"'
     assert not [q for q in after[3] if reading_events in q]
+
+
+def test_the_client_page_reads_appointments_once_and_values_as_plain_rows(
+    as_clinician, client_record, appointment, with_history
+) -> None:
+    sql = queries(as_clinician, reverse("dashboard:client_record", args=[client_record.uuid]))
+
+    def reading(model) -> list[str]:
+        return [q for q in sql if q.startswith(f'SELECT "{model._meta.db_table}".')]
+
+    assert len(reading(Appointment)) == 1
+    # The charts' values without their assessments (the page has those already).
+    [values] = reading(ResultValue)
+    assert f'"{Assessment._meta.db_table}"."clinician_id"' not in values.split(" FROM ")[0]
 
 
 def test_a_sessions_room_events_run_the_same_queries_however_many(
