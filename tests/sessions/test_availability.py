@@ -200,3 +200,54 @@ def test_only_clinicians_have_working_hours(as_client, as_admin, as_stranger) ->
     assert as_client.get(url).status_code == 403
     assert as_admin.get(url).status_code == 403
     assert as_stranger.get(url).status_code == 302
+
+
+def test_changing_hours_is_refused_to_everyone_but_clinicians(
+    sam, as_client, as_other_client, as_admin, as_stranger
+) -> None:
+    posts = [
+        (
+            reverse("sessions:availability_hours_add"),
+            {"weekday": 0, "starts_at": "09:00", "ends_at": "12:00"},
+        ),
+        (
+            reverse("sessions:availability_period_add", args=["time-off"]),
+            {"time-off-starts_at": "2026-06-10T09:00", "time-off-ends_at": "2026-06-10T17:00"},
+        ),
+        (
+            reverse("sessions:availability_period_add", args=["extra"]),
+            {"extra-starts_at": "2026-06-13T15:00", "extra-ends_at": "2026-06-13T16:00"},
+        ),
+    ]
+    for url, data in posts:
+        for persona in (as_client, as_other_client, as_admin):
+            assert persona.post(url, data).status_code == 403, url
+        refused = as_stranger.post(url, data)
+        assert refused.status_code == 302
+        assert refused["Location"].startswith(reverse("clinic:login"))
+
+    assert not WeeklyHours.objects.filter(clinician=sam).exists()
+    assert not TimeOff.objects.exists()
+    assert not ExtraHours.objects.exists()
+
+
+def test_time_off_names_only_the_clinicians_own_clients(
+    sam, clinician, as_other_clinician, service, client_record
+) -> None:
+    # Ana's session is with Maya; Sam taking the same afternoon off learns nothing about it.
+    factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=dt.datetime(2026, 6, 10, 14, 0, tzinfo=dt.UTC),
+    )
+
+    response = as_other_clinician.post(
+        reverse("sessions:availability_period_add", args=["time-off"]),
+        {"time-off-starts_at": "2026-06-10T09:00", "time-off-ends_at": "2026-06-10T17:00"},
+        follow=True,
+    )
+
+    assert "Time off added." in response.text
+    assert "Ana Silva" not in response.text
+    assert "booked session" not in response.text
