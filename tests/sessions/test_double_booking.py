@@ -4,12 +4,18 @@ import datetime as dt
 import threading
 
 import pytest
+import time_machine
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 
 from clinic.audit import SYSTEM
+from clinic.models import User
+from sessions.links import manage_token
 from sessions.models import Appointment, AppointmentStatus
 from sessions.services import SlotUnavailable, appointment_book
 from tests import factories
+from tests.conftest import MONDAY_MORNING
+from tests.sessions.booking_helpers import booking_data, details_url, iso
 
 START = dt.datetime.now(dt.UTC).replace(hour=9, minute=0, second=0, microsecond=0) + dt.timedelta(
     days=2
@@ -117,3 +123,71 @@ def test_simultaneous_bookings_of_overlapping_times_make_one_appointment(
     assert len(booked) == 1
     assert all(isinstance(error, SlotUnavailable) for error in failed), failed
     assert Appointment.objects.filter(clinician=clinician).count() == 1
+
+
+# --- When the application's check is bypassed, the constraint still decides ----------------
+
+TEN_AM_LONDON = dt.datetime(2026, 6, 8, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def check_passes_everything(monkeypatch):
+    """The check under the schedule lock says yes to every time, as it would for two writers
+    that both looked before either wrote (a writer that skipped the lock, say). Only the
+    exclusion constraint is left to refuse the second appointment."""
+    monkeypatch.setattr("sessions.services.slot_is_available", lambda **_: True)
+
+
+@pytest.mark.django_db
+def test_a_booking_refused_by_the_constraint_gets_fresh_times_not_an_error(
+    as_stranger, service, clinician, other_client_record, check_passes_everything
+) -> None:
+    with time_machine.travel(MONDAY_MORNING, tick=False):
+        factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=other_client_record,
+            starts_at=TEN_AM_LONDON,
+        )
+
+        # 10:30 overlaps the 10:00 session; only the constraint knows.
+        half_past = TEN_AM_LONDON + dt.timedelta(minutes=30)
+        response = as_stranger.post(details_url(service, clinician), booking_data(half_past))
+
+    assert response.status_code == 409
+    assert "this time was just taken" in response.text
+    assert 'value="Carla Nunes"' in response.text
+    # Fresh times, computed without the bypassed check: the next free start is 11:00.
+    assert f'value="{iso(TEN_AM_LONDON + dt.timedelta(hours=1))}"' in response.text
+    assert f'value="{iso(half_past)}"' not in response.text
+    assert Appointment.objects.filter(clinician=clinician).count() == 1
+    # The booking was one transaction: no client, intake or consent left behind.
+    assert not User.objects.filter(email="carla@example.org").exists()
+
+
+@pytest.mark.django_db
+def test_a_reschedule_refused_by_the_constraint_keeps_the_old_time(
+    as_stranger, service, clinician, client_record, other_client_record, check_passes_everything
+) -> None:
+    with time_machine.travel(MONDAY_MORNING, tick=False):
+        tuesday = TEN_AM_LONDON + dt.timedelta(days=1)
+        mine = factories.make_appointment(
+            service=service, clinician=clinician, client=client_record, starts_at=tuesday
+        )
+        factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=other_client_record,
+            starts_at=tuesday + dt.timedelta(hours=2),
+        )
+
+        response = as_stranger.post(
+            reverse("sessions:manage_reschedule", args=[manage_token(mine)]),
+            {"start": iso(tuesday + dt.timedelta(hours=2, minutes=15))},
+        )
+
+    assert response.status_code == 409
+    assert "this time was just taken" in response.text
+    mine.refresh_from_db()
+    assert mine.starts_at == tuesday
+    assert mine.sequence == 0
