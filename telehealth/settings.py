@@ -325,11 +325,12 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = False
+HSTS_PRELOAD_MINIMUM_SECONDS = 365 * 24 * 60 * 60
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", HSTS_PRELOAD_MINIMUM_SECONDS)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
     if env_bool("BEHIND_TLS_PROXY", default=False):
@@ -368,6 +369,21 @@ def production_problems() -> list[str]:
         problems.append("EMAIL_HOST must be set: clients get their links by email")
     if _site.scheme != "https":
         problems.append("SITE_URL must start with https://")
+    # HSTS as check --deploy wants it (W004, W005, W021); preload lists require a year.
+    if SECURE_HSTS_SECONDS < HSTS_PRELOAD_MINIMUM_SECONDS:
+        problems.append(
+            f"SECURE_HSTS_SECONDS must be at least {HSTS_PRELOAD_MINIMUM_SECONDS} (a year), "
+            f"got {SECURE_HSTS_SECONDS}"
+            + (", which turns HSTS off" if SECURE_HSTS_SECONDS <= 0 else "")
+        )
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        problems.append("SECURE_HSTS_INCLUDE_SUBDOMAINS must be true")
+    if not SECURE_HSTS_PRELOAD:
+        problems.append("SECURE_HSTS_PRELOAD must be true")
+    if insecure_origins := [o for o in CSRF_TRUSTED_ORIGINS if not o.startswith("https://")]:
+        problems.append(
+            "CSRF_TRUSTED_ORIGINS must be https:// origins; not " + ", ".join(insecure_origins)
+        )
     if WEBRTC_TURN_URLS and len(WEBRTC_TURN_SECRET) < 16:
         problems.append("WEBRTC_TURN_SECRET must be set (16+ characters) when TURN is configured")
     return problems

@@ -33,6 +33,10 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         "ALLOWED_HOSTS",
         "SITE_URL",
         "DEBUG",
+        "CSRF_TRUSTED_ORIGINS",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
     ):
         clean.pop(key, None)
     return subprocess.run(
@@ -66,6 +70,19 @@ def test_production_settings_pass_the_deploy_checks() -> None:
         ({"REDIS_URL": ""}, "REDIS_URL must be set"),
         ({"EMAIL_HOST": ""}, "EMAIL_HOST must be set"),
         ({"SITE_URL": "http://clinic.example.com"}, "SITE_URL must start with https://"),
+        # What check --deploy reports as W004, W005 and W021, and what preload lists require.
+        ({"SECURE_HSTS_SECONDS": "0"}, "SECURE_HSTS_SECONDS must be at least 31536000"),
+        ({"SECURE_HSTS_SECONDS": "-5"}, "SECURE_HSTS_SECONDS must be at least 31536000"),
+        ({"SECURE_HSTS_SECONDS": "86400"}, "SECURE_HSTS_SECONDS must be at least 31536000"),
+        (
+            {"SECURE_HSTS_INCLUDE_SUBDOMAINS": "false"},
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS must be true",
+        ),
+        ({"SECURE_HSTS_PRELOAD": "false"}, "SECURE_HSTS_PRELOAD must be true"),
+        (
+            {"CSRF_TRUSTED_ORIGINS": "https://clinic.example.com,http://clinic.example.com"},
+            "CSRF_TRUSTED_ORIGINS must be https:// origins; not http://clinic.example.com",
+        ),
     ],
 )
 def test_production_mode_refuses_to_start_with_an_insecure_setting(
@@ -77,6 +94,23 @@ def test_production_mode_refuses_to_start_with_an_insecure_setting(
     assert result.returncode != 0
     assert "Refusing to start in production mode" in result.stderr
     assert complaint in result.stderr
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    result = manage(
+        "check",
+        env={
+            **SECURE,
+            "SECURE_HSTS_SECONDS": "0",
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS": "false",
+            "CSRF_TRUSTED_ORIGINS": "http://clinic.example.com",
+        },
+    )
+
+    assert result.returncode != 0
+    assert "SECURE_HSTS_SECONDS must be at least 31536000" in result.stderr
+    assert "SECURE_HSTS_INCLUDE_SUBDOMAINS must be true" in result.stderr
+    assert "CSRF_TRUSTED_ORIGINS must be https:// origins" in result.stderr
 
 
 def test_a_mistyped_boolean_is_an_error_not_a_default() -> None:
