@@ -10,10 +10,9 @@ address (PROTOCOLS.md section 6). Rules are plain functions of the results, one 
 ``RULES``.
 """
 
-import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -232,6 +231,21 @@ Rule = Callable[[Results, Context], list[Finding]]
 
 def _num(value: Any) -> str:
     return format(Decimal(str(value)).normalize(), "f")
+
+
+def _shown(value: Decimal, limit: Decimal | None = None) -> str:
+    """A computed value (a mean, a difference) for people: to 0.1, or to 0.01 where 0.1 would
+    make it read as the threshold it was compared with (a mean of 18.63° shown as 18.6°
+    beside a reference of 18.6°). Rules compare the unrounded value."""
+    rounded = value.quantize(Decimal("0.1"), ROUND_HALF_UP)
+    if limit is not None and rounded == limit and value != limit:
+        rounded = value.quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return _num(rounded)
+
+
+def _mean(sources: list[Source]) -> Decimal:
+    """The exact mean of the values (Decimal arithmetic: no float or rounding error)."""
+    return sum((Decimal(str(s.value)) for s in sources), Decimal(0)) / len(sources)
 
 
 def _side(side: str) -> str:
@@ -478,12 +492,7 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
             )
         angles = [s for s in results.trials("lunge", side, "fppa_deg") if is_number(s.value)]
         if angles:
-            means[side] = (
-                Decimal(str(statistics.fmean(float(s.value) for s in angles))).quantize(
-                    Decimal("0.1")
-                ),
-                angles,
-            )
+            means[side] = (_mean(angles), angles)
 
     female = context.sex == "female"
     limit_name = "fppa_female_max_deg" if female else "fppa_male_max_deg"
@@ -500,7 +509,7 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
                     side=side,
                     title=f"{SIDE_LABELS[side]} knee valgus angle above the reference",
                     detail=(
-                        f"Mean FPPA {_num(mean)}° over {len(angles)} trial(s), above the "
+                        f"Mean FPPA {_shown(mean, limit)}° over {len(angles)} trial(s), above the "
                         f"{reference} reference of {_num(limit)}°."
                     ),
                     targets=(Target.GLUTE_MED,),
@@ -521,9 +530,9 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
                     side=worse,
                     title=f"More valgus on the {_side(worse)} (FPPA)",
                     detail=(
-                        f"Mean FPPA {_side(worse)} {_num(means[worse][0])}°, "
-                        f"{_side(_other(worse))} {_num(means[_other(worse)][0])}°: a difference "
-                        f"of {_num(difference)}° (≥ {_num(limit)}°)."
+                        f"Mean FPPA {_side(worse)} {_shown(means[worse][0])}°, "
+                        f"{_side(_other(worse))} {_shown(means[_other(worse)][0])}°: a difference "
+                        f"of {_shown(difference, limit)}° (≥ {_num(limit)}°)."
                     ),
                     targets=(Target.GLUTE_MED,),
                     sources=(*means["left"][1], *means["right"][1]),
@@ -611,20 +620,23 @@ def modified_thomas_rules(results: Results, context: Context) -> list[Finding]:
 
 
 def single_leg_stance_rules(results: Results, context: Context) -> list[Finding]:
+    """A drop of more than the threshold is positive. When the drop was measured the threshold
+    decides, whatever was ticked; when it was only seen, the clinician's observation does."""
     findings = []
     limit = context.threshold("pelvic_drop_above_cm")
     for side in SIDES:
         seen = results.get("single_leg_stance", side, "pelvic_drop")
         drop = results.number("single_leg_stance", side, "pelvic_drop_cm")
-        sources = []
-        reasons = []
-        if seen and seen.value is True:
-            sources.append(seen)
-            reasons.append("the pelvis drops on the lifted side")
-        if drop and Decimal(str(drop.value)) > limit:
-            sources.append(drop)
-            reasons.append(f"a drop of {_num(drop.value)} cm (> {_num(limit)} cm)")
-        if not sources:
+        seen_yes = seen is not None and seen.value is True
+        if drop is not None:
+            if not Decimal(str(drop.value)) > limit:
+                continue
+            sources = [drop, *([seen] if seen_yes else [])]
+            reason = f"a drop of {_num(drop.value)} cm (> {_num(limit)} cm)"
+        elif seen_yes:
+            sources = [seen]
+            reason = "the pelvis drops on the lifted side (seen, not measured)"
+        else:
             continue
         findings.append(
             Finding(
@@ -632,11 +644,11 @@ def single_leg_stance_rules(results: Results, context: Context) -> list[Finding]
                 protocol="single_leg_stance",
                 side=side,
                 title=f"Pelvis not held level standing on the {_side(side)} leg",
-                detail=f"Single-leg stance: {' and '.join(reasons)}.",
+                detail=f"Single-leg stance: {reason}.",
                 targets=(Target.GLUTE_MED,),
                 sources=tuple(sources),
-                threshold="pelvic_drop_above_cm" if drop in sources else "",
-                threshold_value=limit if drop in sources else None,
+                threshold="pelvic_drop_above_cm" if drop is not None else "",
+                threshold_value=limit if drop is not None else None,
             )
         )
     return findings

@@ -118,6 +118,52 @@ CASES = [
         },
         ["fppa_asymmetry:right"],
     ),
+    (
+        # Means 16.17° and 8.25°: 7.92° apart. Rounded first (16.2 and 8.2) they were 8° apart.
+        "FPPA means are compared unrounded",
+        {
+            **{f"lunge.left.{t}.fppa_deg": v for t, v in ((1, 16), (2, 16), (3, 16.5))},
+            **{f"lunge.right.{t}.fppa_deg": v for t, v in ((1, 8), (2, 8.5))},
+        },
+        ["fppa_high:left"],  # 16.17° is above the men's (sex not recorded) reference of 15°
+    ),
+    (
+        "Seated: tightness felt in one hip",
+        {
+            "seated_cross_legged.right.1.tightness_felt": True,
+            "seated_cross_legged.left.1.tightness_felt": False,
+        },
+        ["seated_tightness:right"],
+    ),
+    # 5. Single-leg stance: a pelvic drop of more than 2 cm is positive; when the drop is
+    # measured the threshold decides, when it is only seen the observation does.
+    (
+        "Pelvic drop seen, not measured",
+        {"single_leg_stance.left.1.pelvic_drop": True},
+        ["trendelenburg:left"],
+    ),
+    (
+        "Pelvic drop seen but measured at 1 cm is not positive",
+        {
+            "single_leg_stance.left.1.pelvic_drop": True,
+            "single_leg_stance.left.1.pelvic_drop_cm": 1,
+        },
+        [],
+    ),
+    ("Pelvic drop of 2 cm is not positive", {"single_leg_stance.left.1.pelvic_drop_cm": 2}, []),
+    (
+        "Pelvic drop of 2.5 cm is positive",
+        {"single_leg_stance.right.1.pelvic_drop_cm": 2.5},
+        ["trendelenburg:right"],
+    ),
+    (
+        "Pelvic drop of 2.5 cm is positive even if not ticked as seen",
+        {
+            "single_leg_stance.right.1.pelvic_drop": False,
+            "single_leg_stance.right.1.pelvic_drop_cm": 2.5,
+        },
+        ["trendelenburg:right"],
+    ),
 ]
 
 
@@ -147,6 +193,29 @@ def test_fppa_is_compared_with_the_sex_specific_reference(sex, mean, flagged) ->
         assert f"reference of {reference}°" in detail
         if not sex:
             assert "sex not recorded" in detail
+
+
+def test_a_mean_fppa_just_above_the_reference_is_not_rounded_down_to_it() -> None:
+    # Mean 18.63°: above the women's 18.6°, though it rounds to 18.6°.
+    trials = {f"lunge.left.{t}.fppa_deg": v for t, v in ((1, 18.5), (2, 18.7), (3, 18.7))}
+    findings = keyed(derive(trials, sex="female"))
+    assert "fppa_high:left" in findings
+    assert "Mean FPPA 18.63° over 3 trial(s)" in findings["fppa_high:left"].detail
+
+
+def test_a_difference_just_above_the_threshold_is_shown_with_the_precision_that_shows_it() -> None:
+    findings = keyed(
+        derive(
+            {
+                **{f"lunge.left.{t}.fppa_deg": v for t, v in ((1, 16.1), (2, 16), (3, 16))},
+                "lunge.right.1.fppa_deg": 8,
+            },
+            sex="female",
+        )
+    )
+    # 16.03° − 8° = 8.03°: shown as "8°" it would read as exactly at the threshold.
+    assert "a difference of 8.03° (≥ 8°)" in findings["fppa_asymmetry:left"].detail
+    assert "Mean FPPA left 16°, right 8°" in findings["fppa_asymmetry:left"].detail
 
 
 @pytest.mark.parametrize(
