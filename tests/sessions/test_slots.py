@@ -299,6 +299,64 @@ def test_clinician_and_viewer_change_clocks_on_different_dates() -> None:
     assert wall_clock([grouped[sunday][0].starts_at], NEW_YORK) == ["04:00"]
 
 
+@pytest.mark.parametrize(
+    ("day", "first", "last"),
+    [
+        # New York on EST (UTC-5), London on GMT: five hours apart.
+        (dt.date(2026, 3, 7), "14:00", "21:15"),
+        # New York springs forward on 8 March; London not until 29 March: four hours apart.
+        (dt.date(2026, 3, 8), "13:00", "20:15"),
+        # London springs forward too: five hours again.
+        (dt.date(2026, 3, 29), "14:00", "21:15"),
+        # Both on summer time.
+        (dt.date(2026, 10, 24), "14:00", "21:15"),
+        # London falls back on 25 October, New York not until 1 November: four hours apart.
+        (dt.date(2026, 10, 31), "13:00", "20:15"),
+        # New York falls back: five hours again.
+        (dt.date(2026, 11, 1), "14:00", "21:15"),
+    ],
+)
+def test_a_new_york_clinician_seen_from_london_around_both_changes(
+    day: dt.date, first: str, last: str
+) -> None:
+    calendar = ClinicianCalendar(1, "America/New_York", weekly=every_day(9, 17))
+    window = days_window(day, day, LONDON)
+
+    slots = list(free_slots(calendar, ASSESSMENT, window, now=before(window)))
+    [(_, on_day)] = slots_by_day(slots, [day], LONDON)
+
+    london = wall_clock([slot.starts_at for slot in on_day], LONDON)
+    assert (london[0], london[-1]) == (first, last)
+    assert len(london) == 30
+    # Still 09:00 to 16:15 on the clinician's own clock, on the same date.
+    assert wall_clock([on_day[0].starts_at, on_day[-1].starts_at], NEW_YORK) == ["09:00", "16:15"]
+    assert {slot.starts_at.astimezone(NEW_YORK).date() for slot in on_day} == {day}
+
+
+def test_new_yorks_skipped_and_repeated_hours_seen_from_london() -> None:
+    hourly = SlotRules(duration=dt.timedelta(hours=1), step=dt.timedelta(hours=1))
+    spring = dt.date(2026, 3, 8)
+    fall = dt.date(2026, 11, 1)
+    # 01:00-04:00 on the clinician's clock both nights.
+    calendar = ClinicianCalendar(1, "America/New_York", weekly=every_day(1, 4))
+
+    def seen_from_london(day: dt.date) -> list[dt.datetime]:
+        window = days_window(day, day, LONDON)
+        slots = list(free_slots(calendar, hourly, window, now=before(window)))
+        [(_, on_day)] = slots_by_day(slots, [day], LONDON)
+        return [slot.starts_at for slot in on_day]
+
+    # The skipped hour leaves two sessions; London (GMT) sees them an hour apart.
+    spring_times = seen_from_london(spring)
+    assert wall_clock(spring_times, NEW_YORK) == ["01:00", "03:00"]
+    assert wall_clock(spring_times, LONDON) == ["06:00", "07:00"]
+    # The repeated hour gives four sessions; in London they are four distinct times, where
+    # New York's clock shows 01:00 twice.
+    fall_times = seen_from_london(fall)
+    assert wall_clock(fall_times, NEW_YORK) == ["01:00", "01:00", "02:00", "03:00"]
+    assert wall_clock(fall_times, LONDON) == ["05:00", "06:00", "07:00", "08:00"]
+
+
 def test_any_clinician_offers_each_time_once_to_the_preferred_clinician() -> None:
     maya = ClinicianCalendar(1, "Europe/London", weekly=every_day(9, 11))
     sam = ClinicianCalendar(2, "Europe/London", weekly=every_day(10, 12))
