@@ -6,7 +6,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
-from clinic.audit import AuditSubject, RequestContext, audit_record_many
+from clinic.audit import SYSTEM, AuditSubject, RequestContext, audit_record_many
 from clinic.models import (
     AuditAction,
     AuditEvent,
@@ -139,8 +139,16 @@ class ConsentInline(admin.TabularInline):
     model = Consent
     extra = 0
     can_delete = False
-    readonly_fields = ["document", "accepted_at", "accepted_by", "signed_name", "ip_address"]
+    readonly_fields = ["document", "accepted_at", "signed_in_account", "signed_name", "ip_address"]
     fields = readonly_fields
+
+    @admin.display(description="Accepted by")
+    def signed_in_account(self, consent: Consent) -> str:
+        # Booking works without signing in; then nobody is known to have accepted but the
+        # person who typed the name.
+        if consent.accepted_by is None:
+            return "Booked without signing in"
+        return consent.accepted_by.email
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -196,11 +204,18 @@ class ConsentDocumentAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor_email", "action", "object_type", "client", "ip_address"]
+    list_display = ["at", "who", "action", "object_type", "client", "ip_address"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_email", "object_uuid", "client__user__email"]
     list_select_related = ["client__user"]
     date_hierarchy = "at"
+
+    @admin.display(description="Who", ordering="actor_email")
+    def who(self, event: AuditEvent) -> str:
+        if event.actor_email:
+            return event.actor_email
+        # Booking and the emailed links work without signing in; tasks run as the system.
+        return "System" if event.path == SYSTEM.path else "Not signed in"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -291,7 +291,16 @@ class Consent(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="consents")
     document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, related_name="+")
     accepted_at = models.DateTimeField(default=timezone.now)
-    accepted_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    accepted_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="The signed-in account that accepted. Empty when the booker was not signed "
+        "in: anyone can type an email, so only the name typed, the time and the address are "
+        "known.",
+    )
     signed_name = models.CharField(max_length=150)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)

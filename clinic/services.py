@@ -233,12 +233,15 @@ def consent_accept(
     *,
     client: Client,
     document: ConsentDocument,
-    accepted_by: User,
+    accepted_by: User | None,
     signed_name: str,
     context: RequestContext,
     now: dt.datetime | None = None,
 ) -> Consent:
-    """Record acceptance of one consent version; accepting the same version again is a no-op."""
+    """Record acceptance of one consent version; accepting the same version again is a no-op.
+
+    ``accepted_by`` is the signed-in account, or None for someone who was not signed in.
+    """
     consent, created = Consent.objects.get_or_create(
         client=client,
         document=document,

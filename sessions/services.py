@@ -124,10 +124,8 @@ def booking_submit(
 
     If the slot is gone nothing is saved, so the client can pick another time and resubmit.
     """
-    if actor is not None and actor.is_authenticated and actor.role == Role.CLIENT:
-        email = actor.email
-    else:
-        email = request.email
+    signed_in_client = actor is not None and actor.is_authenticated and actor.role == Role.CLIENT
+    email = actor.email if signed_in_client else request.email
     client = client_find_or_create(
         email=email,
         full_name=request.full_name,
@@ -141,7 +139,9 @@ def booking_submit(
         consent_accept(
             client=client,
             document=document,
-            accepted_by=client.user,
+            # Whoever books without signing in is not known to be the client, whatever email
+            # they typed: the consent keeps their name, address and time, not the account.
+            accepted_by=actor if signed_in_client else None,
             signed_name=request.full_name,
             context=context,
         )

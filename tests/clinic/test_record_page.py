@@ -69,11 +69,11 @@ def test_the_record_page_shows_profile_intake_consents_and_appointments(
         "Mark as reviewed with the client",
     ):
         assert shown in text, shown
-    # Both consents: which version, when (08:00 on Maya's London clock), the name typed, and
-    # from where
+    # Both consents: which version, when (08:00 on Maya's London clock), the name typed, that
+    # nobody was signed in, and from where
     assert (
         "Consent to telehealth consultation, version 2026-01: accepted 8 Jun 2026, 08:00 "
-        "by Carla Nunes from 198.51.100.23"
+        "by Carla Nunes (booked without signing in) from 198.51.100.23"
     ) in " ".join(text.split())
     assert "Consent to still images of movement tests, version 2026-01" in text
     # Appointment history

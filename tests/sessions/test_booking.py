@@ -143,6 +143,51 @@ def test_an_existing_client_is_matched_by_email_and_keeps_their_details(
     assert Appointment.objects.get().client == client_record
 
 
+def test_booking_with_a_clients_email_without_signing_in_is_not_recorded_as_the_client(
+    as_stranger, as_admin, service, clinician, client_record
+) -> None:
+    response = as_stranger.post(
+        details_url(service, clinician),
+        booking_data(TEN_AM_LONDON, email="ana@example.org", full_name="Someone Else"),
+        REMOTE_ADDR="203.0.113.9",
+    )
+
+    assert response.status_code == 302
+    # Anyone can type an email: the consent is kept with the name typed, the address and the
+    # time, but nobody is recorded as having accepted it while signed in.
+    consent = Consent.objects.get(client=client_record)
+    assert consent.accepted_by is None
+    assert consent.signed_name == "Someone Else"
+    assert consent.ip_address == "203.0.113.9"
+    assert consent.accepted_at == MONDAY_MORNING
+    events = AuditEvent.objects.filter(client=client_record)
+    # The blank emergency contact was filled in (test_an_existing_client_is_matched_by_email...).
+    assert set(events.values_list("object_type", flat=True)) == {
+        "client",
+        "intake",
+        "consent",
+        "appointment",
+    }
+    assert set(events.values_list("actor", "actor_email")) == {(None, "")}
+    # The admin says so rather than leaving a blank.
+    record = as_admin.get(reverse("admin:clinic_client_change", args=[client_record.pk]))
+    assert "Booked without signing in" in record.text
+    log = as_admin.get(reverse("admin:clinic_auditevent_changelist"))
+    assert log.text.count("Not signed in") == 4
+
+
+def test_a_signed_in_clients_consent_names_their_account(
+    as_client, service, clinician, client_record
+) -> None:
+    as_client.post(details_url(service, clinician), booking_data(TEN_AM_LONDON))
+
+    consent = Consent.objects.get(client=client_record)
+    assert consent.accepted_by == client_record.user
+    assert set(AuditEvent.objects.filter(client=client_record).values_list("actor", flat=True)) == {
+        client_record.user.pk
+    }
+
+
 def test_a_signed_in_client_books_into_their_own_record(
     as_client, client_record, service, clinician
 ) -> None:
