@@ -1,12 +1,14 @@
 """Progress charts on the client's page: server-rendered SVG (pygal) with a data table for
-screen readers.
+screen readers (and for paper: the page prints it).
 
-For each test with a left/right threshold: the left and right values at each completed
-assessment, their difference, and the asymmetry threshold as a dashed line; and adherence per
-week of the current program. Lines differ by dash pattern as well as colour, so the charts
-read in black-and-white print.
+For each test with a left/right threshold: the left and right values at each of the latest
+twelve completed assessments (or all of them), their difference, and the asymmetry threshold
+as a dashed line; and adherence per week of the current program. Series differ by line and
+marker as well as colour, and the legend says how in words, so the charts read in
+black-and-white print.
 """
 
+import math
 import re
 import statistics
 from collections import defaultdict
@@ -69,6 +71,39 @@ class Reading(NamedTuple):
     value: object
 
 
+@dataclass(frozen=True)
+class Series:
+    """How a line of the progress charts looks: never told apart by colour alone."""
+
+    name: str
+    colour: str
+    dash: str | None
+    dot_radius: float
+    # The line's colour for a filled dot, white (or none) for an open circle.
+    dot_fill: str
+    dot_dash: str | None
+    # False: a dot only where a point stands alone (the threshold of a single assessment).
+    dots: bool
+    looks: str
+
+
+LEFT, RIGHT, DIFFERENCE, THRESHOLD = SERIES = (
+    Series("Left", "#0b5cad", None, 4.5, "#0b5cad", None, True, "solid line, filled dots"),
+    Series("Right", "#a3161b", "8,4", 5, "#ffffff", None, True, "dashed line, open circles"),
+    Series("Difference", "#5b3c99", "2,3", 3, "#5b3c99", None, True, "dotted line, small dots"),
+    Series(
+        "Threshold",
+        "#1b1f24",
+        "12,6",
+        6.5,
+        # Unfilled: with one assessment the difference's dot often sits inside it.
+        "none",
+        "3,2",
+        False,
+        "black long dashes (a dashed ring with one assessment)",
+    ),
+)
+
 STYLE = Style(
     background="#ffffff",
     plot_background="#ffffff",
@@ -77,7 +112,9 @@ STYLE = Style(
     foreground_subtle="#4a545e",
     opacity="1",
     opacity_hover="1",
-    colors=("#0b5cad", "#a3161b", "#5b3c99", "#1b1f24"),
+    stroke_opacity="1",
+    stroke_opacity_hover="1",
+    colors=tuple(series.colour for series in SERIES),
     # Solid, light guides: dashes are kept for the series (the threshold above all).
     guide_stroke_color="#e3e7eb",
     major_guide_stroke_color="#d0d6dc",
@@ -91,8 +128,6 @@ STYLE = Style(
     value_font_size=12,
 )
 MAX_ASSESSMENTS = 12
-SINGLE_POINT = " (a dot, with one assessment)"
-DASHES = {"Left": None, "Right": "8, 4", "Difference": "2, 3", "Threshold": "12, 6"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,8 @@ class Chart:
     note: str
     # The data table's caption: the title, and which assessments when not all are drawn.
     caption: str
+    # Drawn by the page (with line samples and words) instead of pygal's colour squares.
+    legend: tuple[Series, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,26 +182,47 @@ def _svg(chart: pygal.graph.graph.Graph, *, label: str) -> SafeString:
     return mark_safe(svg)  # noqa: S308 - pygal escapes the labels it renders
 
 
-def _line_chart(title: str) -> pygal.Line:
-    return pygal.Line(
+def _line_chart(labels: list[str]) -> pygal.Line:
+    chart = pygal.Line(
         style=STYLE,
         js=[],
         disable_xml_declaration=True,
         width=720,
         height=320,
         show_dots=True,
-        dots_size=4,
-        stroke_style={"width": 2.5},
-        legend_at_bottom=True,
-        legend_at_bottom_columns=4,
-        truncate_legend=-1,
-        x_label_rotation=0,
+        show_legend=False,
+        truncate_label=-1,
+        # Room for the last date, centred on the last point.
+        margin_right=40,
+        # Dates side by side overlap beyond six or so.
+        x_label_rotation=30 if len(labels) > 6 else 0,
         allow_interruptions=True,
         include_x_axis=True,
         explicit_size=False,
         title=None,
         print_values=False,
     )
+    chart.x_labels = labels
+    if len(labels) > MAX_ASSESSMENTS:
+        # Label about twelve of the dates; every point is still drawn.
+        chart.x_labels_major_every = math.ceil(len(labels) / MAX_ASSESSMENTS)
+        chart.show_minor_x_labels = False
+    chart.config(css=[*chart.config.css, f"inline:{_series_css(chart)}"])
+    return chart
+
+
+def _series_css(chart: pygal.Line) -> str:
+    """Lines and markers of each series, scoped to this chart's id as pygal's own rules are
+    (they would otherwise draw every line 1px wide: pygal's ``.reactive`` rule wins over a
+    series' stroke width)."""
+    scope = f"#chart-{chart.uuid}"
+    rules = [f"{scope} .series .line {{ stroke-width: 2.5px }}"]
+    for index, series in enumerate(SERIES):
+        rules.append(
+            f"{scope} .serie-{index} .dot {{ fill: {series.dot_fill}; stroke-width: 2px;"
+            f" stroke-dasharray: {series.dot_dash or 'none'} }}"
+        )
+    return "\n".join(rules)
 
 
 def progress_charts(
@@ -209,27 +267,23 @@ def progress_charts(
             for left, right in zip(series["Left"], series["Right"], strict=True)
         ]
         limit = float(thresholds[metric.threshold])
-        chart = _line_chart(metric.title)
-        chart.x_labels = labels
-        if len(labels) > MAX_ASSESSMENTS:
-            # Every date would overlap the next: label some, draw every point.
-            chart.x_labels_major_count = MAX_ASSESSMENTS // 2
-            chart.show_minor_x_labels = False
+        chart = _line_chart(labels)
         chart.y_title = metric.unit
-        for name, points in (*series.items(), ("Difference", difference)):
-            dash = DASHES[name]
+        single = len(labels) == 1
+        for line, points in (
+            (LEFT, series["Left"]),
+            (RIGHT, series["Right"]),
+            (DIFFERENCE, difference),
+            # With a single assessment there is no line to draw: a ring shows the level.
+            (THRESHOLD, [limit] * len(labels)),
+        ):
             chart.add(
-                name,
+                line.name,
                 points,
-                stroke_style={"width": 2.5, **({"dasharray": dash} if dash else {})},
+                show_dots=line.dots or single,
+                dots_size=line.dot_radius,
+                stroke_style={"dasharray": line.dash} if line.dash else None,
             )
-        chart.add(
-            "Threshold",
-            [limit] * len(labels),
-            # With a single assessment there is no line to draw: the dot shows the level.
-            show_dots=len(labels) == 1,
-            stroke_style={"width": 2, "dasharray": DASHES["Threshold"]},
-        )
         threshold = DEFAULT_THRESHOLDS[metric.threshold]
         rows = [
             [label, *(_number(value, metric.unit) for value in (left, right, gap))]
@@ -245,12 +299,13 @@ def progress_charts(
                 columns=["Assessment", "Left", "Right", "Difference"],
                 rows=rows,
                 note=(
-                    f"Black dashed line{SINGLE_POINT if len(labels) == 1 else ''}:"
+                    f"Threshold ({'a dashed ring' if single else 'black long dashes'}):"
                     f" the asymmetry threshold, a difference of "
                     f"{_number(limit, metric.unit)} ({threshold.source}"
                     f"{', uncertain' if threshold.uncertain else ''})."
                 ),
                 caption=f"{metric.title}: {which}" if which else metric.title,
+                legend=SERIES,
             )
         )
     return Progress(charts=charts, shown=len(completed), total=total)

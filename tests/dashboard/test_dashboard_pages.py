@@ -383,6 +383,14 @@ def test_charts_for_several_assessments(as_clinician, client_record, with_histor
         ("15 cm", "13 cm", "2 cm"),
     ]
     assert "a difference of 4 cm" in faber
+    # The legend says in words how each line looks: they differ without colour.
+    for words in (
+        "<strong>Left</strong>: solid line, filled dots",
+        "<strong>Right</strong>: dashed line, open circles",
+        "<strong>Difference</strong>: dotted line, small dots",
+        "<strong>Threshold</strong>: black long dashes",
+    ):
+        assert words in faber
     # The threshold is drawn: a line at 4 for both assessments, dashed.
     assert "stroke-dasharray:12,6" in faber
 
@@ -401,6 +409,7 @@ def test_charts_for_one_assessment_and_none(
         "knee_to_wall-ktw_cm"
     ]
     assert progress.count('<th scope="row">') == 1
+    assert "Threshold (a dashed ring): the asymmetry threshold" in progress
 
 
 def completed_assessment(*, client, clinician, values: dict[str, object], now: dt.datetime):

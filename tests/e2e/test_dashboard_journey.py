@@ -1,15 +1,23 @@
 """The clinician's day in a real browser: Maya signs in with her password, sees Ana arrive in
 the waiting room without reloading, joins and lets her in, records a short assessment,
 completes it, and afterwards approves the proposed plan from the queue; Ana gets the program by
-email. Screenshots of the main pages go to test-artifacts/screenshots/ (the README shows copies
+email. Then the same pages with the keyboard alone, printed, and at a tablet's and a laptop's
+width. Screenshots of the main pages go to test-artifacts/screenshots/ (the README shows copies
 of them from docs/screenshots/)."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from django.utils import timezone
+from playwright.sync_api import Dialog, Locator, Page, expect
 
 from assessments.models import Plan, PlanStatus
+from clinic.audit import SYSTEM
+from clinic.models import Clinician
+from clinic.services import intake_submit
+from sessions.models import AppointmentStatus, Service
+from tests import factories
 from tests.e2e.conftest import LaunchBrowser, Room
 from tests.e2e.test_video_call import (
     ARGS,
@@ -20,14 +28,84 @@ from tests.e2e.test_video_call import (
 )
 from tests.smtp import Inbox
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
 PASSWORD = "a-long-clinician-password"  # tests.factories.make_clinician
+TABLET = {"width": 820, "height": 1180}
+LAPTOP = {"width": 1366, "height": 768}
+# The accessible name, or the role, of whatever has the focus.
+FOCUSED = """() => {
+  const element = document.activeElement;
+  return (element.getAttribute("aria-label") || element.innerText || element.id || element.tagName)
+    .trim().split("\\n")[0];
+}"""
+CLIP = "(element) => getComputedStyle(element).clip"
+# How each point is drawn, colour left out: what it looks like in grey print.
+MARKERS = """(chart) => [...chart.querySelectorAll("svg .dot")].map((dot) => {
+  const style = getComputedStyle(dot);
+  const open = style.fill === "none" || style.fill === "rgb(255, 255, 255)";
+  return `r=${dot.getAttribute("r")} ${open ? "open" : "filled"} dash=${style.strokeDasharray}`;
+})"""
 
 
 def shoot(page: Page, name: str, *, width: int = 1280) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": width, "height": 900})
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def tab_to(page: Page, target: Locator, *, limit: int = 40) -> list[str]:
+    """Press Tab until ``target`` has the focus; the names of the stops on the way."""
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stops.append(page.evaluate(FOCUSED))
+        if target.evaluate("(element) => element === document.activeElement"):
+            # The focus can be seen (the ring of :focus-visible).
+            outline = target.evaluate(
+                "(element) => [getComputedStyle(element).outlineStyle,"
+                " getComputedStyle(element).outlineWidth]"
+            )
+            assert outline == ["solid", "3px"], (stops, outline)
+            return stops
+    raise AssertionError(f"{limit} presses of Tab never reached {target}: {stops}")
+
+
+def fits_the_width(page: Page) -> bool:
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
+
+def more_clients(service: Service, clinician: Clinician) -> None:
+    """Maya's other clients, so that the list and the week are not one row long."""
+    now = timezone.now().replace(microsecond=0)
+    clients = {}
+    for name, email, days, status in (
+        ("Chloé Martin", "chloe.martin@example.net", 3, AppointmentStatus.CONFIRMED),
+        ("Dev Patel", "dev.patel@example.net", -6, AppointmentStatus.COMPLETED),
+        ("Ines Costa", "ines.costa@example.net", 2, AppointmentStatus.CONFIRMED),
+    ):
+        clients[name] = factories.make_client(full_name=name, email=email)
+        factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=clients[name],
+            starts_at=now + dt.timedelta(days=days, hours=2),
+            status=status,
+        )
+    # A red flag in the list.
+    intake_submit(
+        client=clients["Ines Costa"],
+        answers={
+            "knee_pain_side": "right",
+            "pain_duration": "2_to_6_weeks",
+            "pain_now": 5,
+            "knee_giving_way": True,
+        },
+        actor=None,
+        context=SYSTEM,
+    )
 
 
 def enter(page: Page, key: str, value: str) -> None:
@@ -42,9 +120,14 @@ def enter(page: Page, key: str, value: str) -> None:
 
 @pytest.mark.e2e
 def test_the_clinicians_day_from_sign_in_to_an_approved_plan(
-    room: Room, launch_browser: LaunchBrowser, inbox: Inbox
+    room: Room,
+    service: Service,
+    clinician: Clinician,
+    launch_browser: LaunchBrowser,
+    inbox: Inbox,
 ) -> None:
     url = room.server.url
+    more_clients(service, clinician)
     with launch_browser(args=ARGS) as browser:
         maya = browser.new_context()
         dashboard = maya.new_page()
@@ -123,6 +206,7 @@ def test_the_clinicians_day_from_sign_in_to_an_approved_plan(
         dashboard.get_by_role("button", name="Save the note").click()
         expect(dashboard.get_by_text("Note saved.")).to_be_visible()
         shoot(dashboard, "04-plan-review")
+        plan_review = dashboard.url
         dashboard.get_by_role("button", name=f"Approve and send to {CLIENT}").click()
         expect(dashboard.locator(".message-success")).to_contain_text(
             f"Approved: {CLIENT} gets the program by email"
@@ -131,13 +215,70 @@ def test_the_clinicians_day_from_sign_in_to_an_approved_plan(
         # The client's page: assessments, findings, program, charts.
         dashboard.get_by_role("link", name=f"← {CLIENT}'s record").click()
         expect(dashboard.get_by_role("heading", level=1)).to_have_text(CLIENT)
-        expect(dashboard.locator("#chart-knee_to_wall-ktw_cm svg")).to_be_visible()
+        record = dashboard.url
+        chart = dashboard.locator("#chart-knee_to_wall-ktw_cm")
+        expect(chart.locator("svg").first).to_be_visible()
+        expect(chart.locator(".chart-legend")).to_contain_text("Right: dashed line, open circles")
+        # One assessment: a point per series, each drawn differently even without colour.
+        markers = chart.evaluate(MARKERS)
+        assert len(markers) == 4, markers
+        assert len(set(markers)) == 4, markers
         shoot(dashboard, "05-client-page")
-        dashboard.set_viewport_size({"width": 820, "height": 1180})  # a tablet
-        shoot(dashboard, "06-client-page-tablet", width=820)
-        # Keyboard: the skip link comes first and leads to the content.
+        dashboard.set_viewport_size(TABLET)
+        shoot(dashboard, "06-client-page-tablet", width=TABLET["width"])
+
+        # Printed: no navigation, and each chart's values in a table under it.
+        dashboard.emulate_media(media="print")
+        expect(dashboard.locator(".site-header nav")).to_be_hidden()
+        table = chart.locator("table")
+        expect(table).to_contain_text("Knee-to-wall distance")
+        assert table.evaluate(CLIP) == "auto"
+        box = table.bounding_box()
+        assert box is not None
+        assert box["width"] > 300, box
+        assert box["height"] > 60, box
+        expect(table.get_by_role("row").nth(1)).to_contain_text("12 cm")
+        shoot(dashboard, "08-client-page-print")
+        dashboard.pdf(path=ARTIFACTS / "client-page.pdf", format="A4")
+        dashboard.emulate_media(media="screen")
+        # On screen the table is for screen readers only (clipped out of sight).
+        assert table.evaluate(CLIP) == "rect(0px, 0px, 0px, 0px)"
+
+        # The keyboard alone: from the skip link through the main navigation to the clients,
+        # a search by email, Ana's page, and a session's room events.
+        dashboard.set_viewport_size(LAPTOP)
+        dashboard.goto(f"{url}/clinic/")
         dashboard.keyboard.press("Tab")
         expect(dashboard.get_by_role("link", name="Skip to main content")).to_be_focused()
+        navigation = dashboard.get_by_role("navigation", name="Main")
+        stops = tab_to(dashboard, navigation.get_by_role("link", name="Clients"))
+        assert stops[-2:] == ["Sessions", "Clients"], stops
+        dashboard.keyboard.press("Enter")
+        expect(dashboard.get_by_role("heading", level=1)).to_have_text("Clients")
+        expect(dashboard.locator("#client-list tbody tr")).to_have_count(4)
+        shoot(dashboard, "07-client-list")
+        dashboard.keyboard.press("Tab")
+        expect(dashboard.get_by_role("link", name="Skip to main content")).to_be_focused()
+        stops = tab_to(dashboard, dashboard.get_by_label("Search by name or email"))
+        assert stops[1:4] == ["Sessions", "Clients", "Plans to approve"], stops
+        dashboard.keyboard.type("ana@example")
+        dashboard.keyboard.press("Enter")
+        expect(dashboard.locator("#client-list tbody tr")).to_have_count(1)
+        tab_to(dashboard, dashboard.locator("#client-list").get_by_role("link", name=CLIENT))
+        dashboard.keyboard.press("Enter")
+        expect(dashboard.get_by_role("heading", level=1)).to_have_text(CLIENT)
+        session = dashboard.locator("#appointments details")
+        tab_to(dashboard, session.locator("summary"), limit=60)
+        dashboard.keyboard.press("Enter")
+        expect(session.locator(".room-events")).to_contain_text("Client: joined")
+        expect(session.locator(".room-events")).to_contain_text("Clinician: admitted")
+
+        # A tablet and a laptop: nothing wider than the screen.
+        for page_url in (f"{url}/clinic/", f"{url}/clinic/clients/", record, plan_review):
+            dashboard.goto(page_url)
+            for size in (TABLET, LAPTOP):
+                dashboard.set_viewport_size(size)
+                assert fits_the_width(dashboard), (page_url, size)
 
     assert confirmations == [f"End the session for you and {CLIENT}?"]
     plan = Plan.objects.get(assessment__appointment__uuid=room.uuid)
