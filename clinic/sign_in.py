@@ -54,28 +54,48 @@ def sign_in_link_token(link: SignInLink) -> str:
     return signing.Signer(salt=_LINK_SALT).sign(str(link.id))
 
 
+LINK_REQUEST_WINDOW_SECONDS = 60 * 60
+
+
+def _link_request_count(*, email: str, ip: str) -> None:
+    """Count a request for a link, or refuse it when this email or address asked too often.
+
+    Every email is counted, a client's or not, so the limit cannot tell who is a client; the
+    per-address limit stops one machine from mailing many clients.
+    """
+    if ratelimit.is_limited("sign-in-link-ip", ip, limit=settings.SIGN_IN_LINKS_PER_IP_PER_HOUR):
+        raise TooManyAttempts(
+            "Too many sign-in links were asked for from your network in the last hour. "
+            "Please try again later."
+        )
+    if ratelimit.is_limited(
+        "sign-in-link-email", email, limit=settings.SIGN_IN_LINKS_PER_EMAIL_PER_HOUR
+    ):
+        raise TooManyAttempts(
+            "Too many sign-in links were asked for this address in the last hour. "
+            "Please use the newest link you received, or try again later."
+        )
+    ratelimit.count_attempt("sign-in-link-ip", ip, window_seconds=LINK_REQUEST_WINDOW_SECONDS)
+    ratelimit.count_attempt("sign-in-link-email", email, window_seconds=LINK_REQUEST_WINDOW_SECONDS)
+
+
 def sign_in_link_request(
     *, email: str, next_path: str, context: RequestContext, now: dt.datetime | None = None
 ) -> SignInLink | None:
     """Create a link for an active client with this email and email it after commit.
 
     Returns None, and sends nothing, for unknown emails and staff accounts; the caller shows
-    the same message either way so that the form does not reveal who is a client.
+    the same message either way so that the form does not reveal who is a client. Raises
+    TooManyAttempts, for any email alike, past the hourly limits.
     """
     from clinic.tasks import send_sign_in_link
 
     now = now or timezone.now()
-    user = User.objects.filter(
-        email=normalize_email(email), role=Role.CLIENT, is_active=True
-    ).first()
+    email = normalize_email(email)
+    _link_request_count(email=email, ip=context.ip_address or "unknown")
+    user = User.objects.filter(email=email, role=Role.CLIENT, is_active=True).first()
     if user is None:
         return None
-    recent = SignInLink.objects.filter(user=user, created_at__gt=now - dt.timedelta(hours=1))
-    if recent.count() >= settings.SIGN_IN_LINKS_PER_EMAIL_PER_HOUR:
-        raise TooManyAttempts(
-            "We have already sent several sign-in links to this address in the last hour. "
-            "Please use the newest one or try again later."
-        )
     with transaction.atomic():
         link = SignInLink.objects.create(
             user=user,

@@ -68,13 +68,16 @@ def test_a_link_works_only_once(link_for_ana, as_stranger) -> None:
     assert SignInLink.objects.get().used_at is not None
 
 
-def test_a_link_expires(link_for_ana) -> None:
+def test_a_link_expires(link_for_ana, as_stranger) -> None:
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)):
-        response = HttpClient().post(link_for_ana)
+        response = as_stranger.post(link_for_ana)
 
     assert response.status_code == 410
     assert "expired" in response.text
-    assert "_auth_user_id" not in HttpClient().session
+    # The browser that used the link is not signed in.
+    assert "_auth_user_id" not in as_stranger.session
+    assert as_stranger.get(reverse("dashboard:my_care")).status_code == 302
+    assert SignInLink.objects.get().used_at is None
 
 
 @pytest.mark.parametrize(
@@ -106,15 +109,48 @@ def test_unknown_and_staff_emails_get_the_same_answer_and_no_email(
     assert inbox.messages == []
 
 
-def test_link_requests_are_limited_per_email(client_record, as_stranger) -> None:
-    for _ in range(5):
-        assert request_link(as_stranger, "ana@example.org").status_code == 200
+def page_for(response, email: str) -> str:
+    """The page as the person sees it, with the email they typed and the form token masked."""
+    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.text)
+    return text.replace(email, "EMAIL")
 
-    response = request_link(as_stranger, "ana@example.org")
 
-    assert response.status_code == 429
-    assert "already sent several sign-in links" in response.text
+def test_link_requests_are_limited_per_email_whether_or_not_it_is_a_client(
+    client_record, clinician
+) -> None:
+    emails = ["ana@example.org", "nobody@example.org", clinician.user.email]
+    answers: dict[str, list] = {}
+    for email in emails:
+        # A fresh browser and address each time: only the email is counted here.
+        answers[email] = [
+            request_link(HttpClient(REMOTE_ADDR=f"203.0.113.{n + 10 * len(answers)}"), email)
+            for n in range(6)
+        ]
+
+    for email in emails:
+        *allowed, refused = answers[email]
+        assert [response.status_code for response in allowed] == [200] * 5, email
+        assert refused.status_code == 429, email
+        assert "Too many sign-in links were asked for this address" in refused.text
+    # Nothing in the answers tells a client's address from any other.
+    ana, nobody, staff = ([page_for(r, e) for r in answers[e]] for e in emails)
+    assert ana == nobody == staff
     assert SignInLink.objects.count() == 5
+
+
+def test_link_requests_are_limited_per_address(client_record, settings) -> None:
+    settings.SIGN_IN_LINKS_PER_IP_PER_HOUR = 3
+    one_network = HttpClient(REMOTE_ADDR="198.51.100.7")
+
+    allowed = [request_link(one_network, f"person{n}@example.org") for n in range(3)]
+    refused = request_link(one_network, "ana@example.org")
+    elsewhere = request_link(HttpClient(REMOTE_ADDR="198.51.100.8"), "ana@example.org")
+
+    assert [response.status_code for response in allowed] == [200, 200, 200]
+    assert refused.status_code == 429
+    assert "Too many sign-in links were asked for from your network" in refused.text
+    assert elsewhere.status_code == 200
+    assert SignInLink.objects.get().requested_from == "198.51.100.8"
 
 
 def test_the_link_returns_to_the_page_that_asked(
