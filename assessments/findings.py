@@ -164,9 +164,12 @@ class Source:
 
     @property
     def label(self) -> str:
-        protocol = PROTOCOLS[self.protocol]
-        definition = protocol.field(self.field)
-        trial = f", trial {self.trial}" if protocol.trials > 1 else ""
+        protocol = PROTOCOLS.get(self.protocol)
+        definition = protocol.field_or_none(self.field) if protocol else None
+        if protocol is None or definition is None:
+            # A stored finding from a test or field since taken out of the registry.
+            return f"{self.protocol}.{self.side}.{self.trial}.{self.field}: {self.value}"
+        trial = f", trial {self.trial}" if definition.trials > 1 else ""
         return (
             f"{protocol.name}, {SIDE_LABELS[self.side].lower()}{trial}: "
             f"{definition.label.lower()} {definition.display(self.value)}"
@@ -215,6 +218,27 @@ class Results:
         source = self.get(protocol, side, field_key)
         return source if source is not None and is_number(source.value) else None
 
+    def mean(self, protocol: str, side: str, field_key: str) -> "Mean | None":
+        """The mean of a side's recorded trials of a measurement (PROTOCOLS.md averages
+        repeated trials), or None if none is recorded."""
+        numbers = [s for s in self.trials(protocol, side, field_key) if is_number(s.value)]
+        if not numbers:
+            return None
+        exact = sum((Decimal(str(s.value)) for s in numbers), Decimal(0)) / len(numbers)
+        return Mean(exact, tuple(numbers))
+
+
+@dataclass(frozen=True)
+class Mean:
+    # Exact (Decimal arithmetic): rules compare it unrounded.
+    value: Decimal
+    sources: tuple[Source, ...]
+
+    def text(self, unit: str) -> str:
+        """ "16 cm", or "16.2 cm (mean of 3 trials)"."""
+        trials = f" (mean of {len(self.sources)} trials)" if len(self.sources) > 1 else ""
+        return f"{_shown(self.value)}{unit}{trials}"
+
 
 @dataclass(frozen=True)
 class Context:
@@ -243,25 +267,12 @@ def _shown(value: Decimal, limit: Decimal | None = None) -> str:
     return _num(rounded)
 
 
-def _mean(sources: list[Source]) -> Decimal:
-    """The exact mean of the values (Decimal arithmetic: no float or rounding error)."""
-    return sum((Decimal(str(s.value)) for s in sources), Decimal(0)) / len(sources)
-
-
 def _side(side: str) -> str:
     return SIDE_LABELS[side].lower()
 
 
 def _other(side: str) -> str:
     return "right" if side == "left" else "left"
-
-
-def _pair(results: Results, protocol: str, field_key: str) -> tuple[Source, Source] | None:
-    left, right = (
-        results.number(protocol, "left", field_key),
-        results.number(protocol, "right", field_key),
-    )
-    return (left, right) if left and right else None
 
 
 def _difference(
@@ -271,20 +282,20 @@ def _difference(
     protocol: str,
     field_key: str,
     threshold: str,
-    worse: Callable[[float, float], bool],
+    worse: Callable[[Decimal, Decimal], bool],
     inclusive: bool,
     key: str,
     title: str,
     unit: str,
     targets: tuple[Target, ...],
 ) -> list[Finding]:
-    """A left/right difference at or above (``inclusive``) or above a threshold; the finding is
-    about the worse side, which ``worse(this, other)`` picks."""
-    pair = _pair(results, protocol, field_key)
-    if pair is None:
+    """A left/right difference of the sides' means at or above (``inclusive``) or above a
+    threshold; the finding is about the worse side, which ``worse(this, other)`` picks."""
+    left = results.mean(protocol, "left", field_key)
+    right = results.mean(protocol, "right", field_key)
+    if left is None or right is None:
         return []
-    left, right = pair
-    difference = abs(Decimal(str(left.value)) - Decimal(str(right.value)))
+    difference = abs(left.value - right.value)
     limit = context.threshold(threshold)
     if not (difference >= limit if inclusive else difference > limit):
         return []
@@ -297,13 +308,13 @@ def _difference(
             side=worse_side,
             title=title.format(side=_side(worse_side)),
             detail=(
-                f"{SIDE_LABELS[worse_side]} {_num(by_side[worse_side].value)}{unit}, "
-                f"{_side(_other(worse_side))} {_num(by_side[_other(worse_side)].value)}{unit}: "
-                f"a difference of {_num(difference)}{unit} "
+                f"{SIDE_LABELS[worse_side]} {by_side[worse_side].text(unit)}, "
+                f"{_side(_other(worse_side))} {by_side[_other(worse_side)].text(unit)}: "
+                f"a difference of {_shown(difference, limit)}{unit} "
                 f"({'≥' if inclusive else '>'} {_num(limit)}{unit})."
             ),
             targets=targets,
-            sources=(left, right),
+            sources=(*left.sources, *right.sources),
             threshold=threshold,
             threshold_value=limit,
         )
@@ -416,26 +427,30 @@ def faber_rules(results: Results, context: Context) -> list[Finding]:
         unit=" cm",
         targets=(Target.HIP_EXTERNAL_ROTATORS,),
     )
+    locations = PROTOCOLS["faber"].field("pain_location")
     for side in SIDES:
-        pain = results.number("faber", side, "pain")
-        above = results.get("faber", side, "knee_above_opposite_leg")
-        location = results.get("faber", side, "pain_location")
-        reasons, sources = [], []
-        if pain and pain.value > 0:
-            where = (
-                f" ({PROTOCOLS['faber'].field('pain_location').display(location.value).lower()})"
-                if location
-                else ""
-            )
-            reasons.append(f"pain {pain.value}/10{where}")
-            sources += [pain, *([location] if location else [])]
-        if above and above.value is True:
+        # Positive in any trial: pain reproduced, or the knee stays above the opposite leg.
+        painful = [s for s in results.trials("faber", side, "pain") if is_number(s.value)]
+        painful = [s for s in painful if s.value > 0]
+        where = [
+            location
+            for pain in painful
+            if (location := results.get("faber", side, "pain_location", pain.trial))
+        ]
+        above = [
+            s for s in results.trials("faber", side, "knee_above_opposite_leg") if s.value is True
+        ]
+        reasons: list[str] = []
+        if painful:
+            worst = max(painful, key=lambda s: s.value)
+            places = sorted({locations.display(s.value).lower() for s in where})
+            reasons.append(f"pain {worst.value}/10" + (f" ({', '.join(places)})" if places else ""))
+        if above:
             reasons.append("the knee stays above the opposite leg")
-            sources.append(above)
         if not reasons:
             continue
         targets = [Target.HIP_EXTERNAL_ROTATORS]
-        if location and location.value == "groin":
+        if any(location.value == "groin" for location in where):
             targets.append(Target.ADDUCTORS_QUADS)
         findings.append(
             Finding(
@@ -445,7 +460,7 @@ def faber_rules(results: Results, context: Context) -> list[Finding]:
                 title=f"Figure-4 (FABER) positive on the {_side(side)}",
                 detail=f"Positive: {' and '.join(reasons)}.",
                 targets=tuple(targets),
-                sources=tuple(sources),
+                sources=(*painful, *where, *above),
             )
         )
     return findings
@@ -456,7 +471,7 @@ VALGUS_POSITIONS = {"over_big_toe", "medial_to_big_toe"}
 
 def lunge_rules(results: Results, context: Context) -> list[Finding]:
     findings = []
-    means: dict[str, tuple[Decimal, list[Source]]] = {}
+    means: dict[str, Mean] = {}
     for side in SIDES:
         valgus = [
             s for s in results.trials("lunge", side, "knee_position") if s.value in VALGUS_POSITIONS
@@ -490,9 +505,9 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
                     sources=tuple(hip_drop),
                 )
             )
-        angles = [s for s in results.trials("lunge", side, "fppa_deg") if is_number(s.value)]
-        if angles:
-            means[side] = (_mean(angles), angles)
+        mean = results.mean("lunge", side, "fppa_deg")
+        if mean is not None:
+            means[side] = mean
 
     female = context.sex == "female"
     limit_name = "fppa_female_max_deg" if female else "fppa_male_max_deg"
@@ -500,8 +515,8 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
     reference = (
         "women's" if female else "men's" if context.sex == "male" else "men's (sex not recorded)"
     )
-    for side, (mean, angles) in means.items():
-        if mean > limit:
+    for side, mean in means.items():
+        if mean.value > limit:
             findings.append(
                 Finding(
                     key="fppa_high",
@@ -509,20 +524,20 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
                     side=side,
                     title=f"{SIDE_LABELS[side]} knee valgus angle above the reference",
                     detail=(
-                        f"Mean FPPA {_shown(mean, limit)}° over {len(angles)} trial(s), above the "
-                        f"{reference} reference of {_num(limit)}°."
+                        f"Mean FPPA {_shown(mean.value, limit)}° over {len(mean.sources)} "
+                        f"trial(s), above the {reference} reference of {_num(limit)}°."
                     ),
                     targets=(Target.GLUTE_MED,),
-                    sources=tuple(angles),
+                    sources=mean.sources,
                     threshold=limit_name,
                     threshold_value=limit,
                 )
             )
     if len(means) == 2:
-        difference = abs(means["left"][0] - means["right"][0])
+        difference = abs(means["left"].value - means["right"].value)
         limit = context.threshold("fppa_difference_deg")
         if difference >= limit:
-            worse = "left" if means["left"][0] > means["right"][0] else "right"
+            worse = "left" if means["left"].value > means["right"].value else "right"
             findings.append(
                 Finding(
                     key="fppa_asymmetry",
@@ -530,12 +545,12 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
                     side=worse,
                     title=f"More valgus on the {_side(worse)} (FPPA)",
                     detail=(
-                        f"Mean FPPA {_side(worse)} {_shown(means[worse][0])}°, "
-                        f"{_side(_other(worse))} {_shown(means[_other(worse)][0])}°: a difference "
-                        f"of {_shown(difference, limit)}° (≥ {_num(limit)}°)."
+                        f"Mean FPPA {_side(worse)} {_shown(means[worse].value)}°, "
+                        f"{_side(_other(worse))} {_shown(means[_other(worse)].value)}°: a "
+                        f"difference of {_shown(difference, limit)}° (≥ {_num(limit)}°)."
                     ),
                     targets=(Target.GLUTE_MED,),
-                    sources=(*means["left"][1], *means["right"][1]),
+                    sources=(*means["left"].sources, *means["right"].sources),
                     threshold="fppa_difference_deg",
                     threshold_value=limit,
                 )
@@ -559,13 +574,15 @@ def knee_to_wall_rules(results: Results, context: Context) -> list[Finding]:
     )
     limit = context.threshold("ktw_restricted_below_cm")
     for side in SIDES:
-        distance = results.number("knee_to_wall", side, "ktw_cm")
-        if distance is None or Decimal(str(distance.value)) >= limit:
+        distance = results.mean("knee_to_wall", side, "ktw_cm")
+        if distance is None or distance.value >= limit:
             continue
-        drifted = results.get("knee_to_wall", side, "knee_drifted_in")
+        drifted = [
+            s for s in results.trials("knee_to_wall", side, "knee_drifted_in") if s.value is True
+        ]
         caveat = (
             " The knee drifted inward, which inflates the distance: the restriction may be larger."
-            if drifted and drifted.value is True
+            if drifted
             else ""
         )
         findings.append(
@@ -574,9 +591,9 @@ def knee_to_wall_rules(results: Results, context: Context) -> list[Finding]:
                 protocol="knee_to_wall",
                 side=side,
                 title=f"{SIDE_LABELS[side]} ankle dorsiflexion restricted",
-                detail=f"Knee-to-wall {_num(distance.value)} cm (< {_num(limit)} cm).{caveat}",
+                detail=(f"Knee-to-wall {distance.text(' cm')} (< {_num(limit)} cm).{caveat}"),
                 targets=(Target.ANKLE_DORSIFLEXION,),
-                sources=(distance, *([drifted] if drifted and drifted.value is True else [])),
+                sources=(*distance.sources, *drifted),
                 threshold="ktw_restricted_below_cm",
                 threshold_value=limit,
             )

@@ -12,7 +12,9 @@ def addendum_choices(assessment: Assessment) -> list:
         for trial in range(1, protocol.trials + 1):
             for side in ("left", "right"):
                 for field in protocol.all_fields:
-                    trial_label = f", trial {trial}" if protocol.trials > 1 else ""
+                    if trial > field.trials:
+                        continue
+                    trial_label = f", trial {trial}" if field.trials > 1 else ""
                     options.append(
                         (
                             f"{protocol.key}.{side}.{trial}.{field.key}",

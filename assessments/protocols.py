@@ -3,13 +3,17 @@ which camera view each needs. The specification is ../shared/PROTOCOLS.md; range
 [design] there are our own input checks.
 
 Adding a test is adding one ``Protocol`` to ``PROTOCOLS`` here and its finding rules to
-``assessments.findings.RULES``. Every value is recorded per side (the person's left or right)
-and trial, so results are addressed as (protocol, side, trial, field).
+``assessments.findings.RULES``: nothing in the database names the tests, so no migration.
+Every value is recorded per side (the person's left or right) and trial, so results are
+addressed as (protocol, side, trial, field). A test declares how many trials it has (up to
+three, where a measurement is repeated and averaged); a field rated once per side (``once``)
+is recorded in trial 1 only.
 """
 
 import math
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -57,6 +61,17 @@ class Field:
     help: str = ""
     # Shown in the clinician's panel as the test's main measurement.
     primary: bool = False
+    # Decimal places kept (decimal fields without a step in the specification).
+    decimals: int = 1
+    # Rated or set once per side (the Mens score, the footwear), not per trial.
+    once: bool = False
+    # A short name for live readings and summaries ("FPPA"); the label if empty.
+    short_label: str = ""
+    # A measurement the findings compare left against right: the panel shows the mean of each
+    # side's trials and their difference live.
+    compared: bool = False
+    # Set by the protocol: how many trials this field is recorded in.
+    trials: int = 1
 
     def clean(self, raw: Any) -> Any:
         """The stored form of ``raw``, or ValueRefused saying what is accepted.
@@ -125,7 +140,14 @@ class Field:
             raise ValueRefused("Enter a whole number.")
         if self.step is not None and (number / self.step) != (number / self.step).to_integral():
             raise ValueRefused(f"Use steps of {_plain(self.step)}{unit}.")
+        if self.kind == Kind.DECIMAL and -number.normalize().as_tuple().exponent > self.decimals:
+            places = "one decimal place" if self.decimals == 1 else f"{self.decimals} decimals"
+            raise ValueRefused(f"Use at most {places}.")
         return number
+
+    @property
+    def short(self) -> str:
+        return self.short_label or self.label
 
     @property
     def input_attributes(self) -> dict[str, str]:
@@ -139,6 +161,8 @@ class Field:
             attributes["step"] = "1"
         elif self.step is not None:
             attributes["step"] = _plain(self.step)
+        elif self.kind == Kind.DECIMAL:
+            attributes["step"] = _plain(Decimal(1).scaleb(-self.decimals))
         return attributes
 
     def display(self, value: Any) -> str:
@@ -183,25 +207,18 @@ class Protocol:
     # Fields a camera can measure (see the pose analysis).
     measurable: tuple[str, ...] = ()
     side_label: str = "Side"
+    # The test's fields and the shared ones, each with its number of trials (set below).
+    all_fields: tuple[Field, ...] = dataclass_field(default=(), init=False, compare=False)
 
     def __post_init__(self) -> None:
         assert 1 <= self.trials <= MAX_TRIALS
-        keys = [f.key for f in self.all_fields]
-        assert len(keys) == len(set(keys)), f"duplicate field in {self.key}"
-
-    @property
-    def shared_fields(self) -> tuple[Field, ...]:
         location = (
-            Field(
-                "pain_location",
-                "Where it hurt",
-                Kind.CHOICE,
-                choices=self.pain_locations,
-            )
+            Field("pain_location", "Where it hurt", Kind.CHOICE, choices=self.pain_locations)
             if self.pain_locations
             else Field("pain_location", "Where it hurt", Kind.TEXT, max_length=200)
         )
-        return (
+        # Shared fields on every test result (PROTOCOLS.md): side and trial are the address.
+        shared = (
             Field(
                 "pain",
                 "Pain during the test",
@@ -213,16 +230,31 @@ class Protocol:
             location,
             Field("notes", "Notes", Kind.TEXT, max_length=1000),
         )
+        resolved = tuple(
+            replace(f, trials=1 if f.once else self.trials) for f in (*self.fields, *shared)
+        )
+        # A frozen dataclass sets a derived attribute this way.
+        object.__setattr__(self, "all_fields", resolved)
+        keys = [f.key for f in resolved]
+        assert len(keys) == len(set(keys)), f"duplicate field in {self.key}"
 
     @property
-    def all_fields(self) -> tuple[Field, ...]:
-        return (*self.fields, *self.shared_fields)
+    def shared_fields(self) -> tuple[Field, ...]:
+        return self.all_fields[len(self.fields) :]
 
     def field(self, key: str) -> Field:
-        for candidate in self.all_fields:
-            if candidate.key == key:
-                return candidate
-        raise ValueRefused(f"{self.name} has no field “{key[:40]}”.")
+        definition = self.field_or_none(key)
+        if definition is None:
+            raise ValueRefused(f"{self.name} has no field “{str(key)[:40]}”.")
+        return definition
+
+    def field_or_none(self, key: str) -> Field | None:
+        return next((f for f in self.all_fields if f.key == key), None)
+
+    @property
+    def measured_field(self) -> Field | None:
+        """The field a camera measures for this test, if any."""
+        return self.field(self.measurable[0]) if self.measurable else None
 
     @property
     def view_label(self) -> str:
@@ -256,7 +288,8 @@ ASLR = Protocol(
         "Lie on your back with your legs straight and your feet about 20 cm apart.",
         "Keeping the knee straight, lift one leg about 5 cm off the floor, then lower it.",
         "Say how hard it was, from 0 (not difficult at all) to 5 (unable to do it).",
-        "Do the same with the other leg.",
+        "Do the same with the other leg. Your clinician may ask you to raise each leg up to "
+        "three times to measure how high it goes.",
     ),
     scoring=(
         "Mens ASLR: score each side 0–5; a sum of 1 or more is positive (Mens et al. 2012). "
@@ -272,6 +305,7 @@ ASLR = Protocol(
             maximum=Decimal(5),
             help="0 = not difficult at all, 5 = unable to do",
             primary=True,
+            once=True,
         ),
         Field(
             "slr_angle_deg",
@@ -280,16 +314,20 @@ ASLR = Protocol(
             unit="°",
             minimum=Decimal(0),
             maximum=Decimal(120),
-            step=Decimal("0.5"),
+            short_label="leg raise angle",
+            compared=True,
         ),
         Field(
             "ankle_position",
             "Ankle during the raise",
             Kind.CHOICE,
             choices=(("plantarflexed", "Toes pointed"), ("dorsiflexed", "Toes pulled up")),
+            once=True,
         ),
     ),
+    trials=3,
     measurable=("slr_angle_deg",),
+    side_label="Raised leg",
 )
 
 SEATED_CROSS_LEGGED = Protocol(
@@ -324,6 +362,7 @@ FABER = Protocol(
         "Put the outside of one ankle on the other knee, making a figure 4.",
         "Let the bent knee fall toward the floor and relax there.",
         "Hold still while your clinician reads the height of your knee, then swap legs.",
+        "Your clinician may ask you to repeat it up to three times on each side.",
     ),
     scoring=(
         "Height of the lateral knee above the surface; normal 12.4 ± 2.8 cm, MDC 3.7 cm; a "
@@ -338,8 +377,9 @@ FABER = Protocol(
             unit="cm",
             minimum=Decimal(0),
             maximum=Decimal(40),
-            step=Decimal("0.5"),
             primary=True,
+            short_label="FABER height",
+            compared=True,
         ),
         Field("knee_above_opposite_leg", "Knee stays above the opposite leg", Kind.BOOLEAN),
     ),
@@ -348,6 +388,7 @@ FABER = Protocol(
         ("buttock_si", "Buttock or SI joint"),
         ("lateral_hip", "Outside of the hip"),
     ),
+    trials=3,
 )
 
 LUNGE = Protocol(
@@ -390,7 +431,8 @@ LUNGE = Protocol(
             unit="°",
             minimum=Decimal(-30),
             maximum=Decimal(40),
-            step=Decimal("0.5"),
+            short_label="FPPA",
+            compared=True,
         ),
         Field(
             "task",
@@ -424,6 +466,7 @@ KNEE_TO_WALL = Protocol(
         "middle toe.",
         "Slide the foot back a little at a time until the knee only just touches the wall.",
         "Hold there while your clinician reads the distance, then swap feet.",
+        "Your clinician may ask you to repeat it up to three times on each side.",
     ),
     scoring=(
         "Distance from the big toe to the wall; ICC 0.97–0.99 (Bennell 1998), MDC 1.6–1.9 cm "
@@ -438,8 +481,11 @@ KNEE_TO_WALL = Protocol(
             unit="cm",
             minimum=Decimal(0),
             maximum=Decimal(25),
+            # The one field with steps in the specification.
             step=Decimal("0.5"),
             primary=True,
+            short_label="knee-to-wall",
+            compared=True,
         ),
         Field("heel_lifted", "Heel lifted", Kind.BOOLEAN),
         Field("knee_drifted_in", "Knee drifted inward", Kind.BOOLEAN),
@@ -448,8 +494,10 @@ KNEE_TO_WALL = Protocol(
             "Footwear",
             Kind.CHOICE,
             choices=(("barefoot", "Barefoot"), ("shod", "Shoes on")),
+            once=True,
         ),
     ),
+    trials=3,
 )
 
 MODIFIED_THOMAS = Protocol(
@@ -477,7 +525,6 @@ MODIFIED_THOMAS = Protocol(
             unit="°",
             minimum=Decimal(0),
             maximum=Decimal(180),
-            step=Decimal("0.5"),
         ),
     ),
     optional=True,
@@ -508,7 +555,6 @@ SINGLE_LEG_STANCE = Protocol(
             unit="cm",
             minimum=Decimal(0),
             maximum=Decimal(10),
-            step=Decimal("0.5"),
         ),
         Field(
             "pelvic_tilt_deg",
@@ -517,8 +563,8 @@ SINGLE_LEG_STANCE = Protocol(
             unit="°",
             minimum=Decimal(-20),
             maximum=Decimal(20),
-            step=Decimal("0.5"),
             help="From the camera: the tilt of the line between the hips",
+            short_label="pelvic tilt",
         ),
     ),
     optional=True,
@@ -583,7 +629,8 @@ def address_check(protocol: Any, side: Any, trial: Any, field_key: Any) -> Value
     if side not in SIDES:
         raise ValueRefused("Side must be left or right.")
     trial_check(definition, trial)
-    definition.field(field_key)
+    if trial > definition.field(field_key).trials:
+        raise ValueRefused(f"{definition.field(field_key).label} is recorded once, in trial 1.")
     return ValueAddress(protocol=definition.key, side=side, trial=trial, field=field_key)
 
 
@@ -608,7 +655,7 @@ class StepLayout:
     trial."""
 
     protocol: Protocol
-    columns: tuple[tuple[str, int], ...] = field(default=())
+    columns: tuple[tuple[str, int], ...] = dataclass_field(default=())
 
     @classmethod
     def of(cls, protocol: Protocol) -> "StepLayout":

@@ -341,29 +341,36 @@ function start(panel) {
     });
   }
 
-  // --- The lunge's means and difference, as the findings will compare them -------------------
+  // --- Each compared measurement's means and difference, as the findings compare them -------
+  // (one line per field the template marks with data-field; the mean of the recorded trials)
 
   function updateLeftRight() {
-    const line = panel.querySelector("#step-lunge .lr-summary");
-    if (!line) return;
-    const means = {};
-    for (const side of ["left", "right"]) {
-      const values = [1, 2, 3]
-        .map((trial) => inputFor(`lunge.${side}.${trial}.fppa_deg`))
-        .map((input) => (input && input.value.trim() !== "" ? Number(input.value.replace(",", ".")) : NaN))
-        .filter((value) => Number.isFinite(value));
-      if (values.length) means[side] = values.reduce((a, b) => a + b, 0) / values.length;
+    for (const line of panel.querySelectorAll(".lr-summary")) {
+      const step = line.closest("section.step").dataset.step;
+      const { field, label, unit } = line.dataset;
+      const trials = Number(line.dataset.trials || 1);
+      const means = {};
+      for (const side of ["left", "right"]) {
+        const values = [];
+        for (let trial = 1; trial <= trials; trial += 1) {
+          const input = inputFor(`${step}.${side}.${trial}.${field}`);
+          const value = input && input.value.trim() !== "" ? Number(input.value.replace(",", ".")) : NaN;
+          if (Number.isFinite(value)) values.push(value);
+        }
+        if (values.length) means[side] = values.reduce((a, b) => a + b, 0) / values.length;
+      }
+      // Rounded for reading only; the findings compare the unrounded means.
+      const shown = (value) => `${Math.round(value * 10) / 10}${unit === "°" || !unit ? unit : ` ${unit}`}`;
+      const parts = Object.entries(means).map(([side, mean]) => `${side} ${shown(mean)}`);
+      if (!parts.length) {
+        line.hidden = true;
+        continue;
+      }
+      let text = `Mean ${label}: ${parts.join(", ")}`;
+      if ("left" in means && "right" in means) text += `; difference ${shown(Math.abs(means.left - means.right))}`;
+      line.textContent = `${text}.`;
+      line.hidden = false;
     }
-    const round = (value) => Math.round(value * 10) / 10;
-    const parts = Object.entries(means).map(([side, mean]) => `${side} ${round(mean)}°`);
-    if (!parts.length) {
-      line.hidden = true;
-      return;
-    }
-    let text = `Mean FPPA: ${parts.join(", ")}`;
-    if ("left" in means && "right" in means) text += `; difference ${round(Math.abs(means.left - means.right))}°`;
-    line.textContent = `${text}.`;
-    line.hidden = false;
   }
   panel.addEventListener("input", updateLeftRight);
   panel.addEventListener("change", updateLeftRight);
@@ -373,7 +380,6 @@ function start(panel) {
   // The skeleton's bones, as indexes into the 12 points the server sends (shoulders, hips,
   // knees, ankles, heels, toes; left then right).
   const BONES = [[0, 1], [0, 2], [1, 3], [2, 3], [2, 4], [4, 6], [3, 5], [5, 7], [6, 8], [8, 10], [6, 10], [7, 9], [9, 11], [7, 11]];
-  const LABELS = { lunge: "FPPA", aslr: "Leg raise", single_leg_stance: "Pelvic tilt" };
 
   function measureBox(protocol) {
     return panel.querySelector(`.measure[data-protocol="${protocol}"]`);
@@ -432,9 +438,10 @@ function start(panel) {
       return;
     }
     if (frame.state === "running") {
-      const label = LABELS[frame.protocol] || "Value";
+      const { label, unit } = box.dataset;
+      const shown = unit === "°" || !unit ? `${frame.value}${unit}` : `${frame.value} ${unit}`;
       box.querySelector(".measure-value").textContent =
-        frame.value === null ? `${label}: —` : `${label} (${frame.side}): ${frame.value}° · confidence ${frame.confidence}`;
+        frame.value === null ? `${label}: —` : `${label} (${frame.side}): ${shown} · confidence ${frame.confidence}`;
       box.querySelector(".measure-hint").textContent = frame.framing.hint;
       box.querySelector(".measure-hint").classList.toggle("error", !frame.framing.ok);
       drawSkeleton(box.querySelector("canvas.skeleton"), frame.skeleton, frame.aspect);
@@ -448,8 +455,9 @@ function start(panel) {
     result.hidden = false;
     const summary = frame.summary || {};
     const values = summary.values || {};
+    const unit = box.dataset.unit || "";
     const parts = Object.entries(values).map(([field, trials]) =>
-      trials.map(([trial, value]) => `trial ${trial}: ${value}°`).join(", "),
+      trials.map(([trial, value]) => `trial ${trial}: ${value}${unit === "°" || !unit ? unit : ` ${unit}`}`).join(", "),
     );
     const frames = summary.frames ? ` ${summary.frames_used} of ${summary.frames} frames used (${summary.frames_low_confidence} left out for low confidence).` : "";
     result.querySelector(".measure-summary").textContent = parts.length

@@ -116,7 +116,23 @@ def test_the_clinician_starts_the_assessment_from_the_room_panel(
     ):
         assert name in html
     assert 'data-key="lunge.right.3.fppa_deg"' in html
-    assert 'min="-30" max="40" step="0.5"' in html
+    # No steps where PROTOCOLS.md has none (one decimal); 0.5 cm for the knee-to-wall.
+    assert 'min="-30" max="40" step="0.1"' in html
+    assert 'min="0" max="25" step="0.5"' in html
+    # Up to three trials of the measured tests; what is rated once has one input per side.
+    for key in (
+        "aslr.left.3.slr_angle_deg",
+        "faber.right.2.faber_height_cm",
+        "knee_to_wall.left.3.ktw_cm",
+        "knee_to_wall.left.2.pain",
+    ):
+        assert f'data-key="{key}"' in html
+    for key in ("aslr.left.2.aslr_score", "knee_to_wall.right.3.footwear"):
+        assert f'data-key="{key}"' not in html
+    assert html.count("Recorded once, in trial 1") == 2 * 2 * 2 + 2 * 2  # aslr 2, ktw 1 field
+    # Left/right means of each compared measurement, live in the panel.
+    for field in ("slr_angle_deg", "faber_height_cm", "fppa_deg", "ktw_cm"):
+        assert f'class="lr-summary" data-field="{field}"' in html
     assessment = session_soon.assessment
     assert assessment.setting == AssessmentSetting.VIDEO
     assert assessment.client == session_soon.client

@@ -187,7 +187,7 @@ def test_values_outside_the_range_are_refused_with_a_message(assessment, clinici
             "message": "Enter a value from 0 to 25 cm.",
         }
         refused = await panel.set("knee_to_wall.left.4.ktw_cm", "10", base=0, edit="e2")
-        assert refused["message"] == "Knee-to-wall (ankle) has trial 1 only."
+        assert refused["message"] == "Knee-to-wall (ankle) has trials 1 to 3."
         refused = await panel.set("faber.left.1.faber_height_cm", "10", base="x", edit="e3")
         assert refused["message"] == "The page sent no valid version: reload it."
         saved = await panel.set("knee_to_wall.left.1.ktw_cm", "10", base=0, edit="e4")

@@ -233,6 +233,113 @@ def test_knee_to_wall_difference_and_restriction(left, right, expected) -> None:
     assert sorted(keyed(findings)) == sorted(expected)
 
 
+def trials(key: str, *values: float) -> dict[str, float]:
+    """``trials("faber.left.faber_height_cm", 16, 16.5)``: the values of trials 1, 2, …"""
+    protocol, side, field = key.split(".")
+    return {f"{protocol}.{side}.{t}.{field}": v for t, v in enumerate(values, start=1)}
+
+
+@pytest.mark.parametrize(
+    ("case", "values", "expected"),
+    [
+        (
+            "Knee-to-wall means 12 and 10 cm are 2 cm apart",
+            {
+                **trials("knee_to_wall.left.ktw_cm", 12, 12.5, 11.5),
+                **trials("knee_to_wall.right.ktw_cm", 10, 10.5, 9.5),
+            },
+            ["ktw_asymmetry:right"],
+        ),
+        (
+            "Knee-to-wall trials 1 are 2 cm apart, the means only 1 cm",
+            {
+                **trials("knee_to_wall.left.ktw_cm", 12, 11, 11),
+                **trials("knee_to_wall.right.ktw_cm", 10, 10.5, 10.5),
+            },
+            [],
+        ),
+        (
+            "Knee-to-wall restricted by the mean (8.67 cm) though trial 1 is 9 cm",
+            {
+                **trials("knee_to_wall.left.ktw_cm", 9, 8.5, 8.5),
+                **trials("knee_to_wall.right.ktw_cm", 9, 9, 9),
+            },
+            ["ktw_restricted:left"],
+        ),
+        (
+            "FABER means 16 and 12 cm",
+            {
+                **trials("faber.left.faber_height_cm", 16, 16.5, 15.5),
+                **trials("faber.right.faber_height_cm", 12, 12, 12),
+            },
+            ["faber_asymmetry:left"],
+        ),
+        (
+            "SLR means 61° and 48.67° are 12.33° apart",
+            {
+                **trials("aslr.left.slr_angle_deg", 60, 62, 61),
+                **trials("aslr.right.slr_angle_deg", 48, 49, 49),
+            },
+            ["slr_angle_asymmetry:right"],
+        ),
+        (
+            "FABER pain in the second trial",
+            trials("faber.left.pain", 0, 4),
+            ["faber_positive:left"],
+        ),
+        (
+            "FABER knee above the other leg in the third trial",
+            trials("faber.right.knee_above_opposite_leg", False, False, True),
+            ["faber_positive:right"],
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_repeated_measurements_are_compared_by_the_mean_of_their_trials(
+    case, values, expected
+) -> None:
+    assert sorted(keyed(derive(values))) == sorted(expected), case
+
+
+def test_a_mean_names_its_trials_and_every_trial_is_a_source() -> None:
+    findings = keyed(
+        derive(
+            {
+                **trials("faber.left.faber_height_cm", 16, 16.5, 15.5),
+                "faber.right.1.faber_height_cm": 12,
+            }
+        )
+    )
+    asymmetry = findings["faber_asymmetry:left"]
+    assert asymmetry.detail == (
+        "Left 16 cm (mean of 3 trials), right 12 cm: a difference of 4 cm (≥ 4 cm)."
+    )
+    assert [(s.side, s.trial, s.value) for s in asymmetry.sources] == [
+        ("left", 1, 16),
+        ("left", 2, 16.5),
+        ("left", 3, 15.5),
+        ("right", 1, 12),
+    ]
+    assert asymmetry.sources[1].label == (
+        "Figure-4 (FABER), left, trial 2: knee height above the surface 16.5 cm"
+    )
+
+
+def test_a_knee_drifting_inward_in_any_trial_is_said_to_inflate_the_result() -> None:
+    findings = keyed(
+        derive(
+            {
+                **trials("knee_to_wall.left.ktw_cm", 7, 7.5),
+                "knee_to_wall.left.2.knee_drifted_in": True,
+            }
+        )
+    )
+    assert "inflates" in findings["ktw_restricted:left"].detail
+    assert ("knee_drifted_in", 2) in [
+        (s.field, s.trial) for s in findings["ktw_restricted:left"].sources
+    ]
+
+
 def test_a_knee_drifting_inward_is_said_to_inflate_the_knee_to_wall_result() -> None:
     findings = keyed(
         derive({"knee_to_wall.left.1.ktw_cm": 7, "knee_to_wall.left.1.knee_drifted_in": True})
@@ -281,7 +388,8 @@ def test_each_flag_names_the_results_that_produced_it() -> None:
     assert asymmetry.detail == "Left 18 cm, right 12 cm: a difference of 6 cm (≥ 4 cm)."
     assert asymmetry.threshold == "faber_difference_cm"
     assert (
-        asymmetry.sources[0].label == "Figure-4 (FABER), left: knee height above the surface 18 cm"
+        asymmetry.sources[0].label
+        == "Figure-4 (FABER), left, trial 1: knee height above the surface 18 cm"
     )
     positive = findings["faber_positive:right"]
     assert "pain 5/10 (groin)" in positive.detail

@@ -19,15 +19,19 @@ from assessments.protocols import (
     value_clean,
 )
 
-# (protocol, field, minimum, maximum, step) from PROTOCOLS.md ([design] ranges).
+# (protocol, field, minimum, maximum, step) from PROTOCOLS.md ([design] ranges). Only the
+# knee-to-wall has steps in the specification (0.5 cm); the other measurements are kept to one
+# decimal, scores and pain to whole numbers.
+TENTH = Decimal("0.1")
 NUMERIC_RANGES = [
     ("aslr", "aslr_score", 0, 5, 1),
-    ("aslr", "slr_angle_deg", 0, 120, Decimal("0.5")),
-    ("faber", "faber_height_cm", 0, 40, Decimal("0.5")),
-    ("lunge", "fppa_deg", -30, 40, Decimal("0.5")),
+    ("aslr", "slr_angle_deg", 0, 120, TENTH),
+    ("faber", "faber_height_cm", 0, 40, TENTH),
+    ("lunge", "fppa_deg", -30, 40, TENTH),
     ("knee_to_wall", "ktw_cm", 0, 25, Decimal("0.5")),
-    ("modified_thomas", "knee_angle_deg", 0, 180, Decimal("0.5")),
-    ("single_leg_stance", "pelvic_drop_cm", 0, 10, Decimal("0.5")),
+    ("modified_thomas", "knee_angle_deg", 0, 180, TENTH),
+    ("single_leg_stance", "pelvic_drop_cm", 0, 10, TENTH),
+    ("single_leg_stance", "pelvic_tilt_deg", -20, 20, TENTH),
     *[(key, "pain", 0, 10, 1) for key in PROTOCOLS],
 ]
 
@@ -53,7 +57,30 @@ def test_the_tests_of_protocols_md_are_defined_with_their_views() -> None:
     assert views["knee_to_wall"] == "side"
     assert PROTOCOLS["modified_thomas"].optional
     assert PROTOCOLS["single_leg_stance"].optional
-    assert PROTOCOLS["lunge"].trials == 3
+    # Up to three trials where a measurement is repeated and averaged (PROTOCOLS.md: trial
+    # 1–3 on every result); one for the screens.
+    trials = {key: protocol.trials for key, protocol in PROTOCOLS.items()}
+    assert trials == {
+        "aslr": 3,
+        "seated_cross_legged": 1,
+        "faber": 3,
+        "lunge": 3,
+        "knee_to_wall": 3,
+        "modified_thomas": 1,
+        "single_leg_stance": 1,
+    }
+    # What is rated or set once per side is recorded once, in trial 1.
+    once = {
+        (key, f.key)
+        for key, protocol in PROTOCOLS.items()
+        for f in protocol.all_fields
+        if f.trials == 1 and protocol.trials > 1
+    }
+    assert once == {
+        ("aslr", "aslr_score"),
+        ("aslr", "ankle_position"),
+        ("knee_to_wall", "footwear"),
+    }
     for protocol in PROTOCOLS.values():
         # Shared fields on every result: pain 0–10, where, notes.
         assert {"pain", "pain_location", "notes"} <= {f.key for f in protocol.all_fields}
@@ -164,6 +191,7 @@ def test_any_value_of_any_shape_is_either_kept_valid_or_refused(data) -> None:
             assert isinstance(stored, int)
         if definition.step is not None:
             assert (Decimal(str(stored)) / definition.step) % 1 == 0
+        assert Decimal(str(stored)).as_tuple().exponent >= -1  # at most one decimal
     elif definition.kind == Kind.BOOLEAN:
         assert isinstance(stored, bool)
     elif definition.kind == Kind.CHOICE:
@@ -200,6 +228,15 @@ def test_values_of_the_wrong_shape_are_refused_with_a_message(
 def test_off_step_and_fractional_values_are_refused() -> None:
     with pytest.raises(ValueRefused, match=r"steps of 0\.5 cm"):
         clean("knee_to_wall", "ktw_cm", "10.3")
+    # No steps where the specification has none: a typed FPPA of 12.3° is kept.
+    assert clean("lunge", "fppa_deg", "12.3") == 12.3
+    assert clean("aslr", "slr_angle_deg", "57.2") == 57.2
+    assert clean("faber", "faber_height_cm", "12.4") == 12.4
+    assert clean("modified_thomas", "knee_angle_deg", "66.9") == 66.9
+    with pytest.raises(ValueRefused, match="at most one decimal"):
+        clean("lunge", "fppa_deg", "12.34")
+    with pytest.raises(ValueRefused, match="at most one decimal"):
+        clean("faber", "faber_height_cm", "1e-9")
     with pytest.raises(ValueRefused, match="whole number"):
         clean("aslr", "aslr_score", "2.5")
     with pytest.raises(ValueRefused, match="number"):
@@ -239,9 +276,20 @@ def test_choices_booleans_and_text() -> None:
 
 def test_addresses_name_a_real_test_side_trial_and_field() -> None:
     assert address_parse("lunge.right.3.fppa_deg") == ValueAddress("lunge", "right", 3, "fppa_deg")
+    for repeated in (
+        "aslr.left.3.slr_angle_deg",
+        "aslr.left.2.pain",
+        "faber.right.2.faber_height_cm",
+        "knee_to_wall.left.3.ktw_cm",
+        "knee_to_wall.left.2.knee_drifted_in",
+    ):
+        assert address_parse(repeated).key == repeated
     for bad, message in [
         ("lunge.right.4.fppa_deg", "trials 1 to 3"),
-        ("faber.left.2.faber_height_cm", "trial 1 only"),
+        ("seated_cross_legged.left.2.sits_higher", "trial 1 only"),
+        ("knee_to_wall.left.4.ktw_cm", "trials 1 to 3"),
+        ("aslr.left.2.aslr_score", "recorded once, in trial 1"),
+        ("knee_to_wall.right.3.footwear", "recorded once, in trial 1"),
         ("faber.middle.1.faber_height_cm", "left or right"),
         ("yoga.left.1.pose", "Unknown test"),
         ("faber.left.1.fppa_deg", "no field"),
@@ -262,6 +310,12 @@ def test_addresses_name_a_real_test_side_trial_and_field() -> None:
 def test_every_field_kind_has_a_display() -> None:
     assert PROTOCOLS["faber"].field("faber_height_cm").display(12.5) == "12.5 cm"
     assert PROTOCOLS["lunge"].field("fppa_deg").display(-4) == "-4°"
+    assert PROTOCOLS["lunge"].field("fppa_deg").input_attributes == {
+        "min": "-30",
+        "max": "40",
+        "step": "0.1",
+    }
+    assert PROTOCOLS["knee_to_wall"].field("ktw_cm").input_attributes["step"] == "0.5"
     assert PROTOCOLS["knee_to_wall"].field("heel_lifted").display(True) == "Yes"
     assert PROTOCOLS["lunge"].field("knee_position").display("lateral") == "Outside the foot"
     assert PROTOCOLS["aslr"].field("notes").display(None) == "—"
