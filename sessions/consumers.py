@@ -5,6 +5,7 @@ appointment is decided in sessions.room.
 """
 
 import json
+import logging
 import re
 from typing import Any
 from uuid import UUID
@@ -34,6 +35,8 @@ from sessions.room import (
     room_state,
 )
 from sessions.signaling import Signal, SignalError, TokenBucket, parse_frame
+
+logger = logging.getLogger(__name__)
 
 PAGE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MEDIA_SIGNALS = {"offer", "answer", "candidate"}
@@ -164,7 +167,16 @@ class RoomConsumer(NoConnectionSweepConsumer):
         except SignalError as error:
             await self._error(error.code, error.message)
             return
-        await getattr(self, f"_on_{signal.type}")(signal)
+        try:
+            await getattr(self, f"_on_{signal.type}")(signal)
+        except Exception:
+            # An exception leaving a consumer kills it without running disconnect(): the seat
+            # would stay taken and the peer would never hear that this side left. Whatever
+            # went wrong with one frame, the connection goes on.
+            logger.exception("Handling a %s frame failed in room %s", signal.type, self.group)
+            await self._error(
+                "server_error", "The server could not handle that message. Try again."
+            )
 
     # --- Frames from this browser ------------------------------------------------------------
 

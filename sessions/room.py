@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 
 from clinic.models import User
 from sessions.models import (
@@ -123,12 +124,14 @@ def _feed(appointment: Appointment) -> None:
     )
 
 
-def _locked(appointment_id: int) -> Appointment:
-    return (
-        Appointment.objects.select_for_update(of=("self",))
-        .select_related("clinician__user", "client__user", "service")
-        .get(pk=appointment_id)
+def _lock_query() -> QuerySet[Appointment]:
+    return Appointment.objects.select_for_update(of=("self",)).select_related(
+        "clinician__user", "client__user", "service"
     )
+
+
+def _locked(appointment_id: int) -> Appointment:
+    return _lock_query().get(pk=appointment_id)
 
 
 def _event(
@@ -194,7 +197,9 @@ def room_left(
     now: dt.datetime,
 ) -> bool:
     """A connection closed. Returns whether its owner left (False if a newer tab took over)."""
-    appointment = _locked(appointment_id)
+    appointment = _lock_query().filter(pk=appointment_id).first()
+    if appointment is None:  # deleted during the session (in the admin): nothing to record
+        return True
     released, _ = RoomConnection.objects.filter(
         appointment=appointment, role=role, channel_name=channel_name
     ).delete()

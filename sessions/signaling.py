@@ -51,6 +51,16 @@ def _only(frame: dict[str, Any], allowed: set[str]) -> None:
         )
 
 
+def _is_utf8(text: str) -> bool:
+    # JSON may spell a lone surrogate (\ud800), which is no character at all: it cannot be
+    # stored, nor sent on as UTF-8.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(frame: dict[str, Any], key: str, *, limit: int, required: bool = True) -> str | None:
     value = frame.get(key)
     if value is None and not required:
@@ -59,6 +69,9 @@ def _text(frame: dict[str, Any], key: str, *, limit: int, required: bool = True)
         raise SignalError("bad_field", f"“{key}” must be text.")
     if len(value) > limit:
         raise SignalError("too_large", f"“{key}” is longer than {limit} characters.")
+    # PostgreSQL text cannot hold NUL, and no SDP, candidate or message needs it.
+    if "\x00" in value or not _is_utf8(value):
+        raise SignalError("bad_field", f"“{key}” contains characters that are not text.")
     return value
 
 
@@ -95,12 +108,17 @@ def parse_frame(text: str | None, *, max_bytes: int) -> Signal:
     """Check one frame from a browser; raises SignalError with what is wrong."""
     if text is None:
         raise SignalError("bad_frame", "Frames must be JSON text, not binary.")
+    if not _is_utf8(text):
+        raise SignalError("bad_frame", "Frames must be valid Unicode text.")
     if len(text.encode()) > max_bytes:
         raise SignalError("too_large", f"Frames may be at most {max_bytes} bytes.")
     try:
         frame = json.loads(text)
     except ValueError:
         raise SignalError("bad_json", "The frame is not valid JSON.") from None
+    except RecursionError:
+        # A few kilobytes of "[" nest deeper than the parser's recursion allows.
+        raise SignalError("bad_json", "The frame is nested too deeply.") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise SignalError("bad_frame", "A frame must be a JSON object with a “type”.")
     kind = frame["type"]
@@ -123,14 +141,15 @@ def parse_frame(text: str | None, *, max_bytes: int) -> Signal:
             if (flag := _flag(frame, key)) is not None:
                 payload[key] = flag
         if "connection" in frame:
-            if frame["connection"] not in CONNECTION_STATES:
+            connection = frame["connection"]
+            if not isinstance(connection, str) or connection not in CONNECTION_STATES:
                 raise SignalError("bad_field", "“connection” is not a connection state.")
-            payload["connection"] = frame["connection"]
+            payload["connection"] = connection
         return Signal(kind, payload)
     if kind == "media":
         _only(frame, {"action", "id", "sdp", "candidate"})
         action = frame.get("action")
-        if action not in ("offer", "candidate", "stop"):
+        if not isinstance(action, str) or action not in ("offer", "candidate", "stop"):
             raise SignalError("bad_field", "“action” must be offer, candidate or stop.")
         measurement = _text(frame, "id", limit=36)
         try:

@@ -396,6 +396,99 @@ def test_bad_frames_get_an_error_and_the_connection_stays_usable(
     assert list(ChatMessage.objects.values_list("body", flat=True)) == ["Still here"]
 
 
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        # Under the byte limit, but nested too deep for the JSON parser's recursion.
+        ("[" * 60_000, "bad_json"),
+        # A known field with a value of the wrong type.
+        ('{"type": "state", "connection": []}', "bad_field"),
+        ('{"type": "media", "action": ["offer"], "id": "x"}', "bad_field"),
+        # Text PostgreSQL cannot store, and text that is not Unicode at all.
+        ('{"type": "chat", "body": "before\\u0000after"}', "bad_field"),
+        ('{"type": "chat", "body": "lone \\ud800 surrogate"}', "bad_field"),
+        # The same two as raw characters in the frame's text.
+        ('{"type": "chat", "body": "before\u0000after"}', "bad_json"),
+        ('{"type": "chat", "body": "lone \ud800 surrogate"}', "bad_frame"),
+    ],
+    ids=[
+        "deep-nesting",
+        "connection-list",
+        "action-list",
+        "escaped-nul",
+        "escaped-surrogate",
+        "raw-nul",
+        "raw-surrogate",
+    ],
+)
+def test_frames_that_could_break_the_server_get_an_error_and_the_room_goes_on(
+    soon, clinician, client_record, frame, code
+) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+
+        await client.send(frame)
+        error = await client.frame_of("error")
+        assert error["code"] == code, error
+        assert error["message"]
+        assert await clinician_socket.nothing()
+
+        # Still usable: the next frame is relayed and kept.
+        await client.send({"type": "chat", "body": "Still here"})
+        assert (await clinician_socket.frame_of("chat"))["body"] == "Still here"
+        # And leaving is still recorded: the clinician hears it and the seat is free.
+        await client.close()
+        assert (await clinician_socket.frame_of("peer"))["state"] == "left"
+        await clinician_socket.close()
+
+    run(scenario)
+    assert list(ChatMessage.objects.values_list("body", flat=True)) == ["Still here"]
+    assert not RoomConnection.objects.exists()
+
+
+def test_a_frame_the_server_fails_to_handle_gets_an_error_and_the_connection_stays(
+    soon, clinician, client_record, caplog
+) -> None:
+    # Any failure while handling a frame, not only a refused frame: here the appointment is
+    # deleted in the admin during the call, so keeping a chat message fails in the database.
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+        await db(Appointment.objects.filter(pk=ana.pk).delete)()
+
+        await client.send({"type": "chat", "body": "Hello?"})
+        error = await client.frame_of("error")
+        assert error == {
+            "type": "error",
+            "code": "server_error",
+            "message": "The server could not handle that message. Try again.",
+        }
+        assert await clinician_socket.nothing()
+
+        await client.send({"type": "state", "audio": False})
+        assert await clinician_socket.frame_of("state") == {
+            "type": "state",
+            "audio": False,
+            "from": "client",
+        }
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    assert "Handling a chat frame failed" in caplog.text
+
+
 def test_each_connection_is_rate_limited(soon, client_record, clinician, settings) -> None:
     settings.SIGNALING_BURST = 5
     settings.SIGNALING_MESSAGES_PER_SECOND = 2
