@@ -176,7 +176,8 @@ class AppointmentStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
     COMPLETED = "completed", "Completed"
     NO_SHOW = "no_show", "No-show"
-    # The client waited in the room but was never admitted before it closed.
+    # The client came to the room (and may have left the waiting room again) but was never
+    # let in before the session ended; a no-show never joined at all.
     NOT_STARTED = "not_started", "Not started"
     CANCELLED = "cancelled", "Cancelled"
 

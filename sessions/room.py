@@ -254,18 +254,33 @@ def room_end(*, appointment_id: int, user: User, now: dt.datetime) -> Appointmen
     return appointment
 
 
-# How an appointment still open when its session ends is recorded.
-OUTCOMES = {
-    # The client never came.
-    AppointmentStatus.CONFIRMED: AppointmentStatus.NO_SHOW,
-    # The client waited but was never let in.
-    AppointmentStatus.WAITING: AppointmentStatus.NOT_STARTED,
-    AppointmentStatus.IN_PROGRESS: AppointmentStatus.COMPLETED,
-}
+# Appointments whose session has not been settled yet.
+UNSETTLED = (
+    AppointmentStatus.CONFIRMED,
+    AppointmentStatus.WAITING,
+    AppointmentStatus.IN_PROGRESS,
+)
+
+
+def _outcome(appointment: Appointment) -> AppointmentStatus:
+    """How a session that is over is recorded, from what happened in the room.
+
+    Not from the status alone: a client who waited and then closed the page is back to
+    "confirmed", yet came; only a client who never joined the room is a no-show.
+    """
+    if appointment.admitted_at is not None or appointment.status == AppointmentStatus.IN_PROGRESS:
+        return AppointmentStatus.COMPLETED
+    client_came = (
+        appointment.status == AppointmentStatus.WAITING
+        or appointment.room_events.filter(
+            kind=RoomEventKind.JOINED, role=ParticipantRole.CLIENT
+        ).exists()
+    )
+    return AppointmentStatus.NOT_STARTED if client_came else AppointmentStatus.NO_SHOW
 
 
 def _settle(appointment: Appointment, *, ended_at: dt.datetime) -> None:
-    appointment.status = OUTCOMES[appointment.status]
+    appointment.status = _outcome(appointment)
     appointment.ended_at = ended_at
     appointment.save(update_fields=["status", "ended_at", "updated_at"])
     # Any socket still open in the room hears that it is over.
@@ -303,13 +318,13 @@ def rooms_close_finished(*, now: dt.datetime) -> int:
     """
     overdue = dt.timedelta(minutes=settings.ROOM_CLOSES_MINUTES_AFTER)
     candidates = Appointment.objects.filter(
-        status__in=list(OUTCOMES), ends_at__lte=now - overdue
+        status__in=UNSETTLED, ends_at__lte=now - overdue
     ).values_list("pk", flat=True)
     changed = 0
     for appointment_id in candidates:
         with transaction.atomic():
             appointment = _locked(appointment_id)
-            if appointment.status not in OUTCOMES:  # settled meanwhile by someone else
+            if appointment.status not in UNSETTLED:  # settled meanwhile by someone else
                 continue
             _settle(appointment, ended_at=join_window(appointment).closes_at)
             _event(appointment, RoomEventKind.CLOSED, now=now, outcome=appointment.status)

@@ -12,7 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions.models import Appointment, AppointmentStatus, RoomEvent
-from sessions.room import ice_servers, room_admit, room_joined, rooms_close_finished
+from sessions.room import (
+    ice_servers,
+    room_admit,
+    room_joined,
+    room_left,
+    rooms_close_finished,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -202,6 +208,37 @@ def test_rooms_that_closed_are_settled_once(
     assert RoomEvent.objects.filter(kind="closed").count() == 3
     never_came.refresh_from_db()
     assert never_came.ended_at == never_came.ends_at + dt.timedelta(minutes=30)
+
+
+def test_a_client_who_came_and_left_unadmitted_is_not_a_no_show(
+    service, clinician, client_record
+) -> None:
+    start = timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
+    appointment = factories.make_appointment(
+        service=service, clinician=clinician, client=client_record, starts_at=start
+    )
+    # Ana waited ten minutes in the waiting room, then closed the page; nobody let her in.
+    room_joined(
+        appointment_id=appointment.pk,
+        role="client",
+        user=client_record.user,
+        channel_name="ana",
+        now=start,
+    )
+    room_left(
+        appointment_id=appointment.pk,
+        role="client",
+        user=client_record.user,
+        channel_name="ana",
+        now=start + dt.timedelta(minutes=10),
+    )
+    assert Appointment.objects.get(pk=appointment.pk).status == AppointmentStatus.CONFIRMED
+
+    assert rooms_close_finished(now=timezone.now()) == 1
+
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.NOT_STARTED
+    assert appointment.get_status_display() == "Not started"
 
 
 def test_the_waiting_client_and_admission_follow_the_status(soon, clinician, client_record) -> None:
