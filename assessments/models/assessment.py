@@ -1,5 +1,10 @@
 """Guided assessments: the values recorded per test, side and trial, snapshots, addenda and the
-findings derived from them."""
+findings derived from them.
+
+A test is named by its key in ``assessments.protocols.PROTOCOLS``, a plain text column checked
+by the services against that registry: the schema does not list the tests, so adding one needs
+no migration. Sides and trials are fixed by PROTOCOLS.md and are constraints here.
+"""
 
 import uuid
 
@@ -10,8 +15,18 @@ from assessments.protocols import MAX_TRIALS, PROTOCOLS, SIDES
 from clinic.models import Client, Clinician, Consent, User
 from sessions.models import Appointment
 
-PROTOCOL_CHOICES = [(key, protocol.name) for key, protocol in PROTOCOLS.items()]
 SIDE_CHOICES = [(side, side.title()) for side in SIDES]
+PROTOCOL_KEY_LENGTH = 32
+
+
+def protocol_name(key: str) -> str:
+    """A test's name, or its key if it has since left the registry."""
+    protocol = PROTOCOLS.get(key)
+    return protocol.name if protocol else key
+
+
+def _trial_in_range(name: str = "trial") -> Q:
+    return Q(**{f"{name}__gte": 1, f"{name}__lte": MAX_TRIALS})
 
 
 class AssessmentStatus(models.TextChoices):
@@ -45,7 +60,7 @@ class Assessment(models.Model):
         max_length=16, choices=AssessmentStatus, default=AssessmentStatus.DRAFT
     )
     # The step the clinician has open; its instructions are on the client's screen.
-    current_protocol = models.CharField(max_length=32, choices=PROTOCOL_CHOICES, blank=True)
+    current_protocol = models.CharField(max_length=PROTOCOL_KEY_LENGTH, blank=True)
     created_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(
@@ -93,7 +108,7 @@ class ResultValue(models.Model):
     """
 
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="values")
-    protocol = models.CharField(max_length=32, choices=PROTOCOL_CHOICES)
+    protocol = models.CharField(max_length=PROTOCOL_KEY_LENGTH)
     side = models.CharField(max_length=8, choices=SIDE_CHOICES)
     trial = models.PositiveSmallIntegerField(default=1)
     field = models.CharField(max_length=40)
@@ -113,13 +128,8 @@ class ResultValue(models.Model):
                 fields=["assessment", "protocol", "side", "trial", "field"],
                 name="result_value_address",
             ),
-            models.CheckConstraint(
-                condition=Q(trial__gte=1, trial__lte=MAX_TRIALS), name="result_value_trial"
-            ),
+            models.CheckConstraint(condition=_trial_in_range(), name="result_value_trial"),
             models.CheckConstraint(condition=Q(side__in=SIDES), name="result_value_side"),
-            models.CheckConstraint(
-                condition=Q(protocol__in=list(PROTOCOLS)), name="result_value_protocol"
-            ),
         ]
 
     def __str__(self) -> str:
@@ -139,7 +149,7 @@ class Snapshot(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="snapshots")
-    protocol = models.CharField(max_length=32, choices=PROTOCOL_CHOICES)
+    protocol = models.CharField(max_length=PROTOCOL_KEY_LENGTH)
     side = models.CharField(max_length=8, choices=SIDE_CHOICES, blank=True)
     trial = models.PositiveSmallIntegerField(null=True, blank=True)
     image = models.FileField(upload_to=snapshot_path)
@@ -152,9 +162,19 @@ class Snapshot(models.Model):
 
     class Meta:
         ordering = ["taken_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(trial__isnull=True) | _trial_in_range(), name="snapshot_trial"
+            ),
+            models.CheckConstraint(condition=Q(side__in=[*SIDES, ""]), name="snapshot_side"),
+        ]
 
     def __str__(self) -> str:
         return f"Snapshot of {self.protocol} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def protocol_name(self) -> str:
+        return protocol_name(self.protocol)
 
 
 class Addendum(models.Model):
@@ -166,7 +186,7 @@ class Addendum(models.Model):
     created_at = models.DateTimeField()
     body = models.TextField(max_length=2000)
     # The corrected value, if any (its address and the value before and after).
-    protocol = models.CharField(max_length=32, choices=PROTOCOL_CHOICES, blank=True)
+    protocol = models.CharField(max_length=PROTOCOL_KEY_LENGTH, blank=True)
     side = models.CharField(max_length=8, choices=SIDE_CHOICES, blank=True)
     trial = models.PositiveSmallIntegerField(null=True, blank=True)
     field = models.CharField(max_length=40, blank=True)
@@ -175,6 +195,11 @@ class Addendum(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(trial__isnull=True) | _trial_in_range(), name="addendum_trial"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Addendum by {self.author} on {self.created_at:%Y-%m-%d %H:%M}"
@@ -189,7 +214,7 @@ class Finding(models.Model):
 
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="findings")
     key = models.CharField(max_length=40)
-    protocol = models.CharField(max_length=32, choices=PROTOCOL_CHOICES)
+    protocol = models.CharField(max_length=PROTOCOL_KEY_LENGTH)
     side = models.CharField(max_length=8, choices=SIDE_CHOICES, blank=True)
     title = models.CharField(max_length=200)
     detail = models.CharField(max_length=500)

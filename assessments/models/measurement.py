@@ -8,7 +8,7 @@ import uuid
 
 from django.db import models
 
-from assessments.models.assessment import PROTOCOL_CHOICES, SIDE_CHOICES, Assessment
+from assessments.models.assessment import PROTOCOL_KEY_LENGTH, SIDE_CHOICES, Assessment
 from clinic.models import User
 
 
@@ -24,7 +24,7 @@ class Measurement(models.Model):
     assessment = models.ForeignKey(
         Assessment, on_delete=models.CASCADE, related_name="measurements"
     )
-    protocol = models.CharField(max_length=32, choices=PROTOCOL_CHOICES)
+    protocol = models.CharField(max_length=PROTOCOL_KEY_LENGTH)
     side = models.CharField(max_length=8, choices=SIDE_CHOICES)
     status = models.CharField(
         max_length=8, choices=MeasurementStatus, default=MeasurementStatus.STARTED

@@ -3,21 +3,33 @@ that says what is accepted."""
 
 import json
 import unicodedata
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assessments.findings import RULES, Context, Results, Target
+from assessments.findings import Finding as FindingResult
 from assessments.protocols import (
     PROTOCOLS,
+    CameraView,
+    Field,
     Kind,
+    Protocol,
     ValueAddress,
     ValueRefused,
     address_check,
     address_parse,
     value_clean,
 )
+from assessments.services import assessment_complete, assessment_step_set, assessment_value_save
+from clinic.audit import SYSTEM
 
 # (protocol, field, minimum, maximum, step) from PROTOCOLS.md ([design] ranges). Only the
 # knee-to-wall has steps in the specification (0.5 cm); the other measurements are kept to one
@@ -321,3 +333,103 @@ def test_every_field_kind_has_a_display() -> None:
     assert PROTOCOLS["aslr"].field("notes").display(None) == "—"
     kinds = {f.kind for p in PROTOCOLS.values() for f in p.all_fields}
     assert kinds == set(Kind)
+
+
+# --- The registry is the one place a test is defined ------------------------------------------
+
+
+@pytest.fixture
+def wall_sit() -> Iterator[Protocol]:
+    """A test that is not in the product: one definition and one rule, registered for the
+    length of a test and nowhere else (no model, no migration)."""
+    definition = Protocol(
+        key="wall_sit",
+        name="Wall sit",
+        purpose="Quadriceps endurance.",
+        camera_view=CameraView.SIDE,
+        framing="Put the camera side-on, with your whole body and the wall in the picture.",
+        instructions=("Slide down the wall until your knees are bent at a right angle.",),
+        scoring="Held for less than 30 s is short.",
+        fields=(
+            Field(
+                "hold_s",
+                "Time held",
+                Kind.INTEGER,
+                unit="s",
+                minimum=Decimal(0),
+                maximum=Decimal(300),
+                primary=True,
+            ),
+        ),
+        trials=2,
+    )
+
+    def wall_sit_rules(results: Results, context: Context) -> list[FindingResult]:
+        findings = []
+        for side in ("left", "right"):
+            hold = results.mean("wall_sit", side, "hold_s")
+            if hold is not None and hold.value < 30:
+                findings.append(
+                    FindingResult(
+                        key="wall_sit_short",
+                        protocol="wall_sit",
+                        side=side,
+                        title=f"Short wall sit on the {side}",
+                        detail=f"Held {hold.text(' s')}.",
+                        targets=(Target.ADDUCTORS_QUADS,),
+                        sources=hold.sources,
+                    )
+                )
+        return findings
+
+    PROTOCOLS["wall_sit"] = definition
+    RULES["wall_sit"] = wall_sit_rules
+    try:
+        yield definition
+    finally:
+        del PROTOCOLS["wall_sit"], RULES["wall_sit"]
+
+
+@pytest.mark.django_db
+def test_a_new_test_is_one_definition_and_one_rule_and_needs_no_migration(
+    wall_sit, assessment, clinician, as_clinician
+) -> None:
+    # Nothing in the schema names the tests (no field choices, no constraint), so adding one
+    # to the registry leaves the models and their migrations as they are.
+    for model in apps.get_app_config("assessments").get_models():
+        for model_field in model._meta.get_fields():
+            choices = {str(choice) for choice, _ in getattr(model_field, "choices", None) or []}
+            assert not choices & set(PROTOCOLS), (model.__name__, model_field.name)
+        for constraint in model._meta.constraints:
+            assert not any(key in str(constraint) for key in PROTOCOLS), constraint
+    call_command("makemigrations", "assessments", "--check", "--dry-run", verbosity=0)
+
+    # The panel has the new step, with its own inputs.
+    page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
+    assert 'data-key="wall_sit.right.2.hold_s"' in page.content.decode()
+    assessment_step_set(
+        assessment_id=assessment.pk, actor=clinician.user, protocol="wall_sit", now=timezone.now()
+    )
+    for key, raw in (("wall_sit.left.1.hold_s", "20"), ("wall_sit.left.2.hold_s", "25")):
+        saved = assessment_value_save(
+            assessment_id=assessment.pk,
+            actor=clinician.user,
+            key=key,
+            raw=raw,
+            base_version=0,
+            context=SYSTEM,
+            now=timezone.now(),
+        )
+        assert saved.saved
+    with pytest.raises(ValueRefused, match="from 0 to 300 s"):
+        value_clean(address_parse("wall_sit.left.1.hold_s"), "301")
+    assessment_complete(
+        assessment=assessment, actor=clinician.user, context=SYSTEM, now=timezone.now()
+    )
+    finding = assessment.findings.get()
+    assert (finding.key, finding.side, finding.detail) == (
+        "wall_sit_short",
+        "left",
+        "Held 22.5 s (mean of 2 trials).",
+    )
+    assert [source["trial"] for source in finding.sources] == [1, 2]
