@@ -4,6 +4,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import zoneinfo
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -249,9 +250,23 @@ def room_end(*, appointment_id: int, user: User, now: dt.datetime) -> Appointmen
         raise RoomError("Only the clinician can end the session for both.")
     if appointment.status in FINISHED:
         return appointment
+    if appointment.admitted_at is None and now < (arrive_by := client_arrives_by(appointment)):
+        # Ending now would record a no-show (or "not started") for a client who may still be
+        # on time, and shut the room on them for good.
+        clock = arrive_by.astimezone(zoneinfo.ZoneInfo(user.time_zone))
+        raise RoomError(
+            f"The session cannot be ended before {clock:%H:%M}: "
+            f"{appointment.client.user.full_name} has until then to arrive. Let them in, or "
+            "cancel the appointment if it is not going ahead."
+        )
     _settle(appointment, ended_at=now)
     _event(appointment, RoomEventKind.ENDED, now=now, role=ParticipantRole.CLINICIAN, user=user)
     return appointment
+
+
+def client_arrives_by(appointment: Appointment) -> dt.datetime:
+    """Until then a client who has not come is late, not absent."""
+    return appointment.starts_at + dt.timedelta(minutes=settings.ROOM_NO_SHOW_GRACE_MINUTES)
 
 
 # Appointments whose session has not been settled yet.

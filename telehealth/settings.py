@@ -255,6 +255,9 @@ NUM_PROXIES = env_int("NUM_PROXIES", 0)
 # The room opens this long before the start and closes this long after the planned end.
 ROOM_OPENS_MINUTES_BEFORE = env_int("ROOM_OPENS_MINUTES_BEFORE", 15)
 ROOM_CLOSES_MINUTES_AFTER = env_int("ROOM_CLOSES_MINUTES_AFTER", 30)
+# A client who has not come is late, not absent, until this long after the start: before then
+# the clinician cannot end a session nobody was let into (which records a no-show).
+ROOM_NO_SHOW_GRACE_MINUTES = env_int("ROOM_NO_SHOW_GRACE_MINUTES", 10)
 # ICE servers for the browsers. Nothing public is used unless configured here. TURN uses
 # coturn's use-auth-secret scheme: time-limited credentials derived from a shared secret.
 WEBRTC_STUN_URLS = env_list("WEBRTC_STUN_URLS")

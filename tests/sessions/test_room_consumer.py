@@ -633,6 +633,31 @@ def test_the_clinician_ends_the_session_for_both(soon, clinician, client_record)
     assert RoomEvent.objects.filter(appointment=ana, kind="ended", role="clinician").exists()
 
 
+def test_the_clinician_cannot_end_a_session_before_the_client_had_time_to_come(
+    soon, clinician, client_record
+) -> None:
+    ana, _ = soon  # starts in five minutes; Ana is not there yet
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await clinician_socket.send({"type": "bye", "end": True})
+        error = await clinician_socket.frame_of("error")
+        assert error["code"] == "not_allowed"
+        assert "Ana Silva has until then to arrive" in error["message"]
+        # The room is still open: Ana can still come in.
+        client_socket, welcome = await joined(ana, client_key)
+        assert welcome["role"] == "client"
+        await client_socket.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    ana.refresh_from_db()
+    assert ana.status == AppointmentStatus.CONFIRMED
+    assert ana.ended_at is None
+    assert not RoomEvent.objects.filter(appointment=ana, kind="ended").exists()
+
+
 def test_a_client_saying_bye_only_tells_the_clinician(soon, clinician, client_record) -> None:
     ana, _ = soon
     room_admit(appointment=ana, user=clinician.user, now=timezone.now())

@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import zoneinfo
 
 import pytest
 import time_machine
@@ -13,10 +14,14 @@ from django.utils import timezone
 
 from sessions.models import Appointment, AppointmentStatus, RoomEvent
 from sessions.room import (
+    RoomError,
+    RoomState,
     ice_servers,
     room_admit,
+    room_end,
     room_joined,
     room_left,
+    room_state,
     rooms_close_finished,
 )
 from tests import factories
@@ -239,6 +244,60 @@ def test_a_client_who_came_and_left_unadmitted_is_not_a_no_show(
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.NOT_STARTED
     assert appointment.get_status_display() == "Not started"
+
+
+@pytest.mark.parametrize(
+    ("client_came", "outcome"),
+    [(False, AppointmentStatus.NO_SHOW), (True, AppointmentStatus.NOT_STARTED)],
+    ids=["never-came", "waiting"],
+)
+def test_a_session_nobody_was_let_into_cannot_be_ended_before_the_grace_period(
+    soon, clinician, client_record, settings, client_came, outcome
+) -> None:
+    settings.ROOM_NO_SHOW_GRACE_MINUTES = 10
+    if client_came:
+        room_joined(
+            appointment_id=soon.pk,
+            role="client",
+            user=client_record.user,
+            channel_name="ana",
+            now=soon.starts_at - dt.timedelta(minutes=2),
+        )
+    status_before = Appointment.objects.get(pk=soon.pk).status
+
+    for too_early in (
+        soon.starts_at - dt.timedelta(minutes=5),
+        soon.starts_at + dt.timedelta(minutes=9, seconds=59),
+    ):
+        with pytest.raises(RoomError) as refused:
+            room_end(appointment_id=soon.pk, user=clinician.user, now=too_early)
+        # On Maya's clock (Europe/London): the start plus ten minutes.
+        local_start = soon.starts_at.astimezone(zoneinfo.ZoneInfo("Europe/London"))
+        until = (local_start + dt.timedelta(minutes=10)).strftime("%H:%M")
+        assert refused.value.message == (
+            f"The session cannot be ended before {until}: Ana Silva has until then to "
+            "arrive. Let them in, or cancel the appointment if it is not going ahead."
+        )
+        assert Appointment.objects.get(pk=soon.pk).status == status_before
+        assert room_state(Appointment.objects.get(pk=soon.pk), now=too_early) == RoomState.OPEN
+
+    ended = room_end(
+        appointment_id=soon.pk,
+        user=clinician.user,
+        now=soon.starts_at + dt.timedelta(minutes=10),
+    )
+    assert ended.status == outcome
+
+
+def test_a_session_under_way_can_be_ended_before_its_planned_start(
+    soon, clinician, client_record
+) -> None:
+    early = soon.starts_at - dt.timedelta(minutes=5)
+    room_admit(appointment=soon, user=clinician.user, now=early)
+
+    ended = room_end(appointment_id=soon.pk, user=clinician.user, now=early)
+
+    assert ended.status == AppointmentStatus.COMPLETED
 
 
 def test_the_waiting_client_and_admission_follow_the_status(soon, clinician, client_record) -> None:
