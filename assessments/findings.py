@@ -18,7 +18,14 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from assessments.protocols import PROTOCOLS, SIDE_LABELS, SIDES, ValueAddress, is_number
+from assessments.protocols import (
+    PROTOCOLS,
+    SIDE_LABELS,
+    SIDES,
+    Protocol,
+    ValueAddress,
+    is_number,
+)
 
 
 class Target(StrEnum):
@@ -128,6 +135,63 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
 }
 
 
+def _with_unit(value: Decimal, unit: str) -> str:
+    number = format(value.normalize(), "f")
+    if unit == "°":
+        return f"{number}°"
+    if unit == "points":
+        return f"{number} point" if value == 1 else f"{number} points"
+    return f"{number} {unit}"
+
+
+@dataclass(frozen=True)
+class ThresholdUsed:
+    """A threshold as a finding or a scoring text used it, for people: its value, what it
+    means, its source, and whether it is an uncertain default or the clinic's own setting."""
+
+    name: str
+    value: Decimal
+    definition: Threshold
+
+    @classmethod
+    def of(cls, name: str, value: Decimal | None) -> "ThresholdUsed | None":
+        definition = DEFAULT_THRESHOLDS.get(name)
+        if definition is None or value is None:
+            return None
+        return cls(name, Decimal(str(value)), definition)
+
+    @property
+    def text(self) -> str:
+        return _with_unit(self.value, self.definition.unit)
+
+    @property
+    def default_text(self) -> str:
+        return _with_unit(self.definition.value, self.definition.unit)
+
+    @property
+    def is_default(self) -> bool:
+        return self.value == self.definition.value
+
+    @property
+    def in_sentence(self) -> str:
+        """ "9 cm (uncertain default)", "10 cm (clinic setting; uncertain default 9 cm)"."""
+        if self.is_default:
+            return f"{self.text} (uncertain default)" if self.definition.uncertain else self.text
+        default = "uncertain default" if self.definition.uncertain else "default"
+        return f"{self.text} (clinic setting; {default} {self.default_text})"
+
+
+def scoring_text(protocol: Protocol, thresholds: Mapping[str, Decimal]) -> str:
+    """How to score a test, with the thresholds in use written in (``{name}`` in the
+    protocol's text), each marked if it is an uncertain default or the clinic's setting."""
+    return protocol.scoring.format_map(
+        {
+            name: ThresholdUsed(name, value, DEFAULT_THRESHOLDS[name]).in_sentence
+            for name, value in thresholds.items()
+        }
+    )
+
+
 def thresholds_with(overrides: Mapping[str, Any] | None) -> dict[str, Decimal]:
     """The default thresholds with ``overrides`` applied; unknown names are an error."""
     values = {name: threshold.value for name, threshold in DEFAULT_THRESHOLDS.items()}
@@ -193,6 +257,10 @@ class Finding:
     def identity(self) -> str:
         """Stable across recomputation: plan items point at findings by it."""
         return f"{self.key}:{self.side or 'both'}"
+
+    @property
+    def threshold_used(self) -> ThresholdUsed | None:
+        return ThresholdUsed.of(self.threshold, self.threshold_value)
 
 
 class Results:

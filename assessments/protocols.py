@@ -198,7 +198,8 @@ class Protocol:
     framing: str
     # What the client is asked to do, one step per line, in plain words.
     instructions: tuple[str, ...]
-    # For the clinician: how to score it, with the source.
+    # For the clinician: how to score it, with the source. ``{name}`` stands for a threshold of
+    # assessments.findings, written in as configured (see ``findings.scoring_text``).
     scoring: str
     fields: tuple[Field, ...]
     trials: int = 1
@@ -292,9 +293,11 @@ ASLR = Protocol(
         "three times to measure how high it goes.",
     ),
     scoring=(
-        "Mens ASLR: score each side 0–5; a sum of 1 or more is positive (Mens et al. 2012). "
-        "Leg raise angle with the knee straight and the opposite leg flat; normal about "
-        "57° ± 17 plantarflexed (Boyd & Villa 2012)."
+        "Mens ASLR: score each side 0–5; a sum of {aslr_positive_sum} or more is positive "
+        "(Mens et al. 2012); one side {aslr_side_difference} or more above the other is flagged "
+        "(our choice: no published threshold). Leg raise angle with the knee straight and the "
+        "opposite leg flat; normal about 57° ± 17 plantarflexed (Boyd & Villa 2012); a "
+        "difference of the sides' means above {slr_angle_difference_deg} is flagged."
     ),
     fields=(
         Field(
@@ -366,7 +369,8 @@ FABER = Protocol(
     ),
     scoring=(
         "Height of the lateral knee above the surface; normal 12.4 ± 2.8 cm, MDC 3.7 cm; a "
-        "difference of 4 cm or more between sides is flagged (IJSPT 2016, PMID 27999724). "
+        "difference of {faber_difference_cm} or more between the sides' means is flagged "
+        "(IJSPT 2016, PMID 27999724). "
         "Positive if pain is reproduced or the knee stays above the opposite leg."
     ),
     fields=(
@@ -409,7 +413,9 @@ LUNGE = Protocol(
         "Rate where the knee goes at the lowest point: outside the foot, over the middle of the "
         "foot (good), over the big toe, or inside it. Optional FPPA (frontal plane projection "
         "angle, positive = valgus), mean of three trials (Munro, Herrington & Carolan 2012); "
-        "a side difference of 8° or more exceeds the detectable difference."
+        "a side difference of {fppa_difference_deg} or more exceeds the detectable difference; "
+        "a mean above {fppa_female_max_deg} for women (Herrington 2014) or "
+        "{fppa_male_max_deg} for men is above the control reference."
     ),
     fields=(
         Field(
@@ -470,8 +476,8 @@ KNEE_TO_WALL = Protocol(
     ),
     scoring=(
         "Distance from the big toe to the wall; ICC 0.97–0.99 (Bennell 1998), MDC 1.6–1.9 cm "
-        "(Powden 2015): a side difference of 2 cm or more is flagged; under 9 cm is restricted "
-        "(uncertain default). 1 cm ≈ 3.6°."
+        "(Powden 2015): a difference of the sides' means of {ktw_difference_cm} or more is "
+        "flagged; under {ktw_restricted_below_cm} is restricted. 1 cm ≈ 3.6°."
     ),
     fields=(
         Field(
@@ -513,8 +519,9 @@ MODIFIED_THOMAS = Protocol(
         "Stay there while your clinician looks, then swap legs.",
     ),
     scoring=(
-        "Thigh above horizontal: short one-joint hip flexors; knee angle under 67°: short "
-        "two-joint flexors (uncertain). Kappa 0.33–0.47 (Peeler & Anderson): a screen only."
+        "Thigh above horizontal: short one-joint hip flexors; knee angle under "
+        "{thomas_knee_angle_below_deg}: short two-joint flexors. Kappa 0.33–0.47 (Peeler & "
+        "Anderson): a screen only."
     ),
     fields=(
         Field("thigh_above_horizontal", "Thigh above horizontal", Kind.BOOLEAN, primary=True),
@@ -544,7 +551,8 @@ SINGLE_LEG_STANCE = Protocol(
     ),
     scoring=(
         "Record per standing leg whether the pelvis drops on the lifted side; a drop of more "
-        "than 2 cm is positive (uncertain default)."
+        "than {pelvic_drop_above_cm} is positive. When the drop is measured, the threshold "
+        "decides; when it is only seen, your observation does."
     ),
     fields=(
         Field("pelvic_drop", "Pelvis drops on the lifted side", Kind.BOOLEAN, primary=True),

@@ -11,6 +11,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from assessments.findings import ThresholdUsed
 from assessments.protocols import MAX_TRIALS, PROTOCOLS, SIDES
 from clinic.models import Client, Clinician, Consent, User
 from sessions.models import Appointment
@@ -238,3 +239,8 @@ class Finding(models.Model):
     @property
     def identity(self) -> str:
         return f"{self.key}:{self.side or 'both'}"
+
+    @property
+    def threshold_used(self) -> ThresholdUsed | None:
+        """The threshold as it was when the finding was derived, with its source."""
+        return ThresholdUsed.of(self.threshold, self.threshold_value)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from assessments.findings import DEFAULT_THRESHOLDS, Target
+from assessments.findings import Target, scoring_text
 from assessments.forms import AddendumForm, addendum_choices
 from assessments.models import Assessment
 from assessments.pose.model import ENABLE_HINT, vision_available
@@ -31,6 +31,7 @@ from assessments.services import (
     assessment_start_in_person,
     assessment_value_save,
     assessment_viewed,
+    findings_context,
     findings_preview,
     images_consent,
     snapshot_add,
@@ -42,9 +43,12 @@ from sessions.selectors import appointment_get_for_viewer, client_get_for_viewer
 
 
 def _panel_context(request: HttpRequest, assessment: Assessment, *, in_room: bool = False) -> dict:
+    thresholds = findings_context(assessment).thresholds
     return {
         "assessment": assessment,
         "steps": assessment_steps(assessment),
+        # How to score each test, with the thresholds as configured.
+        "scoring": {key: scoring_text(p, thresholds) for key, p in PROTOCOLS.items()},
         "caveat": TELEHEALTH_CAVEAT,
         "images_allowed": images_consent(assessment.client) is not None,
         "findings": findings_preview(assessment),
@@ -154,8 +158,6 @@ def _results_page(
         "snapshots": [] if for_client else list(assessment.snapshots.all()),
         "caveat": TELEHEALTH_CAVEAT,
         "targets": {target.value: target.label for target in Target},
-        "thresholds": DEFAULT_THRESHOLDS,
-        "protocols": PROTOCOLS,
     }
     if is_writer and assessment.is_locked:
         context["addendum_form"] = addendum_form or AddendumForm(

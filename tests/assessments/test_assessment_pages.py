@@ -515,3 +515,70 @@ def test_unknown_steps_and_assessments_are_not_found(as_clinician, assessment) -
     )
     assert as_clinician.get("/assessments/not-a-uuid/").status_code == 404
     assert as_clinician.get("/assessments/8d5e9ad4-7ad7-4b62-9d0e-3c3b5d6bb0a1/").status_code == 404
+
+
+# --- Thresholds: the values in use, where they come from, and which are uncertain ----------------
+
+
+def test_findings_show_their_threshold_its_source_and_whether_it_is_an_uncertain_default(
+    as_clinician, assessment, clinician, settings
+) -> None:
+    # The clinic raised the uncertain restriction threshold from 9 to 10 cm.
+    settings.ASSESSMENT_THRESHOLDS = {"ktw_restricted_below_cm": 10}
+    record(
+        assessment,
+        clinician.user,
+        {
+            "knee_to_wall.left.1.ktw_cm": "9.5",
+            "knee_to_wall.right.1.ktw_cm": "12",
+            "faber.left.1.faber_height_cm": "17",
+            "faber.right.1.faber_height_cm": "12",
+            "modified_thomas.left.1.knee_angle_deg": "60",
+        },
+    )
+    panel = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode()
+    # The scoring text the clinician reads follows the setting, marked as the clinic's.
+    assert "under 10 cm (clinic setting; uncertain default 9 cm) is restricted" in panel
+    assert "under 9 cm" not in panel
+    assert "a difference of 4 cm or more between the sides&#x27; means is flagged" in panel
+    # The findings so far say which threshold flagged them.
+    assert "knee-to-wall distance below which the ankle is restricted: 10 cm" in panel
+
+    complete(assessment, clinician.user)
+    page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode()
+    assert "Knee-to-wall 9.5 cm (&lt; 10 cm)." in page
+    restricted = page[page.index("Left ankle dorsiflexion restricted") :]
+    restricted = restricted[: restricted.index("</li>")]
+    assert "knee-to-wall distance below which the ankle is restricted: 10 cm" in restricted
+    assert "Hoch &amp; McKeon 2011" in restricted
+    assert "Set by the clinic; the <strong>uncertain default</strong> is 9 cm." in restricted
+    faber = page[page.index("Figure-4 (FABER): left hip stiffer") :]
+    faber = faber[: faber.index("</li>")]
+    assert "FABER height difference at or above: 4 cm" in faber
+    assert "IJSPT 2016, PMID 27999724" in faber
+    assert "ncertain" not in faber
+    assert "The published default, configurable." in faber
+    thomas = page[page.index("Short two-joint hip flexors on the left") :]
+    thomas = thomas[: thomas.index("</li>")]
+    assert "knee angle below which two-joint hip flexors are short: 67°" in thomas
+    assert "<strong>Uncertain default</strong>, from a secondary source" in thomas
+    # People read the meaning, not the setting's internal name.
+    assert "ktw_restricted_below_cm" not in page
+
+
+def test_every_scoring_text_is_built_from_the_thresholds_in_use() -> None:
+    from assessments.findings import DEFAULT_THRESHOLDS, scoring_text, thresholds_with
+    from assessments.protocols import PROTOCOLS
+
+    # Every threshold set to a value no text types in: each must appear, marked as the clinic's.
+    odd = {name: 701 + index for index, name in enumerate(DEFAULT_THRESHOLDS)}
+    texts = " ".join(scoring_text(p, thresholds_with(odd)) for p in PROTOCOLS.values())
+    for name, value in odd.items():
+        assert str(value) in texts, name
+    assert texts.count("clinic setting") == len(odd)
+    defaults = " ".join(scoring_text(p, thresholds_with(None)) for p in PROTOCOLS.values())
+    assert "under 9 cm (uncertain default) is restricted" in defaults
+    assert "a sum of 1 point or more is positive" in defaults
+    assert defaults.count("uncertain default") == sum(
+        1 for threshold in DEFAULT_THRESHOLDS.values() if threshold.uncertain
+    )
