@@ -203,7 +203,13 @@ def thresholds_with(overrides: Mapping[str, Any] | None) -> dict[str, Decimal]:
             )
         if not is_number(value):
             raise ImproperlyConfigured(f"ASSESSMENT_THRESHOLDS: {name} must be a number")
-        values[name] = Decimal(str(value))
+        number = Decimal(str(value))
+        # Stored with each finding as DECIMAL(6, 2).
+        if not (0 <= number <= Decimal("9999.99") and number == round(number, 2)):
+            raise ImproperlyConfigured(
+                f"ASSESSMENT_THRESHOLDS: {name} must be from 0 to 9999.99, two decimals at most"
+            )
+        values[name] = number
     return values
 
 

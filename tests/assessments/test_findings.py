@@ -405,6 +405,11 @@ def test_thresholds_are_configurable_and_unknown_names_are_refused() -> None:
         thresholds_with({"faber_cm": 3})
     with pytest.raises(ImproperlyConfigured, match="must be a number"):
         thresholds_with({"faber_difference_cm": "four"})
+    # A stored finding keeps its threshold in a DECIMAL(6, 2): refused at start-up, not when a
+    # clinician completes an assessment.
+    for bad in (-1, 10_000, 4.005):
+        with pytest.raises(ImproperlyConfigured, match=r"from 0 to 9999\.99"):
+            thresholds_with({"faber_difference_cm": bad})
 
 
 def test_every_test_has_rules_and_every_threshold_a_source() -> None:
