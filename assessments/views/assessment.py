@@ -18,6 +18,7 @@ from assessments.models import Assessment
 from assessments.pose.model import ENABLE_HINT, vision_available
 from assessments.protocols import PROTOCOLS, TELEHEALTH_CAVEAT, ValueRefused
 from assessments.selectors import (
+    Cell,
     assessment_get_for_viewer,
     assessment_get_for_writer,
     assessment_steps,
@@ -180,7 +181,7 @@ def step_save(request: HttpRequest, assessment_uuid: UUID, protocol: str) -> Htt
     now = timezone.now()
     for _, cells in steps[protocol].rows:
         for cell in cells:
-            if cell.key not in request.POST:
+            if cell.key not in request.POST or _untouched(request, cell):
                 continue
             try:
                 base = int(request.POST.get(f"base:{cell.key}", "0"))
@@ -217,6 +218,23 @@ def step_save(request: HttpRequest, assessment_uuid: UUID, protocol: str) -> Htt
     else:
         messages.success(request, f"{PROTOCOLS[protocol].name} saved.")
     return redirect(f"{assessment_detail_url(assessment)}#step-{protocol}")
+
+
+def _untouched(request: HttpRequest, cell: Cell) -> bool:
+    """Whether the form sent a cell back as the page showed it, or as it is stored.
+
+    The form posts every cell of the step. Saving an untouched one would mark a value measured
+    from video as typed (and drop its measurement details), and would report a value another
+    window changed meanwhile as a conflict the clinician never made.
+    """
+    posted = request.POST[cell.key].strip()
+    shown = request.POST.get(f"was:{cell.key}")
+    if shown is not None and posted == shown.strip():
+        return True
+    try:
+        return cell.field.clean(posted) == cell.value
+    except ValueRefused:
+        return False
 
 
 def assessment_detail_url(assessment: Assessment) -> str:

@@ -4,6 +4,7 @@ completion, addenda, results for the client, and who may see or change what."""
 import io
 import struct
 import zlib
+from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -19,6 +20,7 @@ from assessments.models import (
     Plan,
     ResultValue,
     Snapshot,
+    ValueSource,
 )
 from assessments.services import assessment_complete, assessment_value_save
 from clinic.audit import SYSTEM
@@ -194,6 +196,86 @@ def test_a_step_is_saved_with_one_button_without_javascript(as_clinician, assess
     page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
     assert b"Knee-to-wall (ankle) saved." in page.content
     assert b'value="11.5"' in page.content
+
+
+class StepForm(HTMLParser):
+    """What a browser without JavaScript submits for one step's form: every input's value and
+    every select's chosen option."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.select = action, False, None
+        self.data: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        if tag == "form":
+            self.inside = attributes.get("action") == self.action
+        elif not self.inside or "name" not in attributes:
+            if tag == "option" and self.inside and self.select and "selected" in attributes:
+                self.data[self.select] = attributes.get("value", "")
+        elif tag == "input":
+            self.data[attributes["name"]] = attributes.get("value") or ""
+        elif tag == "select":
+            self.select = attributes["name"]
+            self.data[self.select] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self.select = None
+
+
+def step_form(http, assessment, protocol: str) -> dict[str, str]:
+    action = reverse("assessments:step_save", args=[assessment.uuid, protocol])
+    form = StepForm(action)
+    form.feed(http.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode())
+    assert form.data, f"no form posting to {action}"
+    return form.data
+
+
+def test_saving_a_step_without_javascript_keeps_untouched_values_as_they_are(
+    as_clinician, assessment, clinician
+) -> None:
+    measured = {"measurement": "m-1", "model": "MediaPipe Pose", "confidence": 0.91}
+    assessment_value_save(
+        assessment_id=assessment.pk,
+        actor=clinician.user,
+        key="lunge.left.1.fppa_deg",
+        raw=12.5,
+        base_version=0,
+        context=SYSTEM,
+        now=timezone.now(),
+        source=ValueSource.VIDEO,
+        measurement=measured,
+    )
+    form = step_form(as_clinician, assessment, "lunge")
+    assert form["lunge.left.1.fppa_deg"] == "12.5"
+    # Meanwhile another window records a value this page shows empty.
+    record(assessment, clinician.user, {"lunge.right.1.fppa_deg": 14})
+    # The clinician changes one field and saves the whole step.
+    form["lunge.left.1.knee_position"] = "over_big_toe"
+    response = as_clinician.post(
+        reverse("assessments:step_save", args=[assessment.uuid, "lunge"]), form, follow=True
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Lunge knee tracking saved." in html
+    assert "Changed meanwhile" not in html  # the untouched empty cell is no conflict
+    rows = {row.key: row for row in ResultValue.objects.filter(assessment=assessment)}
+    assert rows["lunge.left.1.knee_position"].value == "over_big_toe"
+    # The measured value the form sent back untouched is still measured from video.
+    fppa = rows["lunge.left.1.fppa_deg"]
+    assert (fppa.value, fppa.source, fppa.version) == (12.5, ValueSource.VIDEO, 1)
+    assert fppa.measurement == measured
+    assert rows["lunge.right.1.fppa_deg"].value == 14
+    assert set(rows) == {
+        "lunge.left.1.knee_position",
+        "lunge.left.1.fppa_deg",
+        "lunge.right.1.fppa_deg",
+    }
+    assert '<p class="measured">Measured from video</p>' in html
 
 
 def test_a_bad_value_is_explained_next_to_its_field_and_the_rest_is_kept(
