@@ -112,7 +112,7 @@ class RoomConsumer(NoConnectionSweepConsumer):
                 "role": role,
                 "polite": is_polite(role),
                 "admitted": joined.admitted,
-                "iceServers": ice_servers(user, now=now),
+                "iceServers": ice_servers(user, appointment=appointment),
             }
         )
         if role == ParticipantRole.CLIENT and appointment.room_prompt:

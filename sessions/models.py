@@ -8,9 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from clinic.models import Client, Clinician, Intake, User
-
-MAX_DURATION_MINUTES = 480
-MAX_BUFFER_MINUTES = 240
+from sessions.limits import MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES
 
 
 class Service(models.Model):

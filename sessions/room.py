@@ -347,17 +347,20 @@ def rooms_close_finished(*, now: dt.datetime) -> int:
     return changed
 
 
-def ice_servers(user: User, *, now: dt.datetime) -> list[dict[str, Any]]:
-    """STUN and TURN servers for one browser, with TURN credentials that expire.
+def ice_servers(user: User, *, appointment: Appointment) -> list[dict[str, Any]]:
+    """STUN and TURN servers for one browser in ``appointment``'s room, with TURN credentials
+    that expire when the room closes.
 
     coturn's use-auth-secret scheme: the username is "<expiry unix time>:<user id>" and the
     password is base64(HMAC-SHA1(secret, username)), so coturn can check it without a database.
+    coturn also checks the expiry when a browser refreshes its relay, so the credentials must
+    last the whole call, however long the service: they last exactly as long as the room.
     """
     servers: list[dict[str, Any]] = []
     if settings.WEBRTC_STUN_URLS:
         servers.append({"urls": list(settings.WEBRTC_STUN_URLS)})
     if settings.WEBRTC_TURN_URLS and settings.WEBRTC_TURN_SECRET:
-        expires = int(now.timestamp()) + settings.WEBRTC_TURN_CREDENTIAL_SECONDS
+        expires = int(join_window(appointment).closes_at.timestamp())
         username = f"{expires}:{user.uuid}"
         digest = hmac.new(
             settings.WEBRTC_TURN_SECRET.encode(), username.encode(), hashlib.sha1

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from sessions.limits import MAX_DURATION_MINUTES
 from telehealth.env import env_bool, env_int, env_json_object, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -125,8 +126,38 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Live sessions ----------------------------------------------------------------------------
+# The room opens this long before the start and closes this long after the planned end.
+ROOM_OPENS_MINUTES_BEFORE = env_int("ROOM_OPENS_MINUTES_BEFORE", 15)
+ROOM_CLOSES_MINUTES_AFTER = env_int("ROOM_CLOSES_MINUTES_AFTER", 30)
+# A client who has not come is late, not absent, until this long after the start: before then
+# the clinician cannot end a session nobody was let into (which records a no-show).
+ROOM_NO_SHOW_GRACE_MINUTES = env_int("ROOM_NO_SHOW_GRACE_MINUTES", 10)
+# The longest a room can be open: the longest service a clinic may set up plus the join window.
+ROOM_LONGEST_OPEN_SECONDS = (
+    ROOM_OPENS_MINUTES_BEFORE + MAX_DURATION_MINUTES + ROOM_CLOSES_MINUTES_AFTER
+) * 60
+# ICE servers for the browsers. Nothing public is used unless configured here. TURN uses
+# coturn's use-auth-secret scheme: credentials derived from a shared secret that expire when
+# the appointment's room closes (sessions.room.ice_servers).
+WEBRTC_STUN_URLS = env_list("WEBRTC_STUN_URLS")
+WEBRTC_TURN_URLS = env_list("WEBRTC_TURN_URLS")
+WEBRTC_TURN_SECRET = env_str("WEBRTC_TURN_SECRET")
+# Signaling limits per WebSocket connection.
+SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
+SIGNALING_MESSAGES_PER_SECOND = env_int("SIGNALING_MESSAGES_PER_SECOND", 20)
+SIGNALING_BURST = env_int("SIGNALING_BURST", 100)
+
 # --- Redis: channel layer, cache, broker ----------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+CHANNELS_GROUP_EXPIRY_SECONDS = env_int("CHANNELS_GROUP_EXPIRY_SECONDS", ROOM_LONGEST_OPEN_SECONDS)
+if CHANNELS_GROUP_EXPIRY_SECONDS < ROOM_LONGEST_OPEN_SECONDS:
+    raise ImproperlyConfigured(
+        f"CHANNELS_GROUP_EXPIRY_SECONDS ({CHANNELS_GROUP_EXPIRY_SECONDS}) must be at least "
+        f"{ROOM_LONGEST_OPEN_SECONDS}: the longest room ({ROOM_OPENS_MINUTES_BEFORE} min before "
+        f"the start, a {MAX_DURATION_MINUTES} min service, {ROOM_CLOSES_MINUTES_AFTER} min after) "
+        "stays open that long"
+    )
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -146,8 +177,9 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": env_str("CHANNELS_PREFIX", "telehealth"),
-                # A room group must outlive the longest session (2 h) plus its join window.
-                "group_expiry": env_int("CHANNELS_GROUP_EXPIRY_SECONDS", 3 * 60 * 60),
+                # channels-redis drops group members this long after they joined, even while
+                # connected: a room's group must outlive the longest room.
+                "group_expiry": CHANNELS_GROUP_EXPIRY_SECONDS,
                 # Counted per server process, not per socket: every socket of a process shares
                 # one queue in Redis, and past this many waiting messages frames are dropped
                 # silently. 200 rooms negotiating at once queue about 8,400.
@@ -250,24 +282,6 @@ SIGN_IN_LINKS_PER_EMAIL_PER_HOUR = env_int("SIGN_IN_LINKS_PER_EMAIL_PER_HOUR", 5
 SIGN_IN_LINKS_PER_IP_PER_HOUR = env_int("SIGN_IN_LINKS_PER_IP_PER_HOUR", 20)
 # How many reverse proxies in front of the server append to X-Forwarded-For; 0 trusts none.
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
-
-# --- Live sessions ----------------------------------------------------------------------------
-# The room opens this long before the start and closes this long after the planned end.
-ROOM_OPENS_MINUTES_BEFORE = env_int("ROOM_OPENS_MINUTES_BEFORE", 15)
-ROOM_CLOSES_MINUTES_AFTER = env_int("ROOM_CLOSES_MINUTES_AFTER", 30)
-# A client who has not come is late, not absent, until this long after the start: before then
-# the clinician cannot end a session nobody was let into (which records a no-show).
-ROOM_NO_SHOW_GRACE_MINUTES = env_int("ROOM_NO_SHOW_GRACE_MINUTES", 10)
-# ICE servers for the browsers. Nothing public is used unless configured here. TURN uses
-# coturn's use-auth-secret scheme: time-limited credentials derived from a shared secret.
-WEBRTC_STUN_URLS = env_list("WEBRTC_STUN_URLS")
-WEBRTC_TURN_URLS = env_list("WEBRTC_TURN_URLS")
-WEBRTC_TURN_SECRET = env_str("WEBRTC_TURN_SECRET")
-WEBRTC_TURN_CREDENTIAL_SECONDS = env_int("WEBRTC_TURN_CREDENTIAL_SECONDS", 3 * 60 * 60)
-# Signaling limits per WebSocket connection.
-SIGNALING_MAX_MESSAGE_BYTES = env_int("SIGNALING_MAX_MESSAGE_BYTES", 64 * 1024)
-SIGNALING_MESSAGES_PER_SECOND = env_int("SIGNALING_MESSAGES_PER_SECOND", 20)
-SIGNALING_BURST = env_int("SIGNALING_BURST", 100)
 
 # --- Camera-measured tests -------------------------------------------------------------------
 # Pose analysis of the client's camera (the optional "vision" extra). POSE_ANALYSIS=off hides it.

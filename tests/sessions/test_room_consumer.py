@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import time_machine
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -19,13 +20,14 @@ from django.utils import timezone
 
 from clinic.models import User
 from sessions.models import (
+    MAX_DURATION_MINUTES,
     Appointment,
     AppointmentStatus,
     ChatMessage,
     RoomConnection,
     RoomEvent,
 )
-from sessions.room import room_admit
+from sessions.room import join_window, room_admit
 from telehealth.asgi import application
 from tests import factories
 from tests.conftest import session_key_for
@@ -557,6 +559,39 @@ def test_a_second_tab_replaces_the_first(soon, clinician, client_record) -> None
     assert list(
         RoomEvent.objects.filter(appointment=ana, role="client").values_list("kind", flat=True)
     ) == ["joined", "joined", "left"]
+
+
+def test_the_longest_possible_session_keeps_its_room_until_the_room_closes(
+    clinician, client_record
+) -> None:
+    # A service as long as a clinic may set one up: both joined when the room opened, and
+    # near its close (8 h 45 min later) frames still reach the other side.
+    longest = factories.make_service(clinician, duration_minutes=MAX_DURATION_MINUTES)
+    opens_in = dt.timedelta(seconds=5)
+    starts_at = timezone.now() + dt.timedelta(minutes=15) + opens_in
+    ana = factories.make_appointment(
+        service=longest, clinician=clinician, client=client_record, starts_at=starts_at
+    )
+    almost_closed = join_window(ana).closes_at - dt.timedelta(minutes=1)
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        await asyncio.sleep(opens_in.total_seconds())
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+
+        with time_machine.travel(almost_closed, tick=True):
+            await clinician_socket.send({"type": "chat", "body": "Still with me?"})
+            assert (await client.frame_of("chat"))["body"] == "Still with me?"
+            assert (await clinician_socket.frame_of("chat"))["from"] == "clinician"  # own copy
+            await client.send({"type": "chat", "body": "Yes"})
+            assert (await clinician_socket.frame_of("chat"))["body"] == "Yes"
+            await client.close()
+            await clinician_socket.close()
+
+    run(scenario)
 
 
 # --- Chat, state and the end ----------------------------------------------------------------------

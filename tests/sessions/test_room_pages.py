@@ -12,11 +12,12 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions.models import Appointment, AppointmentStatus, RoomEvent
+from sessions.models import MAX_DURATION_MINUTES, Appointment, AppointmentStatus, RoomEvent
 from sessions.room import (
     RoomError,
     RoomState,
     ice_servers,
+    join_window,
     room_admit,
     room_end,
     room_joined,
@@ -148,31 +149,54 @@ def test_letting_in_outside_the_window_is_refused(soon, as_clinician) -> None:
     assert response.json() == {"error": "The room is not open."}
 
 
-def test_no_ice_servers_unless_configured(client_record) -> None:
-    assert ice_servers(client_record.user, now=timezone.now()) == []
+def test_no_ice_servers_unless_configured(soon, client_record) -> None:
+    assert ice_servers(client_record.user, appointment=soon) == []
 
 
-def test_turn_credentials_follow_coturns_shared_secret_scheme(client_record, settings) -> None:
+@pytest.fixture
+def turn(settings):
     settings.WEBRTC_STUN_URLS = ["stun:turn.example.com:3478"]
     settings.WEBRTC_TURN_URLS = [
         "turn:turn.example.com:3478?transport=udp",
         "turns:turn.example.com:5349",
     ]
     settings.WEBRTC_TURN_SECRET = "north-sea-shared-secret"
-    settings.WEBRTC_TURN_CREDENTIAL_SECONDS = 7200
-    now = dt.datetime(2026, 6, 8, 9, 0, tzinfo=dt.UTC)
+    return settings
 
-    stun, turn = ice_servers(client_record.user, now=now)
+
+def test_turn_credentials_follow_coturns_shared_secret_scheme(soon, client_record, turn) -> None:
+    stun, relay = ice_servers(client_record.user, appointment=soon)
 
     assert stun == {"urls": ["stun:turn.example.com:3478"]}
-    expiry, user_id = turn["username"].split(":")
-    assert int(expiry) == int(now.timestamp()) + 7200
+    expiry, user_id = relay["username"].split(":")
+    assert expiry.isdigit()
     assert user_id == str(client_record.user.uuid)
     expected = base64.b64encode(
-        hmac.new(b"north-sea-shared-secret", turn["username"].encode(), hashlib.sha1).digest()
+        hmac.new(b"north-sea-shared-secret", relay["username"].encode(), hashlib.sha1).digest()
     ).decode()
-    assert turn["credential"] == expected
-    assert turn["urls"] == settings.WEBRTC_TURN_URLS
+    assert relay["credential"] == expected
+    assert relay["urls"] == turn.WEBRTC_TURN_URLS
+
+
+@pytest.mark.parametrize("duration", [45, MAX_DURATION_MINUTES])
+def test_turn_credentials_last_until_the_room_closes(
+    service, clinician, client_record, turn, duration
+) -> None:
+    # However long the service, and however early the client joins: coturn refuses to
+    # refresh a relay whose credentials expired, which would cut the call off.
+    service.duration_minutes = duration
+    service.save()
+    appointment = factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5),
+    )
+
+    _, relay = ice_servers(client_record.user, appointment=appointment)
+
+    expiry = dt.datetime.fromtimestamp(int(relay["username"].split(":")[0]), tz=dt.UTC)
+    assert expiry == join_window(appointment).closes_at
 
 
 def test_rooms_that_closed_are_settled_once(
