@@ -99,7 +99,11 @@ def panel_for_appointment(request: HttpRequest, appointment_uuid: UUID) -> HttpR
         return render(
             request,
             "assessments/_completed.html",
-            {"assessment": assessment, "findings": list(assessment.findings.all())},
+            {
+                "assessment": assessment,
+                "findings": list(assessment.findings.all()),
+                "caveat": TELEHEALTH_CAVEAT,
+            },
         )
     assessment_viewed(
         assessment=assessment, viewer=request.user, context=RequestContext.from_request(request)
@@ -315,7 +319,11 @@ def complete(request: HttpRequest, assessment_uuid: UUID) -> HttpResponse:
         return render(
             request,
             "assessments/_completed.html",
-            {"assessment": assessment, "findings": list(assessment.findings.all())},
+            {
+                "assessment": assessment,
+                "findings": list(assessment.findings.all()),
+                "caveat": TELEHEALTH_CAVEAT,
+            },
         )
     messages.success(request, "Assessment completed. A follow-up plan is being prepared.")
     return redirect("assessments:detail", assessment_uuid=assessment.uuid)

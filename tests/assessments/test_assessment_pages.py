@@ -664,3 +664,57 @@ def test_every_scoring_text_is_built_from_the_thresholds_in_use() -> None:
     assert defaults.count("uncertain default") == sum(
         1 for threshold in DEFAULT_THRESHOLDS.values() if threshold.uncertain
     )
+
+
+# --- The telehealth caveat ---------------------------------------------------------------------
+
+
+def test_clinicians_see_the_telehealth_caveat_beside_remote_results(
+    as_clinician, as_client, assessment, clinician, session_soon
+) -> None:
+    caveat = ("(Mani et al. 2016)", "kappa 0.635 (Richardson et al. 2016)")
+    panel = as_clinician.get(
+        reverse("assessments:panel_for_appointment", args=[session_soon.uuid])
+    ).content.decode()
+    for words in caveat:
+        assert words in panel
+    record(assessment, clinician.user, {"knee_to_wall.left.1.ktw_cm": 8})
+    complete(assessment, clinician.user)
+    completed = as_clinician.get(
+        reverse("assessments:panel_for_appointment", args=[session_soon.uuid])
+    ).content.decode()
+    assert "Guided assessment completed" in completed
+    url = reverse("assessments:detail", args=[assessment.uuid])
+    results = as_clinician.get(url).content.decode()
+    for words in caveat:
+        assert words in completed
+        assert words in results
+    # The caveat is for the clinician judging remote findings, not for the client: their page
+    # has the findings in plain words without a discussion of agreement statistics.
+    for_client = as_client.get(url).content.decode()
+    assert "Your assessment results" in for_client
+    for words in ("Mani et al.", "Richardson et al.", "kappa"):
+        assert words not in for_client
+
+
+def test_an_in_person_assessment_has_no_telehealth_caveat(
+    as_clinician, client_record, clinician, appointment, library
+) -> None:
+    from assessments.services import assessment_start_in_person
+
+    assessment = assessment_start_in_person(
+        client=client_record,
+        clinician=clinician,
+        actor=clinician.user,
+        context=SYSTEM,
+        now=timezone.now(),
+    )
+    url = reverse("assessments:detail", args=[assessment.uuid])
+    recording = as_clinician.get(url).content.decode()
+    assert "Complete the assessment" in recording
+    assert "Mani et al." not in recording
+    record(assessment, clinician.user, {"knee_to_wall.left.1.ktw_cm": 8})
+    complete(assessment, clinician.user)
+    page = as_clinician.get(url).content.decode()
+    assert "In-person visit" in page
+    assert "Mani et al." not in page
