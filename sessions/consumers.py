@@ -63,6 +63,8 @@ class RoomConsumer(NoConnectionSweepConsumer):
     frames to each other, never to anyone else."""
 
     role: ParticipantRole | None = None
+    # Set when a newer tab of the same person took the seat.
+    replaced = False
 
     async def connect(self) -> None:
         # Accept first: a WebSocket refused during the handshake cannot carry a close code.
@@ -157,7 +159,7 @@ class RoomConsumer(NoConnectionSweepConsumer):
             )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.role is None:
+        if self.role is None or self.replaced:
             return
         if not self.bucket.take():
             await self._error("rate_limited", "Too many messages: slow down.")
@@ -273,7 +275,9 @@ class RoomConsumer(NoConnectionSweepConsumer):
     # --- Events from the channel layer -------------------------------------------------------
 
     async def room_relay(self, event: dict[str, Any]) -> None:
-        if event["sender"] != self.channel_name:
+        # Never to the sender's own role: while a newer tab takes over, both tabs of one person
+        # are briefly in the group, and one tab's offers must not reach the other.
+        if event["frame"]["from"] != self.role:
             await self._send(event["frame"])
 
     async def room_presence(self, event: dict[str, Any]) -> None:
@@ -328,6 +332,10 @@ class RoomConsumer(NoConnectionSweepConsumer):
         await self.close(code=CloseCode.SESSION_ENDED.value)
 
     async def room_replaced(self, event: dict[str, Any]) -> None:
+        # Out of the room at once, not when the close completes: frames this tab still has in
+        # flight, or the room's frames meanwhile, belong to the newer tab.
+        self.replaced = True
+        await self.channel_layer.group_discard(self.group, self.channel_name)
         await self._error("replaced", "This session was opened in another tab or window.")
         await self.close(code=CloseCode.REPLACED.value)
 

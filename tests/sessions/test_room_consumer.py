@@ -15,6 +15,7 @@ import pytest
 import time_machine
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
@@ -27,7 +28,7 @@ from sessions.models import (
     RoomConnection,
     RoomEvent,
 )
-from sessions.room import join_window, room_admit
+from sessions.room import join_window, room_admit, room_group
 from telehealth.asgi import application
 from tests import factories
 from tests.conftest import session_key_for
@@ -590,6 +591,76 @@ def test_the_longest_possible_session_keeps_its_room_until_the_room_closes(
             assert (await clinician_socket.frame_of("chat"))["body"] == "Yes"
             await client.close()
             await clinician_socket.close()
+
+    run(scenario)
+
+
+def test_tabs_of_the_same_person_never_hear_each_other(soon, clinician, client_record) -> None:
+    # While a second tab takes over, both of Ana's tabs are briefly in the room: the old one
+    # until its close completes, with frames still in flight. Neither hears the other, and
+    # what the old tab still sends reaches nobody.
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        first, _ = await joined(ana, client_key, page="first-tab")
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await first.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+        second, _ = await joined(ana, client_key, page="second-tab")
+        assert (await first.frame_of("error"))["code"] == "replaced"
+        assert await first.closed_with() == 4409
+        assert (await clinician_socket.frame_of("peer"))["page"] == "second-tab"
+        await second.frame_of("peer")
+
+        # The old tab is not yet gone; the new one starts its call.
+        await second.send({"type": "offer", "sdp": "v=0 second tab"})
+        assert (await clinician_socket.frame_of("offer"))["sdp"] == "v=0 second tab"
+        await first.send({"type": "candidate", "candidate": None})
+        await first.send({"type": "state", "video": False})
+        assert await first.nothing()
+        assert await second.nothing()
+        assert await clinician_socket.nothing()
+
+        # Frames from the clinician reach the new tab only.
+        await clinician_socket.send({"type": "answer", "sdp": "v=0 answer"})
+        assert (await second.frame_of("answer"))["sdp"] == "v=0 answer"
+        assert await first.nothing()
+        for socket in (first, second, clinician_socket):
+            await socket.close()
+
+    run(scenario)
+
+
+def test_a_frame_from_the_same_role_is_never_delivered(soon, clinician, client_record) -> None:
+    # However two sockets of one person come to share the room (a takeover in flight, a
+    # server that has not yet heard of the older socket's end), a frame is for the other role.
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, _ = await joined(ana, client_key)
+        clinician_socket, _ = await joined(ana, clinician_key)
+        await client.frame_of("peer")
+        await clinician_socket.frame_of("peer")
+
+        await get_channel_layer().group_send(
+            room_group(ana.uuid),
+            {
+                "type": "room.relay",
+                "sender": "another-socket-of-anas",
+                "frame": {"type": "state", "audio": False, "from": "client"},
+            },
+        )
+        assert await clinician_socket.frame_of("state") == {
+            "type": "state",
+            "audio": False,
+            "from": "client",
+        }
+        assert await client.nothing()
+        await client.close()
+        await clinician_socket.close()
 
     run(scenario)
 
