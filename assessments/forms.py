@@ -30,7 +30,10 @@ class AddendumForm(forms.Form):
         label="Addendum",
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="What changed and why. Addenda are kept with your name and the time.",
+        help_text=(
+            "What changed and why. Addenda are kept with your name and the time. The client "
+            "sees a corrected result with your name and the time, but not this text."
+        ),
     )
     key = forms.ChoiceField(label="Correct a value", required=False)
     value = forms.CharField(

@@ -209,6 +209,30 @@ class Addendum(models.Model):
     def is_correction(self) -> bool:
         return bool(self.field)
 
+    @property
+    def correction(self) -> str:
+        """ "Figure-4 (FABER), left, trial 1: knee height above the surface 17 cm → 14 cm"."""
+        protocol = PROTOCOLS.get(self.protocol)
+        definition = protocol.field_or_none(self.field) if protocol else None
+        if protocol is None or definition is None:
+            # A test or field since taken out of the registry: its stored address.
+            return (
+                f"{self.protocol}.{self.side}.{self.trial}.{self.field}: "
+                f"{self.previous_value} → {self.corrected_value}"
+            )
+        trial = f", trial {self.trial}" if definition.trials > 1 else ""
+        return (
+            f"{protocol.name}, {self.side}{trial}: {definition.label.lower()} "
+            f"{definition.display(self.previous_value)} → "
+            f"{definition.display(self.corrected_value)}"
+        )
+
+    @property
+    def for_client(self) -> bool:
+        """Whether the client reads it: a corrected result they can see, not the clinician's
+        words (the body is a clinician's note, and so is a corrected note)."""
+        return self.is_correction and self.field != "notes"
+
 
 class Finding(models.Model):
     """A flag derived from the results; replaced whenever the results change."""

@@ -153,13 +153,16 @@ def _results_page(
 ) -> HttpResponse:
     for_client = request.user.role == Role.CLIENT
     steps = [step for step in assessment_steps(assessment) if step.recorded]
+    addenda = list(assessment.addenda.select_related("author"))
+    if for_client:
+        addenda = [addendum for addendum in addenda if addendum.for_client]
     context = {
         "assessment": assessment,
         "steps": steps,
         "findings": list(assessment.findings.all()),
         "for_client": for_client,
         "is_writer": is_writer,
-        "addenda": list(assessment.addenda.select_related("author")),
+        "addenda": addenda,
         "snapshots": [] if for_client else list(assessment.snapshots.all()),
         "caveat": TELEHEALTH_CAVEAT,
         "targets": {target.value: target.label for target in Target},

@@ -499,7 +499,7 @@ def test_a_correction_after_completion_is_an_addendum_and_the_findings_follow(
     assert not Finding.objects.filter(key="faber_asymmetry").exists()
     page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode()
     assert "Re-measured the left side" in page
-    assert "17 → 14" in page
+    assert "Figure-4 (FABER), left, trial 1: knee height above the surface 17 cm → 14 cm" in page
     # A bad correction is explained and changes nothing.
     response = as_clinician.post(
         url, {"body": "typo", "key": "faber.left.1.faber_height_cm", "value": "400"}
@@ -718,3 +718,65 @@ def test_an_in_person_assessment_has_no_telehealth_caveat(
     page = as_clinician.get(url).content.decode()
     assert "In-person visit" in page
     assert "Mani et al." not in page
+
+
+# --- Addenda: what the client reads -------------------------------------------------------------
+
+
+def test_the_client_reads_corrections_but_not_the_clinicians_addendum_notes(
+    as_client, as_clinician, assessment, clinician
+) -> None:
+    from assessments.services import addendum_add
+
+    record(
+        assessment,
+        clinician.user,
+        {
+            "faber.left.1.faber_height_cm": 17,
+            "faber.right.1.faber_height_cm": 12,
+            "faber.left.1.notes": "Guarded",
+        },
+    )
+    complete(assessment, clinician.user)
+    for body, key, raw in (
+        (
+            "Tape slipped; re-measured. Seemed anxious about the knee.",
+            "faber.left.1.faber_height_cm",
+            "14",
+        ),
+        ("Private: discussed a referral with the GP.", "", None),
+        ("Reworded my note.", "faber.left.1.notes", "Guarded, then relaxed"),
+    ):
+        addendum_add(
+            assessment=assessment,
+            actor=clinician.user,
+            body=body,
+            key=key,
+            raw=raw,
+            context=SYSTEM,
+            now=timezone.now(),
+        )
+    url = reverse("assessments:detail", args=[assessment.uuid])
+    correction = "Figure-4 (FABER), left, trial 1: knee height above the surface 17 cm → 14 cm"
+
+    for_client = as_client.get(url).content.decode()
+    assert "Corrections" in for_client
+    assert correction in for_client
+    assert "Maya Okafor" in for_client
+    # The clinician's words stay with the clinicians, like the notes on each test.
+    for private in (
+        "Tape slipped",
+        "Seemed anxious",
+        "discussed a referral",
+        "Reworded",
+        "Guarded",
+    ):
+        assert private not in for_client
+
+    for_clinician = as_clinician.get(url).content.decode()
+    for text in (correction, "Seemed anxious", "discussed a referral", "Guarded, then relaxed"):
+        assert text in for_clinician
+    # The clinician writing an addendum is told what the client will read.
+    assert "The client sees a corrected result with your name and the time, but not this text." in (
+        for_clinician
+    )
