@@ -37,7 +37,7 @@ def _item(item: Any) -> dict[str, Any]:
         "instructions": exercise.instructions,
         "cues": list(exercise.cues),
         "cautions": exercise.cautions,
-        "finding": item.finding_title,
+        "finding": item.answers_text,
         "note": item.note,
     }
 

@@ -1,11 +1,20 @@
 """The follow-up planner: findings in, a phased home program out (PROTOCOLS.md section 6).
 
 Deterministic and explainable. Phases go Restore → Activate → Strengthen, each with its
-default weeks and dose; for every finding the planner picks the library's exercises that serve
-the finding's targets in that phase, taking the findings in turn so that each gets an exercise
-before any gets a second, at most four exercises a phase (fewer than four per session improves
-adherence, Bachmann 2018). Every item names the finding it answers. A re-assessment follows the
-last phase. Without findings it proposes a general maintenance program and says so.
+default weeks and dose. The planner works by body area (a finding's targets), not by finding:
+six findings may name only three areas, and several findings about one area (a restricted
+ankle and a left/right difference of the same ankle) need the same exercises. In each phase
+the areas take turns, so that every area gets an exercise before any gets a second, at most
+four exercises a phase (fewer than four per session improves adherence, Bachmann 2018). The
+order of the turns follows the phase's purpose: Restore is "mobility/release for each restricted
+area found", so the restricted areas (ankle, external rotators, hip flexors, adductors and
+quads: four areas for four places) go before the gluteus medius, whose work is activation;
+Activate and Strengthen start with the gluteus medius (and the deep rotators in Activate).
+Within a priority the areas keep the order the findings name them in.
+
+Every item names every finding it answers: those sharing a target with the exercise. A
+re-assessment follows the last phase. Without findings it proposes a general maintenance program
+and says so.
 """
 
 from collections.abc import Sequence
@@ -86,8 +95,17 @@ class FindingForPlan:
 @dataclass(frozen=True)
 class ProposedItem:
     exercise: LibraryExercise
-    finding: str
-    finding_title: str
+    # Every finding the exercise answers, in the assessment's order.
+    findings: tuple[FindingForPlan, ...]
+
+    @property
+    def finding(self) -> str:
+        """The first finding it answers (plan items keep it as their main one)."""
+        return self.findings[0].identity
+
+    @property
+    def finding_title(self) -> str:
+        return self.findings[0].title
 
 
 @dataclass(frozen=True)
@@ -107,38 +125,62 @@ class ProposedPlan:
     unanswered: tuple[FindingForPlan, ...]
 
 
-def _candidates(
-    library: Sequence[LibraryExercise], *, phase: str, targets: Sequence[str]
-) -> list[LibraryExercise]:
-    # The finding's first target comes first: it is the one the rule named as the main one.
-    chosen: list[LibraryExercise] = []
-    for target in targets:
-        for exercise in sorted(library, key=lambda e: (e.position, e.id)):
-            if exercise.phase == phase and target in exercise.targets and exercise not in chosen:
-                chosen.append(exercise)
-    return chosen
+# The areas that come first in each phase's turns; the others follow in the findings' order.
+_RESTRICTED_AREAS = (
+    Target.ANKLE_DORSIFLEXION,
+    Target.HIP_EXTERNAL_ROTATORS,
+    Target.HIP_FLEXORS,
+    Target.ADDUCTORS_QUADS,
+)
+PHASE_FOCUS: dict[str, tuple[str, ...]] = {
+    "restore": tuple(str(area) for area in _RESTRICTED_AREAS),
+    "activate": (str(Target.GLUTE_MED), str(Target.HIP_EXTERNAL_ROTATORS)),
+    "strengthen": (str(Target.GLUTE_MED),),
+}
+
+
+def _areas(findings: Sequence[FindingForPlan], *, phase: str) -> list[str]:
+    """The targets the findings name, the phase's focus first, then in the findings' order."""
+    named: list[str] = []
+    for finding in findings:
+        for target in finding.targets:
+            if target not in named:
+                named.append(target)
+    focus = [area for area in PHASE_FOCUS.get(phase, ()) if area in named]
+    return focus + [area for area in named if area not in focus]
 
 
 def _phase_items(
     library: Sequence[LibraryExercise], findings: Sequence[FindingForPlan], *, phase: str
 ) -> tuple[ProposedItem, ...]:
-    queues = [
-        (finding, _candidates(library, phase=phase, targets=finding.targets))
-        for finding in findings
-    ]
-    items: list[ProposedItem] = []
-    used: set[int] = set()
-    # Round robin over the findings: each gets an exercise before any gets a second.
-    while len(items) < MAX_EXERCISES_PER_PHASE and any(queue for _, queue in queues):
-        for finding, queue in queues:
-            while queue and queue[0].id in used:
-                queue.pop(0)
-            if not queue or len(items) == MAX_EXERCISES_PER_PHASE:
-                continue
-            exercise = queue.pop(0)
-            used.add(exercise.id)
-            items.append(ProposedItem(exercise, finding.identity, finding.title))
-    return tuple(items)
+    in_phase = sorted((e for e in library if e.phase == phase), key=lambda e: (e.position, e.id))
+    areas = _areas(findings, phase=phase)
+    chosen: list[LibraryExercise] = []
+
+    def serving(area: str) -> int:
+        return sum(1 for exercise in chosen if area in exercise.targets)
+
+    def left_for(area: str) -> LibraryExercise | None:
+        return next((e for e in in_phase if area in e.targets and e not in chosen), None)
+
+    # Round r gives each area its r-th exercise; an exercise serving two areas counts for both,
+    # so an area that another area's exercise already serves waits for the next round.
+    turn = 1
+    while len(chosen) < MAX_EXERCISES_PER_PHASE and any(left_for(area) for area in areas):
+        for area in areas:
+            if len(chosen) == MAX_EXERCISES_PER_PHASE:
+                break
+            exercise = left_for(area) if serving(area) < turn else None
+            if exercise is not None:
+                chosen.append(exercise)
+        turn += 1
+    return tuple(
+        ProposedItem(
+            exercise,
+            tuple(f for f in findings if set(f.targets) & set(exercise.targets)),
+        )
+        for exercise in chosen
+    )
 
 
 def plan_propose(
@@ -156,9 +198,9 @@ def plan_propose(
     unanswered = tuple(finding for finding in findings if finding not in answerable)
     if not answerable:
         general = [e for e in sorted(library, key=lambda e: (e.position, e.id)) if e.maintenance]
+        maintenance = (FindingForPlan(MAINTENANCE_FINDING, MAINTENANCE_TITLE, ()),)
         items = tuple(
-            ProposedItem(exercise, MAINTENANCE_FINDING, MAINTENANCE_TITLE)
-            for exercise in general[:MAX_EXERCISES_PER_PHASE]
+            ProposedItem(exercise, maintenance) for exercise in general[:MAX_EXERCISES_PER_PHASE]
         )
         summary = (
             "The assessment found nothing to work on: this is a general maintenance program."

@@ -126,6 +126,7 @@ def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
                     hold_seconds=exercises[item.exercise.id].hold_seconds,
                     finding=item.finding,
                     finding_title=item.finding_title[:200],
+                    findings=[{"identity": f.identity, "title": f.title} for f in item.findings],
                 )
                 for position, item in enumerate(proposed.items)
             )

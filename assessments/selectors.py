@@ -210,7 +210,7 @@ def plan_for_review(plan: Plan) -> PlanReview:
     )
     items = [item for phase in phases for item in phase.items.all()]
     findings = list(plan.assessment.findings.all())
-    answered = {item.finding for item in items}
+    answered = {answer["identity"] for item in items for answer in item.answers}
     return PlanReview(
         phases=phases,
         items=items,

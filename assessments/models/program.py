@@ -3,10 +3,12 @@
 import datetime as dt
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from assessments.findings import Target
 from assessments.models.assessment import Assessment
 from clinic.models import Client, Clinician, User
 
@@ -27,6 +29,32 @@ class Frequency(models.TextChoices):
         return 7 if self == Frequency.DAILY else 3
 
 
+def validate_targets(value: object) -> None:
+    """The planner picks an exercise only for the targets findings name: an unknown one would
+    leave the exercise unused without anyone noticing."""
+    known = [str(target) for target in Target]
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Choose at least one target.", code="targets")
+    unknown = [str(item) for item in value if item not in known]
+    if unknown:
+        raise ValidationError(
+            "Unknown target: %(unknown)s. Choose from %(known)s.",
+            code="unknown_target",
+            params={"unknown": ", ".join(unknown), "known": ", ".join(known)},
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("A target is listed twice.", code="targets")
+
+
+def validate_cues(value: object) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(cue, str) and cue.strip() and len(cue) <= 120 for cue in value
+    ):
+        raise ValidationError(
+            "Cues are short texts of up to 120 characters, one per line.", code="cues"
+        )
+
+
 class Exercise(models.Model):
     """One exercise of the library (loaded by a data migration, edited in the admin)."""
 
@@ -37,13 +65,15 @@ class Exercise(models.Model):
         max_length=16, choices=PhaseKind, help_text="The phase of a program it belongs to."
     )
     targets = models.JSONField(
-        default=list, help_text="The finding targets it serves (see assessments.findings)."
+        default=list,
+        validators=[validate_targets],
+        help_text="The body areas it works on: the planner picks it for findings about them.",
     )
     maintenance = models.BooleanField(
         default=False, help_text="Part of the general program proposed when nothing is found."
     )
     instructions = models.TextField()
-    cues = models.JSONField(default=list, help_text="Short cues, one per line.")
+    cues = models.JSONField(default=list, blank=True, validators=[validate_cues])
     sets = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
@@ -79,6 +109,8 @@ class Exercise(models.Model):
 class PlanStatus(models.TextChoices):
     DRAFT = "draft", "Waiting for approval"
     APPROVED = "approved", "Approved"
+    # A draft nobody approved before a newer plan for the client was proposed.
+    SUPERSEDED = "superseded", "Superseded"
 
 
 class Plan(models.Model):
@@ -107,6 +139,10 @@ class Plan(models.Model):
     # Raised by every change after approval; the client has the revision last sent.
     revision = models.PositiveIntegerField(default=1)
     sent_revision = models.PositiveIntegerField(default=0)
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-generated_at"]
@@ -117,6 +153,22 @@ class Plan(models.Model):
                 | Q(approved_at__isnull=False, starts_on__isnull=False),
                 name="plan_approved_has_start",
             ),
+            models.CheckConstraint(
+                condition=Q(
+                    status=PlanStatus.SUPERSEDED,
+                    superseded_by__isnull=False,
+                    superseded_at__isnull=False,
+                )
+                | Q(
+                    ~Q(status=PlanStatus.SUPERSEDED),
+                    superseded_by__isnull=True,
+                    superseded_at__isnull=True,
+                ),
+                name="plan_superseded_by_a_plan",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=PlanStatus.values), name="plan_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -125,6 +177,10 @@ class Plan(models.Model):
     @property
     def is_approved(self) -> bool:
         return self.status == PlanStatus.APPROVED
+
+    @property
+    def is_superseded(self) -> bool:
+        return self.status == PlanStatus.SUPERSEDED
 
     @property
     def reassessment_on(self) -> dt.date | None:
@@ -165,7 +221,11 @@ class PlanPhase(models.Model):
 
 
 class PlanItem(models.Model):
-    """An exercise of a phase with its dose, and the finding it answers."""
+    """An exercise of a phase with its dose, and the findings it answers.
+
+    Removed from an approved program, an item is kept with the day it left the program: the
+    client's logs of it, and so the adherence of the weeks before, stay as they were.
+    """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     phase = models.ForeignKey(PlanPhase, on_delete=models.CASCADE, related_name="items")
@@ -180,14 +240,24 @@ class PlanItem(models.Model):
     hold_seconds = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(5), MaxValueValidator(300)]
     )
-    # The finding it answers: its stable identity (e.g. "ktw_restricted:left") and its title.
+    # The first finding it answers: its stable identity (e.g. "ktw_restricted:left") and title.
     finding = models.CharField(max_length=60)
     finding_title = models.CharField(max_length=200)
+    # Every finding it answers, the first one included: [{"identity": …, "title": …}, …].
+    findings = models.JSONField(default=list)
     note = models.CharField(max_length=300, blank=True)
+    # The first day (on the client's calendar) it is no longer planned, and when it was removed.
+    removed_on = models.DateField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["position", "id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(removed_on__isnull=True, removed_at__isnull=True)
+                | Q(removed_on__isnull=False, removed_at__isnull=False),
+                name="plan_item_removed_on_and_at",
+            ),
             models.CheckConstraint(
                 condition=Q(reps__isnull=False, hold_seconds__isnull=True)
                 | Q(reps__isnull=True, hold_seconds__isnull=False),
@@ -200,6 +270,22 @@ class PlanItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exercise} ({self.dose})"
+
+    @property
+    def answers(self) -> list[dict[str, str]]:
+        """Every finding it answers ({"identity", "title"}), the first one included."""
+        return self.findings or [{"identity": self.finding, "title": self.finding_title}]
+
+    @property
+    def answers_text(self) -> str:
+        return "; ".join(answer["title"] for answer in self.answers)
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_on is not None
+
+    def planned_on(self, day: dt.date) -> bool:
+        return self.removed_on is None or day < self.removed_on
 
     @property
     def dose(self) -> str:

@@ -450,7 +450,12 @@ def test_completing_locks_stores_findings_and_proposes_a_plan(
     ]
     # The plan task ran after the commit (Celery runs eagerly in these tests).
     plan = Plan.objects.get(assessment=assessment)
-    assert {item.finding for phase in plan.phases.all() for item in phase.items.all()} >= {
+    assert {
+        answer["identity"]
+        for phase in plan.phases.all()
+        for item in phase.items.all()
+        for answer in item.answers
+    } >= {
         "ktw_restricted:right",
         "lunge_valgus:right",
     }

@@ -56,7 +56,8 @@ def test_the_draft_names_the_finding_each_exercise_answers(as_clinician, draft) 
     assert "Waiting for your approval" in html
     for heading in ("Phase 1: Restore", "Phase 2: Activate", "Phase 3: Strengthen"):
         assert heading in html
-    assert "Answers: Right ankle dorsiflexion restricted" in html
+    # The ankle's exercises answer both of its findings.
+    assert "Answers: Knee-to-wall: right ankle stiffer; Right ankle dorsiflexion restricted" in html
     assert "Answers: Right knee tracks inward in the lunge" in html
     assert "Then: a re-assessment in week 9." in html
     assert "Approve and send to Ana Silva" in html

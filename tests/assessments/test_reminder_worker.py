@@ -207,7 +207,12 @@ def test_completing_an_assessment_has_a_worker_propose_the_plan(
     worker.wait_for_log("assessments.tasks.plan_generate")
     plan = Plan.objects.get(assessment=assessment)
     assert plan.status == "draft"
-    assert {item.finding for phase in plan.phases.all() for item in phase.items.all()} >= {
+    assert {
+        answer["identity"]
+        for phase in plan.phases.all()
+        for item in phase.items.all()
+        for answer in item.answers
+    } >= {
         "ktw_restricted:right",
         "lunge_valgus:right",
     }
