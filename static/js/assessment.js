@@ -16,8 +16,14 @@ function start(panel) {
   const storageKey = `assessment:${panel.dataset.assessment}:pending`;
   const versions = new Map();
   const timers = new Map();
-  // key -> {id, value, base, conflict}
-  const pending = new Map(Object.entries(JSON.parse(localStorage.getItem(storageKey) || "{}")));
+  // key -> {id, value, base, at, conflict}: this page's edits not yet confirmed, starting with
+  // the newest stored edit of each field (from before a reload, or from another tab).
+  const pending = new Map();
+  for (const edit of Object.values(stored()).sort((a, b) => (a.at || 0) - (b.at || 0))) {
+    pending.set(edit.key, { id: edit.id, value: edit.value, base: edit.base, at: edit.at });
+  }
+  // Edits this page has finished with (saved, refused, replaced, or given up for another's).
+  const settled = new Set();
   let socket = null;
   let attempt = 0;
   let retryTimer = null;
@@ -37,9 +43,30 @@ function start(panel) {
 
   // --- Status -------------------------------------------------------------------------------
 
+  // The tabs of one browser share this storage, one entry per edit (id -> {key, value, base,
+  // at}): each page adds its own unconfirmed edits and removes only those it settled, so a tab
+  // that saves a value never wipes another tab's offline edit, even of the same field.
+  function stored() {
+    try {
+      const entries = JSON.parse(localStorage.getItem(storageKey) || "{}");
+      return Object.fromEntries(Object.entries(entries).filter(([id, edit]) => edit && edit.id === id && edit.key));
+    } catch {
+      return {};
+    }
+  }
+
+  function settle(key) {
+    const edit = pending.get(key);
+    if (edit) settled.add(edit.id);
+    pending.delete(key);
+  }
+
   function persist() {
-    const saved = Object.fromEntries(pending);
-    if (pending.size) localStorage.setItem(storageKey, JSON.stringify(saved));
+    const kept = stored();
+    for (const id of Object.keys(kept)) if (settled.has(id)) delete kept[id];
+    // A conflict is not kept: after a reload the edit is sent again and meets it again.
+    for (const [key, edit] of pending) kept[edit.id] = { id: edit.id, key, value: edit.value, base: edit.base, at: edit.at };
+    if (Object.keys(kept).length) localStorage.setItem(storageKey, JSON.stringify(kept));
     else localStorage.removeItem(storageKey);
     panel.dataset.pending = String(pending.size);
     const status = panel.querySelector("#assessment-save-status");
@@ -87,7 +114,8 @@ function start(panel) {
     const previous = pending.get(key);
     if (previous && previous.conflict) return; // the clinician must choose first
     if (previous && same(previous.value, value)) return;
-    const edit = { id: crypto.randomUUID(), value, base: versions.get(key) || 0 };
+    if (previous) settled.add(previous.id); // replaced by this newer edit
+    const edit = { id: crypto.randomUUID(), value, base: versions.get(key) || 0, at: Date.now() };
     pending.set(key, edit);
     showMessage(key, "Saving…");
     persist();
@@ -110,7 +138,7 @@ function start(panel) {
     if (input) input.dataset.version = String(frame.version);
     const edit = pending.get(frame.key);
     if (edit && edit.id === frame.id) {
-      pending.delete(frame.key);
+      settle(frame.key);
       if (input && same(readInput(input), edit.value)) setInput(input, frame.value);
       showMessage(frame.key, "Saved");
     }
@@ -120,7 +148,7 @@ function start(panel) {
   function onRefused(frame) {
     if (!frame.key) return;
     const edit = pending.get(frame.key);
-    if (edit && edit.id === frame.id) pending.delete(frame.key);
+    if (edit && edit.id === frame.id) settle(frame.key);
     showMessage(frame.key, frame.message, { error: true });
     persist();
   }
@@ -134,7 +162,7 @@ function start(panel) {
     persist();
     const theirs = displayValue(key, frame.value);
     const keepTheirs = button("Use theirs", () => {
-      pending.delete(key);
+      settle(key);
       const input = inputFor(key);
       if (input) {
         setInput(input, frame.value);
@@ -144,7 +172,8 @@ function start(panel) {
       persist();
     });
     const keepMine = button("Keep mine", () => {
-      const mine = { id: crypto.randomUUID(), value: edit.value, base: versions.get(key) || 0 };
+      settled.add(edit.id);
+      const mine = { id: crypto.randomUUID(), value: edit.value, base: versions.get(key) || 0, at: Date.now() };
       pending.set(key, mine);
       showMessage(key, "Saving…");
       persist();

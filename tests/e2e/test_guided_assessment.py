@@ -4,9 +4,12 @@ explained next to its field, a snapshot of the client's video is kept (the clien
 images), and completing locks the results, stores the findings and proposes a plan."""
 
 import datetime as dt
+import re
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from django.utils import timezone
+from playwright.sync_api import Dialog, Page, WebSocketRoute, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from assessments.exercise_library import exercises_load
 from assessments.models import (
@@ -19,9 +22,13 @@ from assessments.models import (
     Snapshot,
 )
 from assessments.protocols import PROTOCOLS
+from assessments.services import assessment_start_for_appointment, assessment_value_save
 from clinic.audit import SYSTEM
 from clinic.models import ConsentDocument, ConsentKind
 from clinic.services import consent_accept
+from sessions.models import Appointment, AppointmentStatus
+from tests import factories
+from tests.conftest import session_key_for
 from tests.e2e.conftest import LaunchBrowser, Room, make_room
 from tests.e2e.test_video_call import ARGS, person, start_call
 
@@ -231,3 +238,252 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
     assert Snapshot.objects.get(assessment=assessment).protocol == "lunge"
     plan = Plan.objects.get(assessment=assessment)
     assert [phase.kind for phase in plan.phases.all()] == ["restore", "activate", "strengthen"]
+
+
+# --- Offline, two tabs, and after the call ---------------------------------------------------
+
+
+class Network:
+    """One page's connection to the server, cut and restored as a dropped network would.
+
+    In Chromium ``context.set_offline`` stops HTTP and stalls an open WebSocket without closing
+    it, so the page's assessment socket goes through this route: going offline closes it on
+    the page's side without a close frame (1006), as a dropped network does, and new sockets are
+    refused until the network is back.
+    """
+
+    PATTERN = re.compile(r"/ws/assessments/[0-9a-f-]+/")
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.online = True
+        self.routes: list[WebSocketRoute] = []
+        page.route_web_socket(self.PATTERN, self._route)
+
+    def _route(self, route: WebSocketRoute) -> None:
+        if not self.online:
+            route.close(code=1006, reason="")
+            return
+        route.connect_to_server()
+        self.routes.append(route)
+
+    def off(self, *, http: bool = True) -> None:
+        """The page loses the server: its socket, and with ``http`` every request of its
+        browser context (the other tabs' open sockets stall too)."""
+        if http:
+            self.page.context.set_offline(True)
+        self.online = False
+        for route in self.routes:
+            route.close(code=1006, reason="")
+        self.routes.clear()
+        expect(self.page.locator("#assessment")).not_to_have_attribute("data-connection", "open")
+
+    def on(self, *, socket: bool = True) -> None:
+        self.page.context.set_offline(False)
+        if socket:
+            self.online = True
+
+
+def open_step(page: Page, protocol: str) -> None:
+    page.locator(f'.step-link[data-step="{protocol}"]').click()
+    expect(page.locator(f"#step-{protocol}")).to_be_visible()
+
+
+def type_in(page: Page, key: str, value: str) -> None:
+    field(page, key).fill(value)
+    field(page, key).press("Tab")
+
+
+def open_record(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#assessment")).to_have_attribute("data-connection", "open")
+
+
+@pytest.fixture
+def started(room: Room, clinician) -> str:
+    """The record page of Maya's assessment in Ana's session, started before the browser."""
+    appointment = Appointment.objects.get(uuid=room.uuid)
+    assessment = assessment_start_for_appointment(
+        appointment=appointment, actor=clinician.user, context=SYSTEM, now=timezone.now()
+    )
+    return f"{room.server.url}/assessments/{assessment.uuid}/"
+
+
+@pytest.mark.e2e
+def test_a_value_entered_offline_survives_a_reload_and_is_saved_when_back_online(
+    room: Room, started: str, launch_browser: LaunchBrowser
+) -> None:
+    ktw = "knee_to_wall.left.1.ktw_cm"
+    with launch_browser() as browser:
+        laptop = person(browser, url=room.server.url, session=room.clinician_session, name="laptop")
+        tablet = person(browser, url=room.server.url, session=room.clinician_session, name="tablet")
+        page = laptop.new_page()
+        network = Network(page)
+        open_record(page, started)
+        open_step(page, "knee_to_wall")
+
+        network.off()
+        type_in(page, ktw, "11.5")
+        status = page.locator("#assessment-save-status")
+        expect(status).to_have_text(
+            "Offline: 1 change(s) will be saved when the connection is back."
+        )
+        expect(message(page, ktw)).to_have_text("Saving…")
+        # Reloading without a network shows the browser's error page.
+        with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
+            page.reload()
+
+        # The network is back for pages, not yet for the socket: the reloaded page has the
+        # edit from the browser's storage, still to be saved (another device does not have it).
+        network.on(socket=False)
+        page.goto(started)
+        open_step(page, "knee_to_wall")
+        expect(field(page, ktw)).to_have_value("11.5")
+        expect(page.locator("#assessment")).to_have_attribute("data-pending", "1")
+        expect(status).to_have_text(
+            "Offline: 1 change(s) will be saved when the connection is back."
+        )
+        other = tablet.new_page()
+        open_record(other, started)
+        open_step(other, "knee_to_wall")
+        expect(field(other, ktw)).to_have_value("")
+
+        # Fully back: the socket reconnects (with backoff) and the edit is saved.
+        network.on()
+        expect(page.locator("#assessment")).to_have_attribute(
+            "data-connection", "open", timeout=20_000
+        )
+        expect(message(page, ktw)).to_have_text("Saved")
+        expect(status).to_have_text("All changes saved.")
+        expect(page.locator("#assessment")).to_have_attribute("data-pending", "0")
+        # The other device hears it live.
+        expect(field(other, ktw)).to_have_value("11.5")
+
+    row = ResultValue.objects.get(assessment__appointment__uuid=room.uuid)
+    assert (row.key, row.value, row.version) == (ktw, 11.5, 1)
+
+
+@pytest.mark.e2e
+def test_two_tabs_editing_one_value_are_asked_which_to_keep(
+    room: Room, started: str, launch_browser: LaunchBrowser
+) -> None:
+    key = "knee_to_wall.left.1.ktw_cm"
+    with launch_browser() as browser:
+        laptop = person(browser, url=room.server.url, session=room.clinician_session, name="laptop")
+        first, second = laptop.new_page(), laptop.new_page()
+        network = Network(second)
+        for page in (first, second):
+            open_record(page, started)
+            open_step(page, "knee_to_wall")
+
+        def clash(mine: str, theirs: str, *, reload: bool = False) -> None:
+            """The second tab, its socket cut off, edits the value the first tab saves
+            meanwhile (``reload``: and is reloaded before its socket is back)."""
+            network.off(http=False)
+            type_in(second, key, mine)
+            enter(first, key, theirs)
+            if reload:
+                # The first tab's save did not wipe the second's edit from their storage.
+                second.reload()
+                open_step(second, "knee_to_wall")
+                expect(field(second, key)).to_have_value(mine)
+                expect(second.locator("#assessment")).to_have_attribute("data-pending", "1")
+            network.on()
+            expect(message(second, key)).to_contain_text(
+                f"Maya Okafor changed this to “{theirs}” in another window.", timeout=20_000
+            )
+            expect(second.locator("#assessment-save-status")).to_have_text(
+                "1 value(s) changed in another window: choose which to keep."
+            )
+            expect(field(second, key)).to_have_value(mine)
+
+        # Keep mine: the second tab's value is saved over the first's, and the first hears it.
+        clash(mine="10", theirs="12", reload=True)
+        second.get_by_role("button", name="Keep mine").click()
+        expect(message(second, key)).to_have_text("Saved")
+        expect(field(first, key)).to_have_value("10")
+        expect(message(first, key)).to_have_text("Changed by Maya Okafor")
+
+        # Use theirs: the second tab takes the first tab's value and saves nothing.
+        clash(mine="9", theirs="13")
+        second.get_by_role("button", name="Use theirs").click()
+        expect(field(second, key)).to_have_value("13")
+        expect(second.locator("#assessment-save-status")).to_have_text("All changes saved.")
+        expect(second.locator("#assessment")).to_have_attribute("data-pending", "0")
+        # A reload does not bring the discarded edit back.
+        second.reload()
+        open_step(second, "knee_to_wall")
+        expect(field(second, key)).to_have_value("13")
+        expect(second.locator("#assessment")).to_have_attribute("data-pending", "0")
+
+    row = ResultValue.objects.get(assessment__appointment__uuid=room.uuid, field="ktw_cm")
+    # 12 (first), 10 (kept mine), 13 (first again): every choice written once, nothing silently.
+    assert (row.value, row.version) == (13, 3)
+
+
+@pytest.mark.e2e
+def test_the_assessment_is_completed_after_the_call(
+    asgi_server, service, clinician, client_record, library, launch_browser: LaunchBrowser
+) -> None:
+    # The session ended two hours ago; during it Maya recorded the ankle test.
+    appointment = factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=timezone.now().replace(microsecond=0) - dt.timedelta(hours=3),
+        status=AppointmentStatus.COMPLETED,
+    )
+    assessment = assessment_start_for_appointment(
+        appointment=appointment, actor=clinician.user, context=SYSTEM, now=timezone.now()
+    )
+    for key, value in (("knee_to_wall.left.1.ktw_cm", 12), ("knee_to_wall.right.1.ktw_cm", 8)):
+        assessment_value_save(
+            assessment_id=assessment.pk,
+            actor=clinician.user,
+            key=key,
+            raw=value,
+            base_version=0,
+            context=SYSTEM,
+            now=timezone.now(),
+        )
+    url = asgi_server.url
+    clinician_session = session_key_for(clinician.user)
+    client_session = session_key_for(client_record.user)
+
+    with launch_browser() as browser:
+        maya = person(browser, url=url, session=clinician_session, name="clinician")
+        page = maya.new_page()
+        page.goto(f"{url}/clinic/clients/{client_record.uuid}/")
+        assessments = page.locator("#assessments")
+        expect(assessments.get_by_role("row").nth(1)).to_contain_text("In progress")
+        assessments.get_by_role("link").first.click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Assessment of Ana Silva")
+        expect(page.locator("#assessment")).to_have_attribute("data-connection", "open")
+        open_step(page, "knee_to_wall")
+        expect(field(page, "knee_to_wall.right.1.ktw_cm")).to_have_value("8")
+        open_step(page, "lunge")
+        enter(page, "lunge.right.1.knee_position", "medial_to_big_toe")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Complete the assessment").click()
+        panel = page.locator("#assessment")
+        expect(panel.get_by_role("heading", level=2)).to_have_text("Guided assessment completed")
+        expect(panel).to_contain_text("Right ankle dorsiflexion restricted")
+        expect(panel).to_contain_text("Right knee tracks inward in the lunge")
+        results = panel.get_by_role("link", name="Open the results")
+        results_url = results.get_attribute("href")
+
+        # Ana reads her results from her own account.
+        ana = person(browser, url=url, session=client_session, name="client")
+        hers = ana.new_page()
+        hers.goto(f"{url}{results_url}")
+        expect(hers.get_by_role("heading", level=1)).to_have_text("Your assessment results")
+        expect(hers.locator("main")).to_contain_text("Right ankle dorsiflexion restricted")
+
+    assessment.refresh_from_db()
+    assert assessment.status == AssessmentStatus.COMPLETED
+    assert assessment.completed_at > appointment.ends_at
+    assert set(Finding.objects.filter(assessment=assessment).values_list("key", "side")) == {
+        ("ktw_asymmetry", "right"),
+        ("ktw_restricted", "right"),
+        ("lunge_valgus", "right"),
+    }
