@@ -72,7 +72,12 @@ STEPS: list[tuple[str, dict[str, str]]] = [
     ),
     (
         "knee_to_wall",
-        {"knee_to_wall.left.1.ktw_cm": "12", "knee_to_wall.right.1.ktw_cm": "8.5"},
+        {
+            "knee_to_wall.left.1.ktw_cm": "12",
+            "knee_to_wall.right.1.ktw_cm": "8.5",
+            # A second trial: the findings and the panel compare the means of the trials.
+            "knee_to_wall.left.2.ktw_cm": "12.5",
+        },
     ),
     ("modified_thomas", {"modified_thomas.right.1.thigh_above_horizontal": "yes"}),
     ("single_leg_stance", {"single_leg_stance.right.1.pelvic_drop": "yes"}),
@@ -169,6 +174,9 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
                 expect(message(clinician_page, ktw)).to_have_text("Enter a value from 0 to 25 cm.")
                 expect(field(clinician_page, ktw)).to_have_attribute("aria-invalid", "")
                 enter(clinician_page, ktw, "12")
+                expect(clinician_page.locator("#step-knee_to_wall .lr-summary")).to_have_text(
+                    "Mean knee-to-wall: left 12.3 cm, right 8.5 cm; difference 3.8 cm."
+                )
             if key == "lunge":
                 # The means of the three trials and their difference, as the findings use them.
                 expect(clinician_page.locator("#step-lunge .lr-summary")).to_have_text(
