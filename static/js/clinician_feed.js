@@ -8,21 +8,42 @@
   const originalTitle = document.title;
   let attempt = 0;
 
-  function beep() {
-    try {
-      const context = new AudioContext();
-      const tone = context.createOscillator();
-      const gain = context.createGain();
-      tone.frequency.value = 880;
-      gain.gain.setValueAtTime(0.15, context.currentTime);
-      gain.gain.exponentialRampToValueAtTime(0.001, context.currentTime + 0.6);
-      tone.connect(gain).connect(context.destination);
-      tone.start();
-      tone.stop(context.currentTime + 0.6);
-      tone.addEventListener("ended", () => context.close());
-    } catch (error) {
-      // Browsers may refuse sound before the page was used; the banner still shows.
+  // Sound. Browsers start audio suspended until the page has been used (a click or a key), and
+  // a tone played meanwhile is silent, without an error; a dashboard left open is often never
+  // clicked. So the page keeps one audio context, resumes it on the first click or key press,
+  // and until then offers a button that does just that.
+  const audio = window.AudioContext ? new AudioContext() : null;
+
+  function unlockSound() {
+    if (audio && audio.state === "suspended") audio.resume();
+  }
+
+  if (audio) {
+    const soundOn = document.createElement("button");
+    soundOn.type = "button";
+    soundOn.className = "secondary";
+    soundOn.textContent = "Turn on sound alerts";
+    soundOn.addEventListener("click", unlockSound);
+    const showButton = () => (soundOn.hidden = audio.state === "running");
+    audio.addEventListener("statechange", showButton);
+    showButton();
+    announcer.after(soundOn);
+    for (const type of ["pointerdown", "keydown"]) {
+      document.addEventListener(type, unlockSound, { capture: true, passive: true });
     }
+  }
+
+  function beep() {
+    if (!audio || audio.state !== "running") return; // the banner and the title still tell
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    const now = audio.currentTime;
+    tone.frequency.value = 880;
+    gain.gain.setValueAtTime(0.15, now);
+    gain.gain.exponentialRampToValueAtTime(0.001, now + 0.6);
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(now + 0.6);
   }
 
   function update(event) {

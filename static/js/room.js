@@ -32,6 +32,9 @@ let admitted = false;
 let iceServers = [];
 let peerPresent = false;
 let peerPage = null;
+// The other side's microphone and camera as they last said; a state frame carries only what
+// changed, so it is kept here.
+let peerMedia = { audio: true, video: true };
 let pc = null;
 let makingOffer = false;
 let ignoreOffer = false;
@@ -259,15 +262,20 @@ async function onPeer(frame) {
     updateAdmitPanel();
     return;
   }
-  const reloaded = peerPage !== null && frame.page !== peerPage;
+  const newPage = frame.page !== peerPage;
+  const reloaded = peerPage !== null && newPage;
   peerPresent = true;
   peerPage = frame.page;
   if (reloaded) {
     // The other side loaded the page again: its old connection is gone, start afresh.
     closePeerConnection();
   }
+  // A new page starts with its camera and microphone on; and whoever (re)joined may have
+  // missed that ours are off.
+  if (newPage) peerMedia = { audio: true, video: true };
+  sendOwnMedia();
   updateAdmitPanel();
-  if (pc && pc.connectionState === "connected") $("remote-note").hidden = true;
+  if (pc && pc.connectionState === "connected") showPeerMedia();
   if (admitted && (pc || !polite)) {
     const created = ensurePeerConnection();
     if (!created && pc.signalingState === "have-local-offer") {
@@ -309,20 +317,36 @@ function updateAdmitPanel() {
 
 function announceWaiting() {
   if (document.hidden) document.title = `(Waiting) ${originalTitle}`;
-  try {
-    const context = new AudioContext();
-    const tone = context.createOscillator();
-    const gain = context.createGain();
-    tone.frequency.value = 880;
-    gain.gain.setValueAtTime(0.15, context.currentTime);
-    gain.gain.exponentialRampToValueAtTime(0.001, context.currentTime + 0.6);
-    tone.connect(gain).connect(context.destination);
-    tone.start();
-    tone.stop(context.currentTime + 0.6);
-    tone.addEventListener("ended", () => context.close());
-  } catch {
-    // No sound is possible before the page has been interacted with; the banner remains.
-  }
+  chime();
+}
+
+// The waiting chime. Browsers start audio suspended until the page has been used (a click or a
+// key), and a tone played meanwhile is silent, without an error. So one audio context is made
+// or resumed on the first use of the page (joining the room is a click) and kept; before that
+// (after a reload, say) the chime stays silent and the title and the panel alone tell.
+let chimeAudio = null;
+
+function unlockChime() {
+  if (!window.AudioContext) return;
+  chimeAudio = chimeAudio || new AudioContext();
+  if (chimeAudio.state === "suspended") chimeAudio.resume();
+}
+
+function chime() {
+  if (!chimeAudio || chimeAudio.state !== "running") return;
+  const tone = chimeAudio.createOscillator();
+  const gain = chimeAudio.createGain();
+  const now = chimeAudio.currentTime;
+  tone.frequency.value = 880;
+  gain.gain.setValueAtTime(0.15, now);
+  gain.gain.exponentialRampToValueAtTime(0.001, now + 0.6);
+  tone.connect(gain).connect(chimeAudio.destination);
+  tone.start();
+  tone.stop(now + 0.6);
+}
+
+for (const type of ["pointerdown", "keydown"]) {
+  document.addEventListener(type, unlockChime, { capture: true, passive: true });
 }
 
 document.addEventListener("visibilitychange", () => {
@@ -355,7 +379,7 @@ function ensurePeerConnection() {
   pc.addEventListener("track", ({ streams, track }) => {
     const remote = $("remote-video");
     remote.srcObject = streams[0] || new MediaStream([track]);
-    $("remote-note").hidden = true;
+    showPeerMedia();
   });
   pc.addEventListener("negotiationneeded", async () => {
     try {
@@ -425,13 +449,30 @@ function closePeerConnection() {
 }
 
 function onPeerState(frame) {
-  const notes = [];
-  if (frame.video === false) notes.push(`${config.peerName} turned their camera off`);
-  if (frame.audio === false) notes.push(`${config.peerName} is muted`);
-  if ("audio" in frame || "video" in frame) {
-    $("remote-note").textContent = notes.join(" · ");
-    $("remote-note").hidden = notes.length === 0;
+  if (!("audio" in frame || "video" in frame)) return;
+  for (const kind of ["audio", "video"]) {
+    if (kind in frame) peerMedia[kind] = frame[kind];
   }
+  showPeerMedia();
+}
+
+function showPeerMedia() {
+  const notes = [];
+  if (!peerMedia.video) notes.push(`${config.peerName} turned their camera off`);
+  if (!peerMedia.audio) notes.push(`${config.peerName} is muted`);
+  $("remote-note").textContent = notes.join(" · ");
+  $("remote-note").hidden = notes.length === 0;
+}
+
+function sendOwnMedia() {
+  // Only what is off: on is what the other side assumes.
+  if (!localStream) return;
+  const frame = { type: "state" };
+  const [microphone] = localStream.getAudioTracks();
+  const [camera] = localStream.getVideoTracks();
+  if (microphone && !microphone.enabled) frame.audio = false;
+  if (camera && !camera.enabled) frame.video = false;
+  if ("audio" in frame || "video" in frame) send(frame);
 }
 
 async function updateQuality() {

@@ -77,6 +77,102 @@ WATCH_SIGNALING = """() => {
   }).observe(room, { attributes: true, attributeFilter: ["data-signaling"] });
 }"""
 
+# Init scripts: they run in every page of a context before the page's own scripts.
+# Keeps every RTCPeerConnection the page makes, so that the test can read its senders and stats.
+KEEP_PEER_CONNECTIONS = """(() => {
+  const Native = window.RTCPeerConnection;
+  window.peerConnections = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.peerConnections.push(this);
+    }
+  };
+})();"""
+# The page's tab is in the background (as when another tab is in front) until ``inFront()``,
+# and every tone it starts is recorded with the state of its audio context: only a "running"
+# context is heard. Nothing here may be called with page.evaluate before the tone is due:
+# Playwright evaluates with a user gesture, which would unlock the sound by itself.
+BACKGROUND_TAB_WITH_TONES = """(() => {
+  let hidden = true;
+  Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => hidden });
+  Object.defineProperty(Document.prototype, "visibilityState", {
+    configurable: true,
+    get: () => (hidden ? "hidden" : "visible"),
+  });
+  window.inFront = () => {
+    hidden = false;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  window.tones = [];
+  const start = AudioScheduledSourceNode.prototype.start;
+  AudioScheduledSourceNode.prototype.start = function (...args) {
+    window.tones.push(this.context.state);
+    return start.apply(this, args);
+  };
+})();"""
+# getUserMedia fails for the camera as it does in browsers: with no camera (NotFoundError), or
+# with one another program holds (NotReadableError); the microphone still works.
+CAMERA_FAILS_WITH = """(name) => {
+  const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (constraints) =>
+    constraints && constraints.video
+      ? Promise.reject(new DOMException("The camera cannot be used", name))
+      : getUserMedia(constraints);
+}"""
+# Page scripts that read the kept peer connections.
+SENDER_TRACKS_ENABLED = """() => {
+  const pc = window.peerConnections.find((pc) => pc.connectionState !== "closed");
+  const tracks = pc.getSenders().map((sender) => sender.track);
+  return Object.fromEntries(tracks.map((track) => [track.kind, track.enabled]));
+}"""
+AUDIO_ENERGY_RECEIVED = """async () => {
+  const pc = window.peerConnections.find((pc) => pc.connectionState !== "closed");
+  let energy = 0;
+  (await pc.getStats()).forEach((report) => {
+    if (report.type === "inbound-rtp" && report.kind === "audio") {
+      energy += report.totalAudioEnergy || 0;
+    }
+  });
+  return energy;
+}"""
+ROUND_TRIP_MS = """async () => {
+  const pc = window.peerConnections.find((pc) => pc.connectionState !== "closed");
+  let rtt = null;
+  (await pc.getStats()).forEach((report) => {
+    if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") {
+      rtt = report.currentRoundTripTime ?? rtt;
+    }
+  });
+  return rtt === null ? null : Math.round(rtt * 1000);
+}"""
+# How bright the remote video looks (0 is black), from a downscaled copy of its current frame.
+REMOTE_BRIGHTNESS = """() => {
+  const video = document.getElementById("remote-video");
+  const canvas = document.createElement("canvas");
+  canvas.width = 64;
+  canvas.height = 36;
+  const context = canvas.getContext("2d");
+  context.drawImage(video, 0, 0, canvas.width, canvas.height);
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0;
+  for (let i = 0; i < pixels.length; i += 4) sum += (pixels[i] + pixels[i + 1] + pixels[i + 2]) / 3;
+  return sum / (pixels.length / 4);
+}"""
+ICE_USERNAME_FRAGMENTS = """() => {
+  const pc = window.peerConnections.find((pc) => pc.connectionState !== "closed");
+  const fragment = (description) => description && description.sdp.match(/a=ice-ufrag:(\\S+)/)[1];
+  return [fragment(pc.currentLocalDescription), fragment(pc.currentRemoteDescription)];
+}"""
+# What the browser reports when the network path of a call breaks (the ICE agent's checks all
+# failed): the page's peer connection says "failed" once, then reports its real state again.
+ICE_FAILS = """() => {
+  const pc = window.peerConnections.find((pc) => pc.connectionState !== "closed");
+  Object.defineProperty(pc, "iceConnectionState", { configurable: true, get: () => "failed" });
+  pc.dispatchEvent(new Event("iceconnectionstatechange"));
+  delete pc.iceConnectionState;
+}"""
+
 ROOM_ATTRIBUTES = ("role", "step", "signaling", "connection", "frames-decoded")
 
 T = TypeVar("T")
@@ -556,3 +652,202 @@ def test_a_page_without_a_secure_connection_explains_why_there_is_no_camera(
         )
         expect(page.get_by_role("button", name="Go to the waiting room")).to_be_disabled()
         expect(page.locator("#room")).to_have_attribute("data-step", "device-check")
+
+
+@pytest.mark.e2e
+def test_a_waiting_client_is_announced_in_the_clinicians_background_tabs(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    # The browser's own autoplay policy (not ARGS): sound is only allowed after the clinician
+    # has used the page, as in a browser on her desk.
+    url = room.server.url
+    with launch_browser() as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        clinician.add_init_script(BACKGROUND_TAB_WITH_TONES)
+
+        # Maya's sessions page offers to turn sound on, since the browser holds it back.
+        dashboard = open_dashboard(clinician, url)
+        sound_on = dashboard.get_by_role("button", name="Turn on sound alerts")
+        expect(sound_on).to_be_visible()
+        sound_on.click()
+        expect(sound_on).to_be_hidden()
+        # She also opens the room before Ana comes; both tabs then go to the background.
+        clinician_page = open_room(clinician, room)
+        pass_device_check(clinician_page, "Open the room")
+        expect(clinician_page.locator("#room")).to_have_attribute("data-step", "call")
+        room_title = clinician_page.title()
+        assert room_title.startswith(f"Session with {CLIENT} · ")
+        assert dashboard.title().startswith("Sessions · ")
+
+        client_page = open_room(client, room)
+        pass_device_check(client_page, "Go to the waiting room")
+
+        expect(dashboard).to_have_title(re.compile(r"^\(Waiting\) Sessions · "))
+        expect(clinician_page).to_have_title(f"(Waiting) {room_title}")
+        for page in (dashboard, clinician_page):
+            tones = eventually(
+                page,
+                lambda page=page: page.evaluate("() => window.tones"),
+                bool,
+                what=f"tones played on {page.url}",
+                timeout=5,
+            )
+            assert set(tones) == {"running"}, tones  # heard, not held back by the browser
+
+        # Back in front, the titles are as before.
+        for page in (dashboard, clinician_page):
+            page.evaluate("() => window.inFront()")
+        expect(dashboard).to_have_title(re.compile(r"^Sessions · "))
+        expect(clinician_page).to_have_title(room_title)
+
+
+@pytest.mark.e2e
+def test_mute_camera_off_quality_and_an_ice_restart_during_a_call(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    url = room.server.url
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        for context in (client, clinician):
+            context.add_init_script(KEEP_PEER_CONNECTIONS)
+        client_page, clinician_page = start_call(room, client, clinician)
+        remote_note = clinician_page.locator("#remote-note")
+
+        # The quality indicator shows the round trip getStats measures.
+        quality = clinician_page.locator("#quality")
+        expect(quality).to_have_text(
+            re.compile(r"^Connection: (good|fair|poor) \(\d+ ms, \d+\.\d% lost\)$")
+        )
+        expect(quality).to_have_attribute("data-quality", re.compile(r"^(good|fair|poor)$"))
+        shown_ms = int(re.search(r"\((\d+) ms", quality.text_content() or "")[1])
+        measured_ms = clinician_page.evaluate(ROUND_TRIP_MS)
+        assert measured_ms is not None
+        assert abs(shown_ms - measured_ms) <= 50, (shown_ms, measured_ms)
+
+        # Ana mutes: her microphone track is off, Maya hears silence and sees why.
+        assert audio_heard(clinician_page)
+        mute = client_page.locator("#mute-button")
+        expect(mute).to_have_text("Mute")
+        mute.click()
+        expect(mute).to_have_text("Unmute")
+        expect(mute).to_have_attribute("aria-pressed", "true")
+        assert client_page.evaluate(SENDER_TRACKS_ENABLED) == {"audio": False, "video": True}
+        expect(remote_note).to_be_visible()
+        expect(remote_note).to_have_text(f"{CLIENT} is muted")
+        eventually(
+            clinician_page,
+            lambda: audio_heard(clinician_page),
+            lambda heard: not heard,
+            what="sound from the muted client",
+            timeout=10,
+        )
+
+        # Ana turns her camera off: Maya's picture of her goes black.
+        assert clinician_page.evaluate(REMOTE_BRIGHTNESS) > 10
+        camera = client_page.locator("#camera-button")
+        expect(camera).to_have_text("Turn camera off")
+        camera.click()
+        expect(camera).to_have_text("Turn camera on")
+        expect(camera).to_have_attribute("aria-pressed", "true")
+        assert client_page.evaluate(SENDER_TRACKS_ENABLED) == {"audio": False, "video": False}
+        expect(remote_note).to_have_text(f"{CLIENT} turned their camera off · {CLIENT} is muted")
+        eventually(
+            clinician_page,
+            lambda: clinician_page.evaluate(REMOTE_BRIGHTNESS),
+            lambda brightness: brightness < 1,
+            what="brightness of the client's video with the camera off",
+            timeout=10,
+        )
+
+        # And both back on.
+        mute.click()
+        camera.click()
+        expect(mute).to_have_attribute("aria-pressed", "false")
+        expect(camera).to_have_attribute("aria-pressed", "false")
+        assert client_page.evaluate(SENDER_TRACKS_ENABLED) == {"audio": True, "video": True}
+        expect(remote_note).to_be_hidden()
+        eventually(
+            clinician_page,
+            lambda: clinician_page.evaluate(REMOTE_BRIGHTNESS),
+            lambda brightness: brightness > 10,
+            what="brightness of the client's video with the camera on again",
+            timeout=10,
+        )
+        eventually(
+            clinician_page,
+            lambda: audio_heard(clinician_page),
+            bool,
+            what="sound from the unmuted client",
+            timeout=10,
+        )
+
+        # The network path fails on Ana's side: her page restarts ICE (new credentials, a new
+        # offer and answer through the server) and the call comes back.
+        client_before, clinician_before = (
+            client_page.evaluate(ICE_USERNAME_FRAGMENTS),
+            clinician_page.evaluate(ICE_USERNAME_FRAGMENTS),
+        )
+        client_page.evaluate(ICE_FAILS)
+        client_after = eventually(
+            client_page,
+            lambda: client_page.evaluate(ICE_USERNAME_FRAGMENTS),
+            lambda fragments: fragments[0] != client_before[0],
+            what="the client's ICE credentials after the failure",
+            timeout=VIDEO_TIMEOUT_S,
+        )
+        clinician_after = eventually(
+            clinician_page,
+            lambda: clinician_page.evaluate(ICE_USERNAME_FRAGMENTS),
+            lambda fragments: fragments[1] == client_after[0],
+            what="the client's new ICE credentials on the clinician's side",
+            timeout=VIDEO_TIMEOUT_S,
+        )
+        assert clinician_after[0] != clinician_before[0]  # both sides restarted
+        expect_connected(client_page, clinician_page)
+        expect_video_flowing(client_page, clinician_page)
+
+
+def audio_heard(page: Page, *, over_ms: int = 1500) -> bool:
+    """Whether the remote audio carried any sound over ``over_ms`` (Chromium's fake
+    microphone beeps every second)."""
+    before = page.evaluate(AUDIO_ENERGY_RECEIVED)
+    page.wait_for_timeout(over_ms)
+    return page.evaluate(AUDIO_ENERGY_RECEIVED) - before > 1e-6
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("error", "explanation"),
+    [
+        (
+            "NotFoundError",
+            "No camera or microphone was found. Plug one in, or choose another one below. "
+            "You can join with sound only.",
+        ),
+        (
+            "NotReadableError",
+            "Your camera or microphone is busy: another app or browser tab (for example "
+            "another video call) is using it. Close that app, then try again. You can join "
+            "with sound only.",
+        ),
+    ],
+    ids=["no-camera", "camera-busy"],
+)
+def test_a_missing_or_busy_camera_is_explained_and_sound_only_is_offered(
+    room: Room, launch_browser: LaunchBrowser, error: str, explanation: str
+) -> None:
+    url = room.server.url
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        client.add_init_script(f"({CAMERA_FAILS_WITH})({json.dumps(error)})")
+        page = open_room(client, room)
+
+        message = page.locator("#device-error")
+        expect(message).to_be_visible()
+        expect(message).to_have_text(explanation)
+        expect(page.get_by_role("button", name="Go to the waiting room")).to_be_enabled()
+        assert page.evaluate(PREVIEW_TRACKS) == ["audio:live"]
+        page.get_by_role("button", name="Go to the waiting room").click()
+        expect(page.locator("#room")).to_have_attribute("data-step", "waiting")
