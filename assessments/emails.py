@@ -58,7 +58,7 @@ def program_context(plan: Plan) -> dict[str, Any]:
                 "title": phase.get_kind_display(),
                 "dates": _phase_dates(phase, plan.starts_on),
                 "frequency": phase.get_frequency_display(),
-                "items": [_item(item) for item in phase.items.all()],
+                "items": [_item(item) for item in phase.items.all() if not item.is_removed],
             }
         )
     return {
@@ -155,7 +155,10 @@ def reminder_email(reminder: Reminder) -> EmailMultiAlternatives | None:
             )
         elif kind == ReminderKind.WEEKLY_CHECK_IN:
             weeks = plan_adherence(plan, today=day)
-            context.update(week=weeks[-1] if weeks else None, pain_links=_pain_links(plan, day))
+            if not weeks or not weeks[-1].planned:
+                # A week whose exercises were all removed since: nothing to check in on.
+                return None
+            context.update(week=weeks[-1], pain_links=_pain_links(plan, day))
         elif kind == ReminderKind.REASSESSMENT:
             context.update(clinician=plan.clinician)
     with timezone.override(zone):

@@ -99,6 +99,8 @@ def program_pdf(plan: Plan, *, clinic_name: str, phases: list) -> bytes:
             if item["cautions"]:
                 block.append(Paragraph(_escape("Take care: " + item["cautions"]), styles["muted"]))
             story.append(KeepTogether(block))
+        if not phase["items"]:
+            story.append(Paragraph("No exercises in these weeks.", styles["body"]))
         story.append(HRFlowable(width="100%", color=colors.HexColor("#d8dee4"), spaceBefore=6))
     if plan.reassessment_on:
         story.append(

@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 
 from assessments.models import (
     PROGRAM_KINDS,
@@ -157,23 +158,50 @@ def _changed(plan: Plan) -> None:
         plan.save(update_fields=["revision"])
 
 
+def _check_open(plan: Plan) -> None:
+    if plan.is_superseded:
+        raise PlanError(
+            "A newer plan replaced this draft: review the newer one instead. This one is kept "
+            "as it was."
+        )
+
+
 def _item_for_change(item_id: int, actor: User) -> tuple[Plan, PlanItem]:
-    item = PlanItem.objects.select_related("phase", "exercise").get(pk=item_id)
-    plan = _locked_plan(item.phase.plan_id)
+    """The item, re-read under its plan's lock; refused when it may not change."""
+    plan_id = PlanItem.objects.filter(pk=item_id).values_list("phase__plan_id", flat=True).get()
+    plan = _locked_plan(plan_id)
     _check_clinician(plan, actor)
+    _check_open(plan)
+    item = PlanItem.objects.select_related("phase", "exercise").get(pk=item_id)
+    if item.is_removed:
+        raise PlanError(
+            f"{item.exercise.name} was already removed from the program on "
+            f"{item.removed_on:%A %-d %B}."
+        )
     return plan, item
+
+
+def _retire(item: PlanItem, *, plan: Plan, now: dt.datetime) -> None:
+    """Take an item out of an approved program from today on the client's calendar. The row
+    stays, so what the client logged of it, and the adherence of the days before, stay too."""
+    item.removed_on = client_today(plan, now)
+    item.removed_at = now
+    item.save(update_fields=["removed_on", "removed_at"])
 
 
 @transaction.atomic
 def plan_item_move(*, item: PlanItem, actor: User, up: bool, context: RequestContext) -> None:
     plan, item = _item_for_change(item.pk, actor)
-    siblings = list(item.phase.items.order_by("position", "id"))
+    siblings = list(item.phase.items.filter(removed_on__isnull=True).order_by("position", "id"))
     index = siblings.index(item)
     target = index - 1 if up else index + 1
     if not 0 <= target < len(siblings):
         return
     siblings[index], siblings[target] = siblings[target], siblings[index]
-    for position, sibling in enumerate(siblings):
+    positions = sorted(sibling.position for sibling in siblings)
+    if len(set(positions)) != len(positions):
+        positions = list(range(len(siblings)))
+    for position, sibling in zip(positions, siblings, strict=True):
         if sibling.position != position:
             sibling.position = position
             sibling.save(update_fields=["position"])
@@ -183,18 +211,38 @@ def plan_item_move(*, item: PlanItem, actor: User, up: bool, context: RequestCon
 
 @transaction.atomic
 def plan_item_swap(
-    *, item: PlanItem, exercise: Exercise, actor: User, context: RequestContext
+    *, item: PlanItem, exercise: Exercise, actor: User, context: RequestContext, now: dt.datetime
 ) -> PlanItem:
-    """Another exercise of the same phase in place of this one, at its default dose."""
+    """Another exercise of the same phase in place of this one, at its default dose. In an
+    approved program the old item is retired and a new one takes its place, so the client's
+    logs keep naming the exercise they did."""
     plan, item = _item_for_change(item.pk, actor)
     fits = item.phase.kind == PhaseKind.MAINTAIN or exercise.phase == item.phase.kind
     if not exercise.is_active or not fits:
         raise PlanError("Choose an exercise of this phase from the library.")
-    if item.phase.items.exclude(pk=item.pk).filter(exercise=exercise).exists():
+    current = item.phase.items.filter(removed_on__isnull=True).exclude(pk=item.pk)
+    if current.filter(exercise=exercise).exists():
         raise PlanError(f"{exercise.name} is already in this phase.")
-    item.exercise = exercise
-    item.sets, item.reps, item.hold_seconds = exercise.sets, exercise.reps, exercise.hold_seconds
-    item.save(update_fields=["exercise", "sets", "reps", "hold_seconds"])
+    if plan.is_approved:
+        _retire(item, plan=plan, now=now)
+        item = PlanItem.objects.create(
+            phase=item.phase,
+            added_on=item.removed_on,
+            exercise=exercise,
+            position=item.position,
+            sets=exercise.sets,
+            reps=exercise.reps,
+            hold_seconds=exercise.hold_seconds,
+            finding=item.finding,
+            finding_title=item.finding_title,
+            findings=item.findings,
+            note=item.note,
+        )
+    else:
+        item.exercise = exercise
+        item.sets, item.reps = exercise.sets, exercise.reps
+        item.hold_seconds = exercise.hold_seconds
+        item.save(update_fields=["exercise", "sets", "reps", "hold_seconds"])
     _changed(plan)
     _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["exercise"])
     return item
@@ -237,9 +285,15 @@ def plan_item_dose(
 
 
 @transaction.atomic
-def plan_item_remove(*, item: PlanItem, actor: User, context: RequestContext) -> None:
+def plan_item_remove(
+    *, item: PlanItem, actor: User, context: RequestContext, now: dt.datetime
+) -> None:
+    """Out of a draft an item goes; out of an approved program it is retired (see _retire)."""
     plan, item = _item_for_change(item.pk, actor)
-    item.delete()
+    if plan.is_approved:
+        _retire(item, plan=plan, now=now)
+    else:
+        item.delete()
     _changed(plan)
     _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["items"])
 
@@ -295,6 +349,16 @@ def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.da
     return plan
 
 
+def plan_empty_phases(plan: Plan) -> list[PlanPhase]:
+    """Phases without an exercise still in them (all removed): nothing is planned in their
+    weeks, and no reminder comes."""
+    return [
+        phase
+        for phase in plan.phases.prefetch_related("items")
+        if all(item.is_removed for item in phase.items.all())
+    ]
+
+
 def plan_has_unsent_changes(plan: Plan) -> bool:
     return plan.is_approved and plan.revision > plan.sent_revision
 
@@ -319,14 +383,27 @@ def phase_days(phase: PlanPhase, start: dt.date) -> list[dt.date]:
 
 
 def plan_schedule(plan: Plan) -> dict[dt.date, Day]:
-    """Every planned day of an approved plan with the exercises of that day."""
+    """Every day of an approved plan with exercises planned, and those exercises. A removed
+    item is planned up to the day before it was removed, and on any later day the client had
+    already ticked it off (the day it was removed), so adherence already recorded stays."""
     if plan.starts_on is None:
         return {}
+    logged_after_removal = set(
+        PracticeLog.objects.filter(
+            plan=plan, item__removed_on__isnull=False, day__gte=F("item__removed_on")
+        ).values_list("item_id", "day")
+    )
     schedule = {}
     for phase in plan.phases.prefetch_related("items__exercise"):
         items = list(phase.items.all())
         for day in phase_days(phase, plan.starts_on):
-            schedule[day] = Day(day=day, phase=phase, items=items)
+            planned = [
+                item
+                for item in items
+                if item.planned_on(day) or (item.pk, day) in logged_after_removal
+            ]
+            if planned:
+                schedule[day] = Day(day=day, phase=phase, items=planned)
     return schedule
 
 
@@ -380,6 +457,10 @@ def practice_mark(
     phase = plan_phase_on(plan, day)
     if phase is None or phase.pk != item.phase_id:
         raise PlanError("That exercise is not planned in this phase.")
+    if done and not item.planned_on(day):
+        raise PlanError(
+            f"{item.exercise.name} was removed from your program on {item.removed_on:%A %-d %B}."
+        )
     if not done:
         PracticeLog.objects.filter(item=item, day=day).delete()
         return Logged(created=False)

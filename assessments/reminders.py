@@ -43,7 +43,7 @@ from assessments.models import (
     ReminderPreference,
     ReminderStatus,
 )
-from assessments.programs import phase_days
+from assessments.programs import plan_schedule
 from clinic.models import Client
 from sessions.models import Appointment, AppointmentStatus
 from sessions.slots import local_to_utc
@@ -90,26 +90,28 @@ class Planned:
 
 
 def program_reminders(plan: Plan, *, local_time: dt.time, zone: zoneinfo.ZoneInfo) -> list[Planned]:
-    """Every reminder an approved plan asks for: practice on each planned day (the day a new
-    phase starts gets the phase notice instead, which lists that day's exercises), a weekly
-    check-in at the end of each week, and the prompt to book the re-assessment."""
+    """Every reminder an approved plan asks for: practice on each day with exercises planned
+    (the first day of a new phase gets the phase notice instead, which lists that day's
+    exercises), a weekly check-in at the end of each week with exercises, and the prompt to
+    book the re-assessment. A phase left without exercises sends nothing in its weeks: a
+    notice of a phase with nothing in it, or a check-in on nothing, would only confuse."""
     assert plan.starts_on is not None
     planned: list[Planned] = []
+    schedule = plan_schedule(plan)
     phases = list(plan.phases.all())
     phase_starts = {phase.starts_on(plan.starts_on): phase for phase in phases[1:]}
-    for phase in phases:
-        for day in phase_days(phase, plan.starts_on):
-            if day in phase_starts:
-                continue
-            planned.append(Planned(ReminderKind.PRACTICE, local_to_utc(day, local_time, zone), day))
-    for day, phase in phase_starts.items():
-        planned.append(
-            Planned(
-                ReminderKind.PHASE_START, local_to_utc(day, local_time, zone), day, phase.number
+    for day, scheduled in schedule.items():
+        phase = phase_starts.get(day)
+        if phase is not None and phase.pk == scheduled.phase.pk:
+            planned.append(
+                Planned(
+                    ReminderKind.PHASE_START, local_to_utc(day, local_time, zone), day, phase.number
+                )
             )
-        )
-    last_week = max(phase.last_week for phase in phases)
-    for week in range(1, last_week + 1):
+        else:
+            planned.append(Planned(ReminderKind.PRACTICE, local_to_utc(day, local_time, zone), day))
+    weeks_with_exercises = {(day - plan.starts_on).days // 7 + 1 for day in schedule}
+    for week in sorted(weeks_with_exercises):
         day = plan.starts_on + dt.timedelta(weeks=week, days=-1)
         planned.append(
             Planned(ReminderKind.WEEKLY_CHECK_IN, local_to_utc(day, local_time, zone), day)

@@ -210,7 +210,10 @@ def plan_for_review(plan: Plan) -> PlanReview:
     )
     items = [item for phase in phases for item in phase.items.all()]
     findings = list(plan.assessment.findings.all())
-    answered = {answer["identity"] for item in items for answer in item.answers}
+    # An item removed from an approved program no longer answers anything.
+    answered = {
+        answer["identity"] for item in items if not item.is_removed for answer in item.answers
+    }
     return PlanReview(
         phases=phases,
         items=items,

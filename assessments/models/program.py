@@ -246,7 +246,9 @@ class PlanItem(models.Model):
     # Every finding it answers, the first one included: [{"identity": …, "title": …}, …].
     findings = models.JSONField(default=list)
     note = models.CharField(max_length=300, blank=True)
-    # The first day (on the client's calendar) it is no longer planned, and when it was removed.
+    # Changes to an approved program, on the client's calendar: the first day an item added
+    # (by a swap) is planned, and the first day a removed one is no longer planned.
+    added_on = models.DateField(null=True, blank=True)
     removed_on = models.DateField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
 
@@ -285,7 +287,9 @@ class PlanItem(models.Model):
         return self.removed_on is not None
 
     def planned_on(self, day: dt.date) -> bool:
-        return self.removed_on is None or day < self.removed_on
+        return (self.added_on is None or self.added_on <= day) and (
+            self.removed_on is None or day < self.removed_on
+        )
 
     @property
     def dose(self) -> str:
@@ -304,7 +308,9 @@ class PracticeLog(models.Model):
     """An exercise the client ticked off on a day of their own calendar."""
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="practice_logs")
-    item = models.ForeignKey(PlanItem, on_delete=models.CASCADE, related_name="practice_logs")
+    # An item the client logged is never deleted (it is retired instead): RESTRICT keeps a
+    # deletion from taking the client's history with it, unless the whole plan goes.
+    item = models.ForeignKey(PlanItem, on_delete=models.RESTRICT, related_name="practice_logs")
     day = models.DateField()
     done_at = models.DateTimeField()
     source = models.CharField(max_length=8, choices=LogSource)

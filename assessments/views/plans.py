@@ -16,6 +16,7 @@ from assessments.models import Exercise, PlanItem
 from assessments.programs import (
     PlanError,
     plan_approve,
+    plan_empty_phases,
     plan_has_unsent_changes,
     plan_item_dose,
     plan_item_move,
@@ -49,9 +50,17 @@ def plan_page(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
             "is_writer": is_writer,
             "unsent_changes": plan_has_unsent_changes(plan),
             "note_form": PlanNoteForm(initial={"note": plan.note}),
-            "swap_choices": {item.pk: swap_choices(item) for item in review.items}
+            "swap_choices": {
+                item.pk: swap_choices(item) for item in review.items if not item.is_removed
+            }
             if is_writer
             else {},
+            # Phases left without an exercise: the client gets no reminders in their weeks.
+            "empty_phases": {
+                phase.pk
+                for phase in review.phases
+                if all(item.is_removed for item in phase.items.all())
+            },
             "targets": TARGET_LABELS,
         },
     )
@@ -73,12 +82,15 @@ def _item(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> PlanItem:
 @clinician_required
 def item_move(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpResponse:
     item = _item(request, plan_uuid, item_uuid)
-    plan_item_move(
-        item=item,
-        actor=request.user,
-        up=request.POST.get("direction") == "up",
-        context=RequestContext.from_request(request),
-    )
+    try:
+        plan_item_move(
+            item=item,
+            actor=request.user,
+            up=request.POST.get("direction") == "up",
+            context=RequestContext.from_request(request),
+        )
+    except PlanError as error:
+        messages.error(request, error.message)
     return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
 
 
@@ -92,11 +104,12 @@ def item_swap(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpRes
         messages.error(request, "Choose an exercise from the list.")
         return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
     try:
-        plan_item_swap(
+        item = plan_item_swap(
             item=item,
             exercise=exercise,
             actor=request.user,
             context=RequestContext.from_request(request),
+            now=timezone.now(),
         )
     except PlanError as error:
         messages.error(request, error.message)
@@ -132,8 +145,17 @@ def item_dose(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpRes
 @clinician_required
 def item_remove(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpResponse:
     item = _item(request, plan_uuid, item_uuid)
-    plan_item_remove(item=item, actor=request.user, context=RequestContext.from_request(request))
-    messages.success(request, f"Removed {item.exercise.name}.")
+    try:
+        plan_item_remove(
+            item=item,
+            actor=request.user,
+            context=RequestContext.from_request(request),
+            now=timezone.now(),
+        )
+    except PlanError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Removed {item.exercise.name}.")
     return redirect(_review_url(plan_uuid))
 
 
@@ -177,4 +199,10 @@ def approve(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
         if first
         else f"The updated program is on its way to {plan.client.name}.",
     )
+    for phase in plan_empty_phases(plan):
+        messages.warning(
+            request,
+            f"Phase {phase.number} ({phase.get_kind_display()}) has no exercises: no reminders "
+            f"in weeks {phase.first_week}–{phase.last_week}.",
+        )
     return redirect(_review_url(plan_uuid))

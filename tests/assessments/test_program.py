@@ -20,7 +20,7 @@ from assessments.models import (
     ReminderPreference,
     ReminderStatus,
 )
-from assessments.programs import plan_approve
+from assessments.programs import plan_adherence, plan_approve
 from clinic.audit import SYSTEM
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 
@@ -389,3 +389,94 @@ def test_my_care_before_any_program(as_client, client_record) -> None:
     html = as_client.get(reverse("dashboard:my_care")).content.decode()
     assert "Your home program arrives by email after your assessment" in html
     assert "/assessments/" not in html
+
+
+# --- Changes after approval keep what the client logged ----------------------------------------
+
+
+def week_one(plan: Plan, today: dt.date) -> tuple[int, int]:
+    [week] = [w for w in plan_adherence(plan, today=today) if w.week == 1]
+    return week.done, week.planned
+
+
+def test_removing_an_exercise_after_approval_keeps_the_clients_logs(
+    as_client, as_clinician, approved, time_machine
+) -> None:
+    time_machine.move_to(DAY_ONE, tick=False)
+    today = items_of(approved, 1)
+    gone = today[0]
+    as_client.post(
+        reverse("assessments:program_done", args=[approved.uuid]),
+        {"item": str(gone.uuid), "done": "1"},
+    )
+    assert week_one(approved, dt.date(2026, 6, 11)) == (1, len(today))
+
+    # The same afternoon the clinician takes it out of the program.
+    time_machine.move_to(DAY_ONE + dt.timedelta(hours=5), tick=False)
+    response = as_clinician.post(
+        reverse("assessments:item_remove", args=[approved.uuid, gone.uuid]), follow=True
+    )
+    assert f"Removed {gone.exercise.name}" in response.content.decode()
+    # The log and the adherence already recorded are as they were.
+    assert PracticeLog.objects.filter(item=gone, day=dt.date(2026, 6, 11)).exists()
+    assert week_one(approved, dt.date(2026, 6, 11)) == (1, len(today))
+    gone.refresh_from_db()
+    assert gone.removed_on == dt.date(2026, 6, 11)
+    # From the next day it is no longer planned, and no longer on the client's page.
+    time_machine.move_to(DAY_ONE + dt.timedelta(days=1), tick=False)
+    assert week_one(approved, dt.date(2026, 6, 12)) == (1, len(today) + len(today) - 1)
+    page = as_client.get(reverse("assessments:program")).content.decode()
+    assert f"Mark done: {gone.exercise.name}" not in page
+    assert f"Mark done: {today[1].exercise.name}" in page
+    # A done link of an earlier email cannot tick it any more, for a day after it went.
+    url = path_of(
+        done_url(plan_uuid=str(approved.uuid), item_uuid=str(gone.uuid), day=dt.date(2026, 6, 12))
+    )
+    refused = HttpClient().post(url)
+    assert refused.status_code == 400
+    assert b"was removed from your program" in refused.content
+    assert PracticeLog.objects.count() == 1
+    # The clinician's page says it was removed, and offers no changes to it.
+    html = as_clinician.get(reverse("assessments:plan", args=[approved.uuid])).content.decode()
+    assert "Removed from the program on Thursday 11 June" in html
+    assert reverse("assessments:item_dose", args=[approved.uuid, gone.uuid]) not in html
+    # Removing it again changes nothing.
+    again = as_clinician.post(
+        reverse("assessments:item_remove", args=[approved.uuid, gone.uuid]), follow=True
+    )
+    assert "already removed" in again.content.decode()
+    gone.refresh_from_db()
+    assert gone.removed_on == dt.date(2026, 6, 11)
+
+
+def test_swapping_an_exercise_after_approval_keeps_the_log_of_the_old_one(
+    as_client, as_clinician, approved, time_machine
+) -> None:
+    time_machine.move_to(DAY_ONE, tick=False)
+    old = items_of(approved, 1)[0]
+    old_exercise = old.exercise
+    as_client.post(
+        reverse("assessments:program_done", args=[approved.uuid]),
+        {"item": str(old.uuid), "done": "1"},
+    )
+    time_machine.move_to(DAY_ONE + dt.timedelta(days=1), tick=False)
+    replacement = (
+        type(old.exercise)
+        .objects.filter(phase="restore")
+        .exclude(pk__in=[i.exercise_id for i in items_of(approved, 1)])
+        .first()
+    )
+    as_clinician.post(
+        reverse("assessments:item_swap", args=[approved.uuid, old.uuid]),
+        {"exercise": str(replacement.uuid)},
+    )
+    # What the client did on day one is still the exercise they did.
+    log = PracticeLog.objects.get()
+    assert log.item.exercise == old_exercise
+    assert week_one(approved, dt.date(2026, 6, 11)) == (1, len(items_of(approved, 1)) - 1)
+    page = as_client.get(reverse("assessments:program")).content.decode()
+    assert f"Mark done: {replacement.name}" in page
+    assert f"Mark done: {old_exercise.name}" not in page
+    new = PlanItem.objects.get(phase__plan=approved, exercise=replacement)
+    assert new.position == old.position
+    assert new.answers == old.answers

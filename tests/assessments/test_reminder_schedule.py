@@ -305,3 +305,88 @@ def test_syncing_runs_the_same_queries_however_many_appointments(service, time_m
         appointment_reminders_sync(now=timezone.now())
     assert Reminder.objects.count() == 24
     assert len(few) == len(many)
+
+
+# --- A phase left without exercises -------------------------------------------------------------
+
+
+def test_a_phase_whose_exercises_were_all_removed_gets_no_reminders(
+    clinician,
+    client_record,
+    appointment,
+    library,
+    as_clinician,
+    time_machine,
+    inbox,
+    django_capture_on_commit_callbacks,
+) -> None:
+    from django.urls import reverse
+
+    plan = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    activate = plan.phases.get(number=2)
+    for item in activate.items.all():
+        as_clinician.post(reverse("assessments:item_remove", args=[plan.uuid, item.uuid]))
+    page = as_clinician.get(reverse("assessments:plan", args=[plan.uuid])).content.decode()
+    assert "No exercise in this phase: Ana Silva gets no reminders in weeks 3–4." in page
+    time_machine.move_to(utc(2026, 6, 10, 12), tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_clinician.post(
+            reverse("assessments:plan_approve", args=[plan.uuid]), follow=True
+        )
+    assert "Phase 2 (Activate) has no exercises: no reminders in weeks 3–4." in (
+        response.content.decode()
+    )
+    plan.refresh_from_db()
+    assert plan.starts_on == dt.date(2026, 6, 11)
+    rows = Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING)
+    weeks_3_and_4 = (dt.date(2026, 6, 25), dt.date(2026, 7, 8))
+    assert not rows.filter(day__range=weeks_3_and_4).exists()
+    # Phase 3 still starts with its notice, which lists its exercises.
+    assert list(
+        rows.filter(kind=ReminderKind.PHASE_START).values_list("phase_number", flat=True)
+    ) == [3]
+    assert rows.filter(kind=ReminderKind.WEEKLY_CHECK_IN).count() == 6
+    assert rows.filter(kind=ReminderKind.REASSESSMENT).count() == 1
+    # The program email says so rather than list an empty phase.
+    [message] = inbox.to("ana@example.org")
+    text = message.get_body(("plain",)).get_content()
+    activate = text[text.index("PHASE 2: ACTIVATE") : text.index("PHASE 3")]
+    assert "No exercises in these weeks." in activate
+
+
+def test_a_phase_emptied_after_approval_sends_nothing_in_its_weeks(
+    clinician, client_record, library, inbox, time_machine
+) -> None:
+    from assessments.emails import reminder_email
+    from assessments.programs import plan_item_remove
+    from assessments.reminders import reminders_dispatch
+
+    plan = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=utc(2026, 6, 10, 12),
+    )
+    for item in plan.phases.get(number=2).items.all():
+        plan_item_remove(item=item, actor=clinician.user, context=SYSTEM, now=utc(2026, 6, 20, 9))
+    # Not sent again yet: the reminders planned at approval are still there, and dropped when
+    # they come due rather than announce a phase with nothing in it.
+    phase_start = Reminder.objects.get(plan=plan, kind=ReminderKind.PHASE_START, phase_number=2)
+    time_machine.move_to(phase_start.due_at + dt.timedelta(seconds=5), tick=False)
+    result = reminders_dispatch(now=timezone.now, build=reminder_email)
+    phase_start.refresh_from_db()
+    assert phase_start.status == ReminderStatus.CANCELLED
+    assert result.sent == 0
+    # Nor the check-in at the end of an empty week.
+    check_in = Reminder.objects.get(
+        plan=plan, kind=ReminderKind.WEEKLY_CHECK_IN, day=dt.date(2026, 7, 1)
+    )
+    time_machine.move_to(check_in.due_at + dt.timedelta(seconds=5), tick=False)
+    Reminder.objects.filter(plan=plan, due_at__lt=check_in.due_at).update(
+        status=ReminderStatus.CANCELLED
+    )
+    result = reminders_dispatch(now=timezone.now, build=reminder_email)
+    check_in.refresh_from_db()
+    assert check_in.status == ReminderStatus.CANCELLED
+    assert result.sent == 0
+    assert not inbox.messages
