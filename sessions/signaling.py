@@ -12,7 +12,9 @@ Frames are JSON objects with a "type". Browsers send:
   "sdp"?: str, "candidate"?: …}``: the client's camera to the server's own peer, for a
   measurement the clinician started (only the client sends these)
 
-Anything else is refused with an error frame and the connection stays open.
+Every field must have its type; text must be Unicode that PostgreSQL can store (no NUL, no
+lone surrogates). Anything else is refused with an error frame and the connection stays open.
+Frames over daphne's own limit (1 MiB) never get here: daphne drops the connection.
 """
 
 import json

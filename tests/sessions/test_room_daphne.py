@@ -1,0 +1,99 @@
+"""Frame sizes through the real server: daphne in front of the signaling consumer.
+
+Two limits apply to a frame from a browser: the signaling server's own
+(SIGNALING_MAX_MESSAGE_BYTES, 64 KiB: an error frame, the connection stays) and, far above it,
+daphne's (1 MiB). Over daphne's, autobahn fails the connection with reason 1009 ("message too
+big") by dropping the TCP connection without a close frame (its failByDrop default), so a browser
+sees 1006 and the room page reconnects; the consumer never sees the frame.
+"""
+
+import asyncio
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
+
+from sessions.models import RoomConnection, RoomEvent
+from tests import factories
+from tests.asgi_server import AsgiServer
+from tests.conftest import session_key_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT = 10
+
+
+async def open_socket(server: AsgiServer, path: str, session_key: str) -> ClientConnection:
+    socket = await connect(
+        f"ws://localhost:{server.port}{path}",
+        origin=Origin(server.url),
+        additional_headers={"Cookie": f"sessionid={session_key}"},
+        open_timeout=TIMEOUT,
+        max_size=None,
+    )
+    assert (await next_frame(socket))["type"] == "welcome"
+    return socket
+
+
+async def next_frame(socket: ClientConnection, kind: str | None = None) -> dict[str, Any]:
+    while True:
+        frame = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+        if kind is None or frame["type"] == kind:
+            return frame
+
+
+async def until_closed(socket: ClientConnection) -> ConnectionClosed:
+    try:
+        while True:
+            await asyncio.wait_for(socket.recv(), TIMEOUT)
+    except ConnectionClosed as closed:
+        return closed
+
+
+def test_oversized_frames_get_an_error_or_a_dropped_connection_and_leaving_is_recorded(
+    asgi_server: AsgiServer, service, clinician, client_record
+) -> None:
+    appointment = factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5),
+    )
+    path = f"/ws/appointments/{appointment.uuid}/room/"
+    client_key, clinician_key = session_key_for(client_record.user), session_key_for(clinician.user)
+
+    async def scenario() -> None:
+        maya = await open_socket(asgi_server, path, clinician_key)
+        ana = await open_socket(asgi_server, path, client_key)
+        await next_frame(maya, "peer")
+
+        # Over the signaling limit, under daphne's: refused, and the socket goes on.
+        await ana.send(json.dumps({"type": "chat", "body": "x" * 100_000}))
+        assert (await next_frame(ana, "error"))["code"] == "too_large"
+        await ana.send("[" * 60_000)
+        assert (await next_frame(ana, "error"))["code"] == "bad_json"
+        await ana.send(json.dumps({"type": "chat", "body": "Still here"}))
+        assert (await next_frame(maya, "chat"))["body"] == "Still here"
+
+        # Over daphne's limit: the connection is dropped, with no close frame (1006 for a
+        # browser), and the room still learns that Ana left.
+        await ana.send(json.dumps({"type": "chat", "body": "x" * (1024 * 1024 + 1)}))
+        closed = await until_closed(ana)
+        assert closed.rcvd is None
+        assert (await next_frame(maya, "peer"))["state"] == "left"
+        await maya.close()
+
+    asyncio.run(scenario())
+    # Maya's socket closed last; the server records it as it hears of it.
+    deadline = time.monotonic() + TIMEOUT
+    while RoomConnection.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not RoomConnection.objects.exists()
+    kinds = list(RoomEvent.objects.filter(role="client").values_list("kind", flat=True))
+    assert kinds == ["joined", "left"]
