@@ -155,18 +155,29 @@ def reminders_for_plan_replace(*, plan: Plan, now: dt.datetime) -> int:
     return len(rows)
 
 
-def client_reminders_replace(*, client: Client, now: dt.datetime) -> None:
-    """After the client changed their reminder time, stopped or restarted reminders."""
+def client_reminders_replace(*, client: Client, now: dt.datetime) -> int:
+    """After the client changed their reminder time or time zone, stopped or restarted
+    reminders; returns how many program reminders are now planned."""
     plans = Plan.objects.filter(client=client, status=PlanStatus.APPROVED).select_related(
         "client__user"
     )
-    for plan in plans:
-        reminders_for_plan_replace(plan=plan, now=now)
+    planned = sum(reminders_for_plan_replace(plan=plan, now=now) for plan in plans)
     _, active = reminder_time_for(client)
     if not active:
         Reminder.objects.filter(
             client=client, status=ReminderStatus.PENDING, kind__in=APPOINTMENT_KINDS
         ).update(status=ReminderStatus.CANCELLED)
+    return planned
+
+
+@transaction.atomic
+def client_time_zone_changed(*, client: Client, now: dt.datetime) -> dt.time | None:
+    """The client moved to another zone (their profile, already saved): the reminders still to
+    come are planned again at their local time in the new zone. Appointment reminders are a
+    fixed time before the appointment and need nothing. Returns the local time reminders now
+    come at, or None when none are planned."""
+    local_time, _ = reminder_time_for(client)
+    return local_time if client_reminders_replace(client=client, now=now) else None
 
 
 @transaction.atomic

@@ -1,11 +1,13 @@
 """The client's own pages: their record and appointments."""
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from assessments.reminders import client_time_zone_changed
 from assessments.selectors import assessments_visible_to, plan_current_for_client
 from clinic.audit import RequestContext
 from clinic.forms import ClientProfileForm
@@ -55,13 +57,25 @@ def my_profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ClientProfileForm(request.POST)
         if form.is_valid():
-            client_profile_update(
-                client=client,
-                actor=request.user,
-                context=RequestContext.from_request(request),
-                data=form.cleaned_data,
-            )
+            # One transaction: a new zone and the reminders planned in it are saved together.
+            with transaction.atomic():
+                changed = client_profile_update(
+                    client=client,
+                    actor=request.user,
+                    context=RequestContext.from_request(request),
+                    data=form.cleaned_data,
+                )
+                reminder_time = (
+                    client_time_zone_changed(client=client, now=timezone.now())
+                    if "time_zone" in changed
+                    else None
+                )
             messages.success(request, "Your details are saved.")
+            if reminder_time is not None:
+                messages.info(
+                    request,
+                    f"Your reminders now come at {reminder_time:%H:%M} ({client.time_zone}).",
+                )
             return redirect("dashboard:my_care")
         return render(request, "dashboard/my_profile.html", {"form": form}, status=400)
     client_record_viewed(

@@ -390,3 +390,76 @@ def test_a_phase_emptied_after_approval_sends_nothing_in_its_weeks(
     assert check_in.status == ReminderStatus.CANCELLED
     assert result.sent == 0
     assert not inbox.messages
+
+
+# --- The client's own time zone changes -------------------------------------------------------
+
+
+def test_moving_time_zone_in_my_profile_replans_the_reminders_across_dst(
+    clinician, client_record, as_client, time_machine
+) -> None:
+    from django.urls import reverse
+
+    from clinic.forms import ClientProfileForm
+
+    # Ana is in London (BST) when the program is approved: 08:00 is 07:00 UTC.
+    plan = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=utc(2026, 10, 21, 12),
+    )
+    assert practice_times(plan)[dt.date(2026, 10, 23)] == utc(2026, 10, 23, 7)
+    first = Reminder.objects.get(plan=plan, kind=ReminderKind.PRACTICE, day=dt.date(2026, 10, 22))
+    Reminder.objects.filter(pk=first.pk).update(
+        status=ReminderStatus.SENT, sent_at=utc(2026, 10, 22, 7)
+    )
+    # She moves to New York and says so on her profile.
+    time_machine.move_to(utc(2026, 10, 22, 9), tick=False)
+    data = {
+        key: "" if value is None else value
+        for key, value in ClientProfileForm.initial_for(client_record).items()
+    }
+    data["time_zone"] = "America/New_York"
+    response = as_client.post(reverse("dashboard:my_profile"), data, follow=True)
+    assert response.status_code == 200
+    assert "Your reminders now come at 08:00 (America/New_York)." in response.content.decode()
+    times = practice_times(plan)
+    # 08:00 in New York: 12:00 UTC in daylight saving time, 13:00 UTC after it ends on
+    # 1 November (London's own change on 25 October no longer matters).
+    assert times[dt.date(2026, 10, 24)] == utc(2026, 10, 24, 12)
+    assert times[dt.date(2026, 10, 26)] == utc(2026, 10, 26, 12)
+    assert times[dt.date(2026, 10, 31)] == utc(2026, 10, 31, 12)
+    assert times[dt.date(2026, 11, 2)] == utc(2026, 11, 2, 13)
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    pending = Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING)
+    assert {r.due_at.astimezone(zone).time() for r in pending} == {dt.time(8)}
+    # Today's reminder went out already: it is not planned again for the afternoon.
+    assert dt.date(2026, 10, 22) not in times
+    assert Reminder.objects.get(pk=first.pk).status == ReminderStatus.SENT
+
+
+def test_a_profile_saved_without_a_new_zone_leaves_the_reminders_alone(
+    clinician, client_record, as_client, time_machine
+) -> None:
+    from django.urls import reverse
+
+    from clinic.forms import ClientProfileForm
+
+    plan = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=utc(2026, 6, 10, 12),
+    )
+    before = set(Reminder.objects.filter(plan=plan, status="pending").values_list("pk", flat=True))
+    time_machine.move_to(utc(2026, 6, 10, 13), tick=False)
+    data = {
+        key: "" if value is None else value
+        for key, value in ClientProfileForm.initial_for(client_record).items()
+    }
+    data["phone"] = "+44 20 7946 0999"
+    response = as_client.post(reverse("dashboard:my_profile"), data, follow=True)
+    assert "Your reminders now come" not in response.content.decode()
+    after = set(Reminder.objects.filter(plan=plan, status="pending").values_list("pk", flat=True))
+    assert after == before
