@@ -1,7 +1,11 @@
 """Admin: the exercise library is edited here; assessments, plans and reminders are read."""
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
+from assessments.findings import Target
 from assessments.models import (
     Addendum,
     Assessment,
@@ -16,8 +20,59 @@ from assessments.models import (
 )
 
 
+class ExerciseAdminForm(forms.ModelForm):
+    """Targets as checkboxes of the body areas findings name (an unknown one would leave the
+    exercise unused by the planner), cues as plain lines instead of JSON."""
+
+    targets = forms.MultipleChoiceField(
+        choices=[(str(target), target.label) for target in Target],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The body areas it works on: the planner picks it for findings about them.",
+    )
+    cues = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One cue per line, each up to 120 characters; blank lines are ignored.",
+    )
+
+    class Meta:
+        model = Exercise
+        fields = [
+            "slug",
+            "name",
+            "phase",
+            "targets",
+            "maintenance",
+            "instructions",
+            "cues",
+            "sets",
+            "reps",
+            "hold_seconds",
+            "per_side",
+            "frequency",
+            "cautions",
+            "position",
+            "is_active",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["cues"] = "\n".join(self.instance.cues or [])
+
+    def clean_cues(self) -> list[str]:
+        cues = [line.strip() for line in self.cleaned_data["cues"].splitlines() if line.strip()]
+        too_long = [cue for cue in cues if len(cue) > 120]
+        if too_long:
+            raise forms.ValidationError(
+                "Keep each cue to 120 characters: %(cue)s…", params={"cue": too_long[0][:40]}
+            )
+        return cues
+
+
 @admin.register(Exercise)
 class ExerciseAdmin(admin.ModelAdmin):
+    form = ExerciseAdminForm
     list_display = [
         "name",
         "phase",

@@ -7,6 +7,7 @@ import pytest
 
 from assessments import exercise_library
 from assessments.exercise_library import EXERCISES
+from tests.admin_forms import admin_form_data
 
 KEYS = {
     "slug",
@@ -262,3 +263,175 @@ def test_docstring_says_where_the_doses_come_from():
     assert "Distefano" in doc
     assert "81%" in doc
     assert "40%" in doc
+
+
+# --- The data migration loads the library ------------------------------------------------------
+
+# A slug (or a word in it) for each kind of exercise the issue asks the library to have.
+REQUIRED_KINDS = {
+    "calf stretch": "wall-calf-stretch",
+    "soleus stretch": "bent-knee-soleus-stretch",
+    "ankle mobility": "knee-to-wall-ankle-rocks",
+    "hip flexor stretch": "half-kneeling-hip-flexor-stretch",
+    "external rotator mobility": "supine-figure-4-stretch",
+    "90/90 mobility": "90-90-hip-switches",
+    "adductor mobility": "adductor-rock-back",
+    "quad mobility": "side-lying-quad-stretch",
+    "side-lying hip abduction": "side-lying-hip-abduction",
+    "clamshell": "clamshell",
+    "glute bridge": "glute-bridge",
+    "reverse lunge": "reverse-lunge",
+    "forward lunge": "forward-lunge",
+}
+
+
+@pytest.mark.django_db
+def test_the_data_migration_loads_the_library_into_an_empty_table():
+    """Run migration 0002's own function with the models as they were after it, on an empty
+    table (the ``library`` fixture loads the library by itself, so it proves nothing here)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from assessments.models import Exercise
+
+    Exercise.objects.all().delete()
+    loader = MigrationExecutor(connection).loader
+    node = ("assessments", "0002_exercise_library")
+    migration = loader.get_migration(*node)
+    [operation] = migration.operations
+    state = loader.project_state(node, at_end=True)
+    with connection.schema_editor(atomic=False) as schema_editor:
+        operation.code(state.apps, schema_editor)
+
+    rows = {exercise.slug: exercise for exercise in Exercise.objects.all()}
+    assert len(rows) >= 20
+    assert len(rows) == len(EXERCISES)
+    missing = {kind: slug for kind, slug in REQUIRED_KINDS.items() if slug not in rows}
+    assert missing == {}
+    for kind in ("reverse lunge", "forward lunge"):
+        lunge = rows[REQUIRED_KINDS[kind]]
+        assert "Knee over the middle of the foot" in lunge.cues, kind
+    assert rows["side-lying-hip-abduction"].targets == ["glute_med"]
+    for exercise in rows.values():
+        assert exercise.instructions
+        assert exercise.cues
+        assert exercise.targets
+        assert exercise.sets >= 1
+        assert (exercise.reps is None) != (exercise.hold_seconds is None)
+    # Loading again (the migration re-run, or a later data migration) creates nothing new.
+    with connection.schema_editor(atomic=False) as schema_editor:
+        operation.code(state.apps, schema_editor)
+    assert Exercise.objects.count() == len(rows)
+
+
+# --- Editing the library in the admin ------------------------------------------------------------
+
+
+def _exercise_form(**changes) -> dict:
+    data = {
+        "slug": "single-leg-balance",
+        "name": "Single-leg balance",
+        "phase": "activate",
+        "targets": ["glute_med"],
+        "instructions": "Stand on one leg. You should feel the side of your hip working.",
+        "cues": "Keep your hips level\r\n\r\n  Knee over the middle of the foot  \r\n",
+        "sets": "3",
+        "reps": "",
+        "hold_seconds": "30",
+        "per_side": "on",
+        "frequency": "daily",
+        "cautions": "",
+        "position": "300",
+        "is_active": "on",
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.django_db
+def test_a_clinic_admin_adds_an_exercise_with_one_cue_per_line(as_admin, library):
+    from django.urls import reverse
+
+    from assessments.models import Exercise
+
+    add = reverse("admin:assessments_exercise_add")
+    page = as_admin.get(add).content.decode()
+    assert "One cue per line" in page
+    # Targets are checkboxes of the known body areas, with their names.
+    assert 'value="ankle_dorsiflexion"' in page
+    assert "Gluteus medius (knee and pelvis control)" in page
+    response = as_admin.post(add, _exercise_form())
+    assert response.status_code == 302, response.content.decode()[:2000]
+    exercise = Exercise.objects.get(slug="single-leg-balance")
+    assert exercise.cues == ["Keep your hips level", "Knee over the middle of the foot"]
+    assert exercise.targets == ["glute_med"]
+    # The change page shows the cues one per line again, and saves them back unchanged.
+    change = reverse("admin:assessments_exercise_change", args=[exercise.pk])
+    html = as_admin.get(change).content.decode()
+    assert ">\nKeep your hips level\nKnee over the middle of the foot</textarea>" in html
+    data = admin_form_data(as_admin, change, targets=["glute_med", "hip_external_rotators"])
+    assert as_admin.post(change, data).status_code == 302
+    exercise.refresh_from_db()
+    assert exercise.cues == ["Keep your hips level", "Knee over the middle of the foot"]
+    assert exercise.targets == ["glute_med", "hip_external_rotators"]
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_an_unknown_target_and_says_which(as_admin, library):
+    from django.urls import reverse
+
+    from assessments.models import Exercise
+
+    add = reverse("admin:assessments_exercise_add")
+    response = as_admin.post(add, _exercise_form(targets=["glute_med", "not_a_target"]))
+    assert response.status_code == 200
+    assert "not_a_target is not one of the available choices" in response.content.decode()
+    response = as_admin.post(add, _exercise_form(targets=[]))
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not Exercise.objects.filter(slug="single-leg-balance").exists()
+    # A change that would leave an exercise the planner can never pick is refused too.
+    exercise = Exercise.objects.get(slug="clamshell")
+    change = reverse("admin:assessments_exercise_change", args=[exercise.pk])
+    data = admin_form_data(as_admin, change, targets=["not_a_target"])
+    assert as_admin.post(change, data).status_code == 200
+    exercise.refresh_from_db()
+    assert exercise.targets == ["glute_med", "hip_external_rotators"]
+
+
+@pytest.mark.django_db
+def test_the_model_refuses_unknown_targets_and_blank_cues(library):
+    from django.core.exceptions import ValidationError
+
+    from assessments.models import Exercise
+
+    exercise = Exercise.objects.get(slug="clamshell")
+    exercise.targets = ["not_a_target"]
+    with pytest.raises(ValidationError, match="Unknown target: not_a_target"):
+        exercise.full_clean()
+    exercise.targets = ["glute_med"]
+    exercise.cues = ["", "Keep your feet together"]
+    with pytest.raises(ValidationError, match="one per line"):
+        exercise.full_clean()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["as_clinician", "as_client", "as_stranger"])
+def test_nobody_but_a_clinic_admin_edits_the_library(request, persona, library):
+    from django.urls import reverse
+
+    from assessments.models import Exercise
+
+    http = request.getfixturevalue(persona)
+    exercise = Exercise.objects.get(slug="clamshell")
+    add = reverse("admin:assessments_exercise_add")
+    change = reverse("admin:assessments_exercise_change", args=[exercise.pk])
+    for page in (add, change):
+        response = http.get(page)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+    http.post(add, _exercise_form())
+    http.post(change, _exercise_form(slug="clamshell", name="Changed"))
+    assert not Exercise.objects.filter(slug="single-leg-balance").exists()
+    exercise.refresh_from_db()
+    assert exercise.name == "Clamshell"
