@@ -21,6 +21,7 @@ from assessments.models import (
 )
 from assessments.pdf import program_pdf
 from assessments.programs import plan_adherence, plan_schedule
+from assessments.reminders import reminder_time_for
 from clinic.mail import email_build
 from sessions.links import absolute, join_url
 from sessions.models import AppointmentStatus
@@ -61,11 +62,15 @@ def program_context(plan: Plan) -> dict[str, Any]:
                 "items": [_item(item) for item in phase.items.all() if not item.is_removed],
             }
         )
+    reminder_time, reminders_active = reminder_time_for(plan.client)
     return {
         "plan": plan,
         "phases": phases,
         "program_url": absolute(reverse("assessments:program")),
         "reminders_url": reminders_url(client_uuid=str(plan.client.uuid)),
+        "reminder_time": reminder_time,
+        "reminders_active": reminders_active,
+        "time_zone": plan.client.time_zone,
     }
 
 

@@ -480,3 +480,40 @@ def test_swapping_an_exercise_after_approval_keeps_the_log_of_the_old_one(
     new = PlanItem.objects.get(phase__plan=approved, exercise=replacement)
     assert new.position == old.position
     assert new.answers == old.answers
+
+
+def test_the_program_email_tells_the_clients_own_reminder_time_and_zone(
+    clinician, library, inbox, django_capture_on_commit_callbacks
+) -> None:
+    from assessments.reminders import reminder_time_set
+    from tests import factories
+
+    client = factories.make_client(
+        email="rosa@example.org", full_name="Rosa Diaz", time_zone="America/New_York"
+    )
+    plan = make_plan(client=client, clinician=clinician, values=ANKLE_AND_VALGUS)
+    reminder_time_set(client=client, local_time=dt.time(18, 45), now=APPROVED)
+    with django_capture_on_commit_callbacks(execute=True):
+        plan_approve(plan=plan, actor=clinician.user, context=SYSTEM, now=APPROVED)
+    [message] = inbox.to("rosa@example.org")
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "08:00" not in part
+        assert "Reminders come at 18:45 your time (America/New_York)" in part
+
+
+def test_the_program_email_of_a_client_who_stopped_reminders_says_they_are_off(
+    clinician, library, inbox, django_capture_on_commit_callbacks
+) -> None:
+    from assessments.reminders import reminders_stop
+    from tests import factories
+
+    client = factories.make_client(email="rosa@example.org", full_name="Rosa Diaz")
+    plan = make_plan(client=client, clinician=clinician, values=ANKLE_AND_VALGUS)
+    reminders_stop(client=client, now=APPROVED)
+    with django_capture_on_commit_callbacks(execute=True):
+        plan_approve(plan=plan, actor=clinician.user, context=SYSTEM, now=APPROVED)
+    [message] = inbox.to("rosa@example.org")
+    for part in (message.get_body(("plain",)), message.get_body(("html",))):
+        assert "Reminders are off: turn them back on" in part.get_content()
