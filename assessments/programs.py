@@ -28,7 +28,7 @@ from assessments.models import (
 )
 from assessments.planner import FindingForPlan, LibraryExercise, plan_propose
 from clinic.audit import SYSTEM, RequestContext, audit_record
-from clinic.models import AuditAction, User
+from clinic.models import AuditAction, Client, User
 
 
 class PlanError(Exception):
@@ -84,6 +84,9 @@ def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
         existing = Plan.objects.filter(assessment=assessment).first()
         if existing is not None:
             return existing
+        # One plan generation at a time per client, so two assessments completed together
+        # agree on which of their plans is the newer.
+        Client.objects.select_for_update().filter(pk=assessment.client_id).first()
         findings = [
             FindingForPlan(identity=f.identity, title=f.title, targets=tuple(f.targets))
             for f in assessment.findings.all()
@@ -132,7 +135,42 @@ def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
                 for position, item in enumerate(proposed.items)
             )
         _audit(plan, actor=None, action=AuditAction.CREATED, context=SYSTEM)
+        _drafts_supersede(plan, now=now)
     return plan
+
+
+def _completed_order(plan: Plan) -> tuple[dt.datetime, int]:
+    assert plan.assessment.completed_at is not None
+    return plan.assessment.completed_at, plan.assessment_id
+
+
+def _drafts_supersede(plan: Plan, *, now: dt.datetime) -> None:
+    """A client's plans follow their assessments: the draft of an earlier assessment is
+    superseded by the new plan (kept, out of the approval queue), and a plan proposed late for
+    an assessment older than another plan's is superseded by the newest one from the start.
+    Approved plans stay: the client's program changes only when a clinician approves."""
+    others = list(
+        Plan.objects.select_for_update(of=("self",))
+        .select_related("assessment")
+        .filter(client_id=plan.client_id)
+        .exclude(pk=plan.pk)
+        .exclude(status=PlanStatus.SUPERSEDED)
+    )
+    newer = [other for other in others if _completed_order(other) > _completed_order(plan)]
+    if newer:
+        _supersede(plan, by=max(newer, key=_completed_order), now=now)
+        return
+    for other in others:
+        if other.status == PlanStatus.DRAFT:
+            _supersede(other, by=plan, now=now)
+
+
+def _supersede(plan: Plan, *, by: Plan, now: dt.datetime) -> None:
+    plan.status = PlanStatus.SUPERSEDED
+    plan.superseded_by = by
+    plan.superseded_at = now
+    plan.save(update_fields=["status", "superseded_by", "superseded_at"])
+    _audit(plan, actor=None, action=AuditAction.UPDATED, context=SYSTEM, changes=["status"])
 
 
 # --- The clinician's review -----------------------------------------------------------------
@@ -302,6 +340,7 @@ def plan_item_remove(
 def plan_note_set(*, plan: Plan, note: str, actor: User, context: RequestContext) -> Plan:
     plan = _locked_plan(plan.pk)
     _check_clinician(plan, actor)
+    _check_open(plan)
     if plan.note != note:
         plan.note = note
         plan.save(update_fields=["note"])
@@ -320,7 +359,8 @@ def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.da
     with transaction.atomic():
         plan = _locked_plan(plan.pk)
         _check_clinician(plan, actor)
-        if not PlanItem.objects.filter(phase__plan=plan).exists():
+        _check_open(plan)
+        if not PlanItem.objects.filter(phase__plan=plan, removed_on__isnull=True).exists():
             raise PlanError("The plan has no exercises: add or keep at least one.")
         first_send = not plan.is_approved
         if first_send:

@@ -149,7 +149,7 @@ class Plan(models.Model):
         indexes = [models.Index(fields=["clinician", "status"], name="plan_clinician_status")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status=PlanStatus.DRAFT)
+                condition=~Q(status=PlanStatus.APPROVED)
                 | Q(approved_at__isnull=False, starts_on__isnull=False),
                 name="plan_approved_has_start",
             ),

@@ -40,7 +40,8 @@ def _review_url(plan_uuid: UUID, anchor: str = "") -> str:
 def plan_page(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
     plan = plan_get_for_viewer(viewer=request.user, plan_uuid=plan_uuid)
     review = plan_for_review(plan)
-    is_writer = plan.clinician.user_id == request.user.pk
+    # A superseded draft is kept as it was: nobody changes it any more.
+    is_writer = plan.clinician.user_id == request.user.pk and not plan.is_superseded
     return render(
         request,
         "assessments/plan.html",
@@ -167,12 +168,16 @@ def note(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "The note is too long (2,000 characters at most).")
         return redirect(_review_url(plan_uuid, "note"))
-    plan_note_set(
-        plan=plan,
-        note=form.cleaned_data["note"],
-        actor=request.user,
-        context=RequestContext.from_request(request),
-    )
+    try:
+        plan_note_set(
+            plan=plan,
+            note=form.cleaned_data["note"],
+            actor=request.user,
+            context=RequestContext.from_request(request),
+        )
+    except PlanError as error:
+        messages.error(request, error.message)
+        return redirect(_review_url(plan_uuid))
     messages.success(request, "Note saved.")
     return redirect(_review_url(plan_uuid, "note"))
 

@@ -517,3 +517,104 @@ def test_the_program_email_of_a_client_who_stopped_reminders_says_they_are_off(
     [message] = inbox.to("rosa@example.org")
     for part in (message.get_body(("plain",)), message.get_body(("html",))):
         assert "Reminders are off: turn them back on" in part.get_content()
+
+
+# --- A newer plan supersedes older drafts --------------------------------------------------------
+
+
+def test_a_newer_plan_supersedes_the_older_draft_which_is_kept_out_of_the_queue(
+    as_clinician, client_record, clinician, library, appointment, time_machine
+) -> None:
+    first_at = dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC)
+    second_at = dt.datetime(2026, 6, 15, 10, tzinfo=dt.UTC)
+    time_machine.move_to(first_at, tick=False)
+    older = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    queue = as_clinician.get(reverse("dashboard:plans_waiting")).content.decode()
+    assert str(older.uuid) in queue
+    # Two weeks later the client is assessed again and that assessment gets its own plan.
+    time_machine.move_to(second_at, tick=False)
+    newer = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    older.refresh_from_db()
+    assert older.status == PlanStatus.SUPERSEDED
+    assert older.superseded_by == newer
+    assert older.superseded_at == second_at
+    # Kept, with its exercises, not deleted.
+    assert PlanItem.objects.filter(phase__plan=older).exists()
+    queue = as_clinician.get(reverse("dashboard:plans_waiting")).content.decode()
+    assert str(newer.uuid) in queue
+    assert str(older.uuid) not in queue
+    # Its page says so and links to the newer plan; nothing on it can be changed any more.
+    html = as_clinician.get(reverse("assessments:plan", args=[older.uuid])).content.decode()
+    assert "Superseded on 15 Jun 2026 by the plan of a later assessment" in html
+    assert reverse("assessments:plan", args=[newer.uuid]) in html
+    assert "Approve and send" not in html
+    assert reverse(
+        "assessments:item_remove", args=[older.uuid, items_of(older, 1)[0].uuid]
+    ) not in (html)
+    response = as_clinician.post(
+        reverse("assessments:plan_approve", args=[older.uuid]), follow=True
+    )
+    assert "A newer plan replaced this draft" in response.content.decode()
+    response = as_clinician.post(
+        reverse("assessments:plan_note", args=[older.uuid]), {"note": "Hello"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "A newer plan replaced this draft" in response.content.decode()
+    older.refresh_from_db()
+    assert older.status == PlanStatus.SUPERSEDED
+    assert older.note == ""
+    assert older.approved_at is None
+    # The change is audited as the system's.
+    from clinic.models import AuditEvent
+
+    assert AuditEvent.objects.filter(
+        object_type="plan", object_uuid=older.uuid, action="updated", changes=["status"]
+    ).exists()
+
+
+def test_an_approved_program_is_not_superseded_and_a_late_plan_of_an_older_assessment_is(
+    client_record, clinician, library, time_machine
+) -> None:
+    from assessments.programs import plan_generate
+    from assessments.services import (
+        assessment_complete,
+        assessment_start_in_person,
+        assessment_value_save,
+    )
+
+    time_machine.move_to(dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC), tick=False)
+    approved = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=dt.datetime(2026, 6, 1, 11, tzinfo=dt.UTC),
+    )
+    # An assessment completed on 10 June whose plan was not proposed then (the queue was down).
+    time_machine.move_to(dt.datetime(2026, 6, 10, 10, tzinfo=dt.UTC), tick=False)
+    late = assessment_start_in_person(
+        client=client_record,
+        clinician=clinician,
+        actor=clinician.user,
+        context=SYSTEM,
+        now=timezone.now(),
+    )
+    assessment_value_save(
+        assessment_id=late.pk,
+        actor=clinician.user,
+        key="knee_to_wall.right.1.ktw_cm",
+        raw=8,
+        base_version=0,
+        context=SYSTEM,
+        now=timezone.now(),
+    )
+    assessment_complete(assessment=late, actor=clinician.user, context=SYSTEM, now=timezone.now())
+    time_machine.move_to(dt.datetime(2026, 6, 15, 10, tzinfo=dt.UTC), tick=False)
+    newest = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    approved.refresh_from_db()
+    assert approved.status == PlanStatus.APPROVED
+    # Proposed at last, it is already older than the 15 June plan: superseded from the start.
+    late_plan = plan_generate(assessment_id=late.pk, now=timezone.now())
+    assert late_plan.status == PlanStatus.SUPERSEDED
+    assert late_plan.superseded_by == newest
+    newest.refresh_from_db()
+    assert newest.status == PlanStatus.DRAFT
