@@ -209,7 +209,9 @@ class Protocol:
     measurable: tuple[str, ...] = ()
     side_label: str = "Side"
     # The test's fields and the shared ones, each with its number of trials (set below).
-    all_fields: tuple[Field, ...] = dataclass_field(default=(), init=False, compare=False)
+    all_fields: tuple[Field, ...] = dataclass_field(
+        default=(), init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         assert 1 <= self.trials <= MAX_TRIALS
