@@ -3,6 +3,7 @@ the client logs (exercises done, pain). Each change is one transaction with its 
 emails and reminders follow after commit."""
 
 import datetime as dt
+import logging
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from django.db.models import F
 from assessments.models import (
     PROGRAM_KINDS,
     Assessment,
+    AssessmentStatus,
     Exercise,
     Frequency,
     LogSource,
@@ -29,6 +31,8 @@ from assessments.models import (
 from assessments.planner import FindingForPlan, LibraryExercise, plan_propose
 from clinic.audit import SYSTEM, RequestContext, audit_record
 from clinic.models import AuditAction, Client, User
+
+logger = logging.getLogger(__name__)
 
 
 class PlanError(Exception):
@@ -137,6 +141,37 @@ def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
         _audit(plan, actor=None, action=AuditAction.CREATED, context=SYSTEM)
         _drafts_supersede(plan, now=now)
     return plan
+
+
+# The plan task is queued when the assessment commits; one that never reached the broker is
+# made up for by the sweep once the task would surely have run. Assessments completed before
+# the window are history (from before plans were proposed), not a missed task.
+PLAN_SWEEP_AFTER = dt.timedelta(minutes=5)
+PLAN_SWEEP_WITHIN = dt.timedelta(days=7)
+PLAN_SWEEP_BATCH = 100
+
+
+def plans_propose_missing(*, now: dt.datetime) -> list[Plan]:
+    """Propose the plans of recently completed assessments that have none, oldest first (so a
+    client's newest assessment ends up with the draft). Idempotent, like ``plan_generate``."""
+    missing = (
+        Assessment.objects.filter(
+            status=AssessmentStatus.COMPLETED,
+            completed_at__lte=now - PLAN_SWEEP_AFTER,
+            completed_at__gt=now - PLAN_SWEEP_WITHIN,
+            plan__isnull=True,
+        )
+        .order_by("completed_at", "pk")
+        .values_list("pk", flat=True)[:PLAN_SWEEP_BATCH]
+    )
+    proposed = []
+    for assessment_id in list(missing):
+        plan = plan_generate(assessment_id=assessment_id, now=now)
+        # A late task may have proposed it meanwhile: plan_generate then returns that one.
+        if plan is not None and plan.generated_at == now:
+            logger.warning("Proposed the missing plan of assessment %s", plan.assessment.uuid)
+            proposed.append(plan)
+    return proposed
 
 
 def _completed_order(plan: Plan) -> tuple[dt.datetime, int]:

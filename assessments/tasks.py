@@ -10,6 +10,7 @@ from django.utils import timezone
 from assessments.emails import program_email, reminder_email
 from assessments.models import Plan
 from assessments.programs import plan_generate as plan_generate_service
+from assessments.programs import plans_propose_missing
 from assessments.reminders import (
     appointment_reminders_sync,
     reminders_dispatch,
@@ -22,6 +23,13 @@ def plan_generate(assessment_id: int) -> int | None:
     """After an assessment is completed: propose its follow-up plan for the clinician."""
     plan = plan_generate_service(assessment_id=assessment_id, now=timezone.now())
     return plan.pk if plan else None
+
+
+@shared_task
+def propose_missing_plans() -> dict[str, int]:
+    """Every minute (beat): plans whose task never reached the broker (see
+    programs.plans_propose_missing)."""
+    return {"proposed": len(plans_propose_missing(now=timezone.now()))}
 
 
 @shared_task(autoretry_for=(OSError, SMTPException), retry_backoff=True, max_retries=6)

@@ -231,6 +231,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "assessments.tasks.dispatch_reminders",
         "schedule": 60.0,
     },
+    # Plans whose task was lost when the assessment completed (the broker was down).
+    "propose-missing-plans": {
+        "task": "assessments.tasks.propose_missing_plans",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
