@@ -35,7 +35,7 @@ def make_worker(settings, smtp_server: SMTPServer, tmp_path: Path) -> Iterator:
     assert str(database["NAME"]).startswith("test_"), database["NAME"]
     workers: list[CeleryWorker] = []
 
-    def make(name: str) -> CeleryWorker:
+    def make(name: str, **extra_env: str) -> CeleryWorker:
         worker = CeleryWorker(
             queue=settings.CELERY_TASK_DEFAULT_QUEUE,
             log_path=tmp_path / f"celery-{name}.log",
@@ -52,6 +52,7 @@ def make_worker(settings, smtp_server: SMTPServer, tmp_path: Path) -> Iterator:
                 "EMAIL_PORT": str(smtp_server.port),
                 "EMAIL_USE_TLS": "false",
                 "EMAIL_USE_SSL": "false",
+                **extra_env,
             },
         )
         workers.append(worker)
@@ -68,9 +69,8 @@ def make_worker(settings, smtp_server: SMTPServer, tmp_path: Path) -> Iterator:
             print(f"--- {worker.log_path.name} ---\n{worker.log()}")
 
 
-@pytest.fixture
-def due_reminders(clinician, library, inbox: Inbox) -> list[Reminder]:
-    """REMINDERS weekly check-ins of one approved program, all due now (a minute's backlog)."""
+def backlog(clinician, inbox: Inbox, count: int) -> list[Reminder]:
+    """``count`` weekly check-ins of one approved program, all due now (a minute's backlog)."""
     client = factories.make_client(email=CLIENT_EMAIL, full_name="Ana Worker")
     now = timezone.now()
     plan = make_plan(
@@ -92,8 +92,13 @@ def due_reminders(clinician, library, inbox: Inbox) -> list[Reminder]:
             next_attempt_at=now - dt.timedelta(seconds=number + 1),
             created_at=now,
         )
-        for number in range(REMINDERS)
+        for number in range(count)
     )
+
+
+@pytest.fixture
+def due_reminders(clinician, library, inbox: Inbox) -> list[Reminder]:
+    return backlog(clinician, inbox, REMINDERS)
 
 
 def reminder_ids(inbox: Inbox) -> Counter:
@@ -216,3 +221,61 @@ def test_completing_an_assessment_has_a_worker_propose_the_plan(
         "ktw_restricted:right",
         "lunge_valgus:right",
     }
+
+
+def test_a_backlog_is_shared_out_in_helper_batches_across_two_workers(
+    clinician, library, make_worker, inbox
+) -> None:
+    """The beat's fan-out: with REMINDER_BATCH 5, one minute's dispatch of 20 due reminders
+    sends 5 itself and queues 3 helper batches (REMINDER_PARALLEL_TASKS 4), which the other
+    worker takes while the first is busy."""
+    reminders = backlog(clinician, inbox, 20)
+    inbox.delay = 0.05  # long enough a batch that the second worker takes helpers meanwhile
+    env = {"REMINDER_BATCH": "5", "REMINDER_PARALLEL_TASKS": "4"}
+    first, second = make_worker("first", **env), make_worker("second", **env)
+    first.start(purge=True)
+    second.start(purge=False)
+    dispatch_reminders.delay()  # one minute's beat, nothing more
+    wait_until(lambda: sent_count() == 20, timeout=90, what="all 20 reminders sent")
+    first.stop()
+    second.stop()
+    delivered = reminder_ids(inbox)
+    assert sorted(delivered) == sorted(str(r.uuid) for r in reminders)
+    assert set(delivered.values()) == {1}
+    logs = first.log() + second.log()
+    # The beat task said it queued three helpers; each helper ran once and sent its batch of 5.
+    assert re.search(r"dispatch_reminders\[[^]]+\] succeeded in [^:]+: \{[^}]*'helpers': 3", logs)
+    helpers = re.findall(
+        r"dispatch_reminder_batch\[[^]]+\] succeeded in [^:]+: \{'sent': (\d+)", logs
+    )
+    assert sorted(int(sent) for sent in helpers) == [5, 5, 5]
+    # Both workers took part.
+    for worker in (first, second):
+        assert re.search(r"'sent': [1-9]", worker.log()), worker.log()
+
+
+def test_beat_runs_what_the_readme_says_every_minute() -> None:
+    """The README's table of the assessments' beat entries is the schedule beat runs: same
+    names, same tasks (registered with the Celery app), every minute."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Home programs and reminders") :]
+    section = section[: section.index("\n### ", 4)]
+    documented = {
+        name: (task, every)
+        for name, task, every in re.findall(
+            r"^\| `([a-z-]+)` \| `(assessments\.tasks\.[a-z_]+)` \| every ([a-z]+) \|$",
+            section,
+            re.M,
+        )
+    }
+    assert documented, "the README lists no beat entries"
+    schedule = celery_app.conf.beat_schedule
+    ours = {
+        name: entry for name, entry in schedule.items() if entry["task"].startswith("assessments.")
+    }
+    assert set(ours) == set(documented)
+    seconds = {"minute": 60.0}
+    for name, (task, every) in documented.items():
+        assert ours[name]["task"] == task, name
+        assert ours[name]["schedule"] == seconds[every], name
+        assert task in celery_app.tasks, f"{task} is not a registered task"
