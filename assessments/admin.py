@@ -1,9 +1,13 @@
-"""Admin: the exercise library is edited here; assessments, plans and reminders are read."""
+"""Admin: the exercise library is edited here; assessments, plans and reminders are read (and
+reading them is audited, as they are health records)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import timezone
 
 from assessments.findings import Target
 from assessments.models import (
@@ -18,6 +22,9 @@ from assessments.models import (
     ReminderPreference,
     ResultValue,
 )
+from assessments.reminders import client_reminders_replace
+from clinic.admin import AuditedAdmin
+from clinic.audit import AuditSubject
 
 
 class ExerciseAdminForm(forms.ModelForm):
@@ -128,16 +135,17 @@ class AddendumInline(ReadOnlyInline):
     fields = ["author", "created_at", "body", "field", "previous_value", "corrected_value"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Health records change through the clinic's pages, where every change is audited."""
+class ReadOnlyAdmin(AuditedAdmin):
+    """Health records change through the clinic's pages, where every change is audited; here
+    they are only read, and reading them is audited too."""
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -145,37 +153,78 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class AssessmentAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "clinician", "setting", "status", "created_at", "completed_at"]
     list_filter = ["status", "setting"]
+    list_select_related = ["client__user", "clinician__user"]
     search_fields = ["client__user__full_name", "client__user__email"]
     inlines = [ResultValueInline, FindingInline, AddendumInline]
+
+    def audit_subjects(self, objects: Sequence[Assessment]) -> list[AuditSubject]:
+        return [AuditSubject("assessment", a.uuid, a.client) for a in objects]
 
 
 class PlanItemInline(ReadOnlyInline):
     model = PlanItem
-    fields = ["exercise", "sets", "reps", "hold_seconds", "finding_title", "position"]
+    fields = [
+        "exercise",
+        "sets",
+        "reps",
+        "hold_seconds",
+        "finding_title",
+        "position",
+        "added_on",
+        "removed_on",
+    ]
+
+
+def _plan_subjects(plans: Sequence[Plan]) -> list[AuditSubject]:
+    return [AuditSubject("plan", plan.uuid, plan.client) for plan in plans]
 
 
 @admin.register(PlanPhase)
 class PlanPhaseAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "plan", "first_week", "weeks", "frequency"]
+    list_select_related = ["plan__client__user"]
     inlines = [PlanItemInline]
+
+    def audit_subjects(self, objects: Sequence[PlanPhase]) -> list[AuditSubject]:
+        # A phase shows its plan's exercises: seeing it is seeing the plan.
+        return _plan_subjects([phase.plan for phase in objects])
 
 
 @admin.register(Plan)
 class PlanAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "clinician", "status", "generated_at", "approved_at", "starts_on"]
     list_filter = ["status", "maintenance"]
+    list_select_related = ["client__user", "clinician__user"]
     search_fields = ["client__user__full_name", "client__user__email"]
+
+    def audit_subjects(self, objects: Sequence[Plan]) -> list[AuditSubject]:
+        return _plan_subjects(objects)
 
 
 @admin.register(Reminder)
 class ReminderAdmin(ReadOnlyAdmin):
     list_display = ["kind", "client", "due_at", "status", "attempts", "sent_at", "last_error"]
     list_filter = ["status", "kind"]
+    list_select_related = ["client__user"]
     search_fields = ["client__user__full_name", "client__user__email"]
     date_hierarchy = "due_at"
 
+    def audit_subjects(self, objects: Sequence[Reminder]) -> list[AuditSubject]:
+        return [AuditSubject("reminder", r.uuid, r.client) for r in objects]
+
 
 @admin.register(ReminderPreference)
-class ReminderPreferenceAdmin(admin.ModelAdmin):
+class ReminderPreferenceAdmin(AuditedAdmin):
     list_display = ["client", "local_time", "stopped_at"]
+    list_select_related = ["client__user"]
     search_fields = ["client__user__full_name", "client__user__email"]
+
+    def audit_subjects(self, objects: Sequence[ReminderPreference]) -> list[AuditSubject]:
+        # Part of the client's record, which has no identifier of its own.
+        return [AuditSubject("client", p.client.uuid, p.client) for p in objects]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # A new time, or reminders stopped or restarted here, applies to what is still to come.
+        if {"local_time", "stopped_at"} & set(form.changed_data):
+            client_reminders_replace(client=obj.client, now=timezone.now())
