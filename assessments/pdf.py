@@ -73,6 +73,15 @@ def program_pdf(plan: Plan, *, clinic_name: str, phases: list) -> bytes:
         ),
         Spacer(1, 6 * mm),
     ]
+    if plan.maintenance:
+        story += [
+            Paragraph(
+                "Your assessment found nothing that needs work, so this is a general maintenance "
+                "program to keep your hips and ankles moving well.",
+                styles["body"],
+            ),
+            Spacer(1, 4 * mm),
+        ]
     if plan.note:
         story += [
             Paragraph(_escape(f"A note from {plan.clinician.name}"), styles["h3"]),

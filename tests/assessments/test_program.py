@@ -618,3 +618,64 @@ def test_an_approved_program_is_not_superseded_and_a_late_plan_of_an_older_asses
     assert late_plan.superseded_by == newest
     newest.refresh_from_db()
     assert newest.status == PlanStatus.DRAFT
+
+
+# --- Nothing found: a maintenance program, end to end -----------------------------------------
+
+NOTHING_FOUND = {
+    "knee_to_wall.left.1.ktw_cm": 12,
+    "knee_to_wall.right.1.ktw_cm": 12.5,
+    "lunge.left.1.knee_position": "over_mid_foot",
+    "lunge.right.1.knee_position": "over_mid_foot",
+}
+
+
+def test_with_no_findings_a_maintenance_program_says_so_from_review_to_reminder(
+    client_record,
+    clinician,
+    library,
+    appointment,
+    as_clinician,
+    as_client,
+    inbox,
+    django_capture_on_commit_callbacks,
+    time_machine,
+) -> None:
+    from assessments.emails import reminder_email
+    from assessments.reminders import reminders_dispatch
+
+    plan = make_plan(client=client_record, clinician=clinician, values=NOTHING_FOUND)
+    assert plan.maintenance
+    assert not plan.assessment.findings.exists()
+    review = as_clinician.get(reverse("assessments:plan", args=[plan.uuid])).content.decode()
+    assert "The assessment found nothing to work on: this is a general maintenance program." in (
+        review
+    )
+    assert "Phase 1: Maintain" in review
+    assert "Answers: No findings: general maintenance" in review
+
+    time_machine.move_to(APPROVED, tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        as_clinician.post(reverse("assessments:plan_approve", args=[plan.uuid]))
+    [message] = inbox.to("ana@example.org")
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "Your assessment found nothing that needs work" in part
+        assert "general maintenance program" in part
+    assert "PHASE 1: MAINTAIN" in text
+    items = items_of(plan, 1)
+    assert 1 <= len(items) <= 4
+    for item in items:
+        assert item.exercise.maintenance
+        assert item.exercise.name in text
+
+    time_machine.move_to(DAY_ONE, tick=False)
+    page = as_client.get(reverse("assessments:program")).content.decode()
+    assert "general maintenance program" in page
+    assert f"Mark done: {items[0].exercise.name}" in page
+    inbox.clear()
+    time_machine.move_to(dt.datetime(2026, 6, 11, 7, 0, 5, tzinfo=dt.UTC), tick=False)
+    assert reminders_dispatch(now=timezone.now, build=reminder_email).sent == 1
+    [reminder] = inbox.to("ana@example.org")
+    assert "Today's exercises (Maintain phase)" in reminder.get_body(("plain",)).get_content()
