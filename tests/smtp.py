@@ -27,11 +27,13 @@ class Inbox:
     - ``refuse_recipient[address]``: the reply to RCPT TO for that address (e.g. "550 …");
     - ``refuse_data[address]``: the reply at the end of DATA for a message to that address.
 
-    ``clear()`` (run before every test) resets all of them.
+    ``clear()`` (run before every test) resets all of them. ``envelopes`` are the envelope
+    sender and recipients (MAIL FROM, RCPT TO) of each message, in the order of ``messages``.
     """
 
     def __init__(self) -> None:
         self._messages: list[EmailMessage] = []
+        self._envelopes: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
         self.delay = 0.0
         self.refuse_recipient: dict[str, str] = {}
@@ -54,6 +56,7 @@ class Inbox:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self._lock:
             self._messages.append(message)
+            self._envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
@@ -63,9 +66,15 @@ class Inbox:
         with self._lock:
             return list(self._messages)
 
+    @property
+    def envelopes(self) -> list[tuple[str, list[str]]]:
+        with self._lock:
+            return list(self._envelopes)
+
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+            self._envelopes.clear()
         self.delay = 0.0
         self.refuse_recipient.clear()
         self.refuse_data.clear()

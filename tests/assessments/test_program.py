@@ -679,3 +679,36 @@ def test_with_no_findings_a_maintenance_program_says_so_from_review_to_reminder(
     assert reminders_dispatch(now=timezone.now, build=reminder_email).sent == 1
     [reminder] = inbox.to("ana@example.org")
     assert "Today's exercises (Maintain phase)" in reminder.get_body(("plain",)).get_content()
+
+
+def test_expired_done_and_settings_links_are_refused_and_change_nothing(
+    approved, time_machine
+) -> None:
+    time_machine.move_to(DAY_ONE, tick=False)
+    item = items_of(approved, 1)[0]
+    done = path_of(
+        done_url(plan_uuid=str(approved.uuid), item_uuid=str(item.uuid), day=dt.date(2026, 6, 11))
+    )
+    settings_link = path_of(reminders_url(client_uuid=str(approved.client.uuid)))
+    unsubscribe = path_of(unsubscribe_url(client_uuid=str(approved.client.uuid)))
+    pending = Reminder.objects.filter(plan=approved, status=ReminderStatus.PENDING).count()
+
+    # A day's "done" link lasts a week.
+    time_machine.move_to(DAY_ONE + dt.timedelta(days=7, hours=1), tick=False)
+    for response in (HttpClient().get(done), HttpClient().post(done)):
+        assert response.status_code == 410
+        assert b"This link has expired" in response.content
+    assert not PracticeLog.objects.exists()
+    # Reminder settings links last 400 days; after that they explain and do nothing.
+    assert HttpClient().get(settings_link).status_code == 200
+    time_machine.move_to(DAY_ONE + dt.timedelta(days=401), tick=False)
+    browser = HttpClient()
+    page = browser.get(settings_link)
+    assert page.status_code == 410
+    assert b"This link has expired" in page.content
+    assert browser.post(settings_link, {"action": "stop"}).status_code == 410
+    assert browser.post(settings_link, {"action": "time", "local_time": "06:00"}).status_code == 410
+    assert HttpClient().post(unsubscribe, {"List-Unsubscribe": "One-Click"}).status_code == 410
+    assert not ReminderPreference.objects.filter(stopped_at__isnull=False).exists()
+    assert not ReminderPreference.objects.exclude(local_time=dt.time(8)).exists()
+    assert Reminder.objects.filter(plan=approved, status=ReminderStatus.PENDING).count() == pending
