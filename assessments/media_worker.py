@@ -139,7 +139,10 @@ class MeasurementSession:
             self.analysis = ANALYSES[self.protocol](side=self.side, aspect=width / height)
         found = self.model.detect(rgb)
         seconds = arrived.monotonic - self.started
-        reading = self.analysis.feed(seconds, found.landmarks if found else None)
+        if found is None:
+            reading = self.analysis.feed(seconds, None)
+        else:
+            reading = self.analysis.feed(seconds, found.landmarks, found.world_landmarks)
         self.analysed += 1
         if reading.skeleton is not None and len(self.kept) < MAX_KEPT_FRAMES:
             self.kept.append([round(seconds, 3), reading.skeleton])

@@ -5,10 +5,19 @@ framing is right (and if not, a plain hint for the client), the live value with 
 confidence, and the points of a small skeleton. At the end it sums up: repetitions with their
 peaks, the values to record, and how many frames were left out for low confidence.
 
+Framing is judged from where the person is: found at all, every landmark of the skeleton
+inside the picture, turned as the test needs. How clearly the landmarks are seen (their
+visibility) is a separate matter: a value's confidence is the lowest visibility of the
+landmarks it is computed from, and a frame whose value falls under ``MIN_VISIBILITY`` is left
+out and counted as low confidence, with a hint about seeing the person clearly rather than one
+about stepping back.
+
 - Lunge / single-leg squat (front view): the frontal plane projection angle (FPPA) of the
-  measured leg, positive = valgus. Repetitions are found from how far the hips drop (percent of
-  the leg's length: a 2D knee angle is unreliable face-on); each repetition's value is the FPPA
-  at its lowest point, as the protocol reads it, and the first three give the trials.
+  measured leg, positive = valgus. Repetitions are found from the knee's flexion, as the
+  protocol says, computed from the model's 3D world landmarks (a knee bending towards a camera
+  that faces it barely changes the 2D angle); each repetition's value is the FPPA at its lowest
+  point (the deepest flexion), and the first three give the trials. A model without world
+  landmarks gives the live FPPA but no repetitions.
 - Straight leg raise (side view): the angle of the raised leg to the resting one; repetitions
   from that angle, the highest peak is the value.
 - Single-leg stance (view from behind or the front): the tilt of the pelvis, positive when the
@@ -41,8 +50,10 @@ from assessments.pose.geometry import (
     RIGHT_SHOULDER,
     DegeneratePoseError,
     Point,
+    Point3,
     confidence,
     fppa_deg,
+    knee_flexion_3d_deg,
     landmarks_for,
     other_side,
     pelvic_drop,
@@ -71,8 +82,12 @@ EDGE = 0.01
 # Shoulder width against torso height: wide facing the camera (or away), narrow side-on.
 FACING_RATIO = 0.45
 SIDE_ON_RATIO = 0.3
-# Most recent frames kept to judge a standing position (the hips' highest point).
-STANDING_WINDOW_S = 8.0
+# Knee flexion thresholds of a lunge repetition (3D angle, degrees). MediaPipe's world
+# landmarks read 5-20° for someone standing; a lunge's front knee reaches about 90°, a single-
+# leg squat or step-down 50-70°.
+LUNGE_START_FLEXION_DEG = 30.0
+LUNGE_END_FLEXION_DEG = 20.0
+LUNGE_MIN_PEAK_FLEXION_DEG = 40.0
 # Samples kept per measurement: 10 minutes at the analysis rate. Older ones are dropped (and
 # still counted), so a long stream uses the same memory as a short one.
 MAX_SAMPLES = 10 * 60 * 15
@@ -82,6 +97,9 @@ HINT_WHOLE_BODY = "Step back so that your whole body, including both feet, is in
 HINT_FACE = "Turn to face the camera (or, for this test, with your back to it)."
 HINT_FACE_FRONT = "Turn to face the camera."
 HINT_SIDE = "Turn side-on to the camera."
+HINT_UNCLEAR = (
+    "The camera cannot see your legs clearly: add some light and move anything in front of them."
+)
 HINT_GOOD = "Good: hold this position in the picture."
 
 
@@ -92,14 +110,17 @@ class Framing:
 
 
 def framing_check(points: Sequence[Point] | None, *, view: str, aspect: float) -> Framing:
-    """Is the whole body in the picture, both feet too, turned as the test needs?"""
+    """Is the whole body in the picture, both feet too, turned as the test needs?
+
+    Only where the landmarks are counts here. A model places a landmark it cannot see where it
+    guesses it to be: outside the picture when the body part is, inside (with low visibility)
+    when it is only hidden or in shadow. The latter is a matter of confidence, not framing.
+    """
     if not points:
         return Framing(False, HINT_NOBODY)
     for index in WHOLE_BODY:
         point = points[index]
-        if point.visibility < MIN_VISIBILITY or not (
-            EDGE <= point.x <= 1 - EDGE and EDGE <= point.y <= 1 - EDGE
-        ):
+        if not (EDGE <= point.x <= 1 - EDGE and EDGE <= point.y <= 1 - EDGE):
             return Framing(False, HINT_WHOLE_BODY)
     left, right = points[LEFT_SHOULDER], points[RIGHT_SHOULDER]
     shoulder_width = math.dist((left.x * aspect, left.y), (right.x * aspect, right.y))
@@ -143,6 +164,8 @@ class Summary:
     # Field key → list of (trial, value), rounded to the field's step.
     values: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     confidence: float | None = None
+    # Why nothing could be recorded, when the reason is not the person's movement.
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +176,7 @@ class Summary:
             "repetitions": self.repetitions,
             "values": {key: [list(pair) for pair in pairs] for key, pairs in self.values.items()},
             "confidence": self.confidence,
+            "note": self.note,
         }
 
 
@@ -177,7 +201,13 @@ class Analysis:
         self.confidences: deque[float] = deque(maxlen=MAX_SAMPLES)
         self.summary = Summary()
 
-    def feed(self, time: float, points: Sequence[Point] | None) -> FrameReading:
+    def feed(
+        self,
+        time: float,
+        points: Sequence[Point] | None,
+        world: Sequence[Point3] | None = None,
+    ) -> FrameReading:
+        """One frame: its landmarks, and the model's 3D world landmarks when it gives them."""
         self.summary.frames += 1
         framing = framing_check(points, view=self.view, aspect=self.aspect)
         skeleton = (
@@ -191,12 +221,13 @@ class Analysis:
         value = score = None
         if points and framing.ok:
             try:
-                value, score = self.measure(time, points)
+                value, score = self.measure(time, points, world)
             except DegeneratePoseError:
                 value, score = None, None
             if value is not None and score is not None and score < MIN_VISIBILITY:
                 self.summary.frames_low_confidence += 1
                 value = None
+                framing = Framing(False, HINT_UNCLEAR)
         elif points:
             self.summary.frames_badly_framed += 1
         if value is not None:
@@ -205,7 +236,10 @@ class Analysis:
         self.series.append((time, value))
         return FrameReading(time, framing, value, score, skeleton)
 
-    def measure(self, time: float, points: Sequence[Point]) -> tuple[float, float]:
+    def measure(
+        self, time: float, points: Sequence[Point], world: Sequence[Point3] | None
+    ) -> tuple[float, float]:
+        """The frame's value and its confidence (the lowest visibility it depends on)."""
         raise NotImplementedError
 
     def finish(self) -> Summary:
@@ -221,41 +255,51 @@ class LungeAnalysis(Analysis):
 
     def __init__(self, *, side: str, aspect: float) -> None:
         super().__init__(side=side, aspect=aspect)
-        self.depth: deque[tuple[float, float | None]] = deque(maxlen=MAX_SAMPLES)
-        self._hips: deque[tuple[float, float]] = deque()
-        self._leg = 0.0
+        # Knee flexion of the measured leg per frame, None where the frame was left out.
+        self.flexion: deque[tuple[float, float | None]] = deque(maxlen=MAX_SAMPLES)
+        self._frame_flexion: float | None = None
+        self._world_seen = False
 
-    def measure(self, time: float, points: Sequence[Point]) -> tuple[float, float]:
+    def feed(
+        self,
+        time: float,
+        points: Sequence[Point] | None,
+        world: Sequence[Point3] | None = None,
+    ) -> FrameReading:
+        self._frame_flexion = None
+        reading = super().feed(time, points, world)
+        # The flexion of a frame left out (for framing or confidence) is left out with it.
+        self.flexion.append((time, self._frame_flexion if reading.value is not None else None))
+        return reading
+
+    def measure(
+        self, time: float, points: Sequence[Point], world: Sequence[Point3] | None
+    ) -> tuple[float, float]:
         leg = landmarks_for(self.side)
         hip, knee, ankle = points[leg.hip], points[leg.knee], points[leg.ankle]
         other_hip = points[leg.other_hip]
         value = fppa_deg(hip, knee, ankle, other_hip=other_hip, aspect=self.aspect)
-        self._depth(time, points)
+        if world:
+            self._world_seen = True
+            try:
+                self._frame_flexion = knee_flexion_3d_deg(
+                    world[leg.hip], world[leg.knee], world[leg.ankle]
+                )
+            except DegeneratePoseError:
+                self._frame_flexion = None
         return value, confidence(hip, knee, ankle, other_hip)
-
-    def _depth(self, time: float, points: Sequence[Point]) -> None:
-        """How far the hips are below their standing height, in percent of leg length."""
-        leg = landmarks_for(self.side)
-        hips_y = (points[LEFT_HIP].y + points[RIGHT_HIP].y) / 2
-        leg_length = math.dist(
-            (points[leg.hip].x * self.aspect, points[leg.hip].y),
-            (points[leg.ankle].x * self.aspect, points[leg.ankle].y),
-        )
-        self._hips.append((time, hips_y))
-        while time - self._hips[0][0] > STANDING_WINDOW_S:
-            self._hips.popleft()
-        standing = min(y for _, y in self._hips)  # y grows downward: the highest position
-        self._leg = max(self._leg, leg_length)
-        if self._leg > 0:
-            self.depth.append((time, (hips_y - standing) / self._leg * 100))
 
     def finish(self) -> Summary:
         summary = super().finish()
-        # Depth in percent of leg length: a lunge drops the hips by a third of it or more.
         series = list(self.series)
         reps = detect_repetitions(
-            list(self.depth), min_depth_deg=10.0, start_deg=6.0, end_deg=3.0, smoothing_s=0.15
+            list(self.flexion),
+            min_peak_deg=LUNGE_MIN_PEAK_FLEXION_DEG,
+            start_deg=LUNGE_START_FLEXION_DEG,
+            end_deg=LUNGE_END_FLEXION_DEG,
+            smoothing_s=0.15,
         )
+        # The repetition's bottom is its deepest knee flexion: where the protocol reads FPPA.
         at_bottom = values_at_bottom(series, reps)
         peaks = peak_per_repetition(series, reps)
         summary.repetitions = [
@@ -263,7 +307,7 @@ class LungeAnalysis(Analysis):
                 "start": round(rep.start, 2),
                 "bottom": round(rep.bottom, 2),
                 "end": round(rep.end, 2),
-                "depth_percent": round(rep.peak_flexion_deg, 1),
+                "knee_flexion_deg": round(rep.peak_flexion_deg, 1),
                 "fppa_at_bottom": None if bottom is None else round(bottom, 1),
                 "fppa_peak": None if peak is None else round(peak, 1),
             }
@@ -276,6 +320,11 @@ class LungeAnalysis(Analysis):
         ]
         if trials:
             summary.values[self.field] = trials
+        elif summary.frames_used and not self._world_seen:
+            summary.note = (
+                "No repetition could be found: this pose model gives no 3D landmarks to measure "
+                "the knee's flexion from. Type the values instead."
+            )
         return summary
 
 
@@ -284,7 +333,9 @@ class StraightLegRaiseAnalysis(Analysis):
     view = "side"
     field = "slr_angle_deg"
 
-    def measure(self, time: float, points: Sequence[Point]) -> tuple[float, float]:
+    def measure(
+        self, time: float, points: Sequence[Point], world: Sequence[Point3] | None
+    ) -> tuple[float, float]:
         raised, resting = landmarks_for(self.side), landmarks_for(other_side(self.side))
         hip, ankle = points[raised.hip], points[raised.ankle]
         rest_hip, rest_ankle = points[resting.hip], points[resting.ankle]
@@ -297,7 +348,7 @@ class StraightLegRaiseAnalysis(Analysis):
         summary = super().finish()
         series = list(self.series)
         reps = detect_repetitions(
-            series, min_depth_deg=20.0, start_deg=12.0, end_deg=6.0, smoothing_s=0.15
+            series, min_peak_deg=20.0, start_deg=12.0, end_deg=6.0, smoothing_s=0.15
         )
         peaks = peak_per_repetition(series, reps)
         summary.repetitions = [
@@ -319,7 +370,9 @@ class SingleLegStanceAnalysis(Analysis):
     view = "back"
     field = "pelvic_tilt_deg"
 
-    def measure(self, time: float, points: Sequence[Point]) -> tuple[float, float]:
+    def measure(
+        self, time: float, points: Sequence[Point], world: Sequence[Point3] | None
+    ) -> tuple[float, float]:
         stance, lifted = landmarks_for(self.side), landmarks_for(other_side(self.side))
         stance_hip, lifted_hip = points[stance.hip], points[lifted.hip]
         drop = pelvic_drop(stance_hip=stance_hip, lifted_hip=lifted_hip, aspect=self.aspect)

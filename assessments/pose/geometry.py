@@ -12,6 +12,13 @@ Sides. "left" and "right" are the person's anatomical sides, as in MediaPipe's l
 No function assumes the person faces the camera: the medial side of a leg is found from the
 other hip, so front views, back views and mirrored (selfie) frames give the same numbers.
 
+3D. Pose models such as MediaPipe also estimate "world" landmarks: metres, centred between the
+hips. Their depth is a guess from one camera, yet the knee's flexion computed from them
+(`knee_flexion_3d_deg`) hardly depends on where the camera stands, while a knee bent straight
+towards a camera that faces the person looks almost straight in the image. Repetitions of a
+lunge filmed from the front are therefore found from the 3D angle; the FPPA, a 2D measure by
+definition, stays 2D.
+
 Degenerate input. When the points that define a line coincide, or a coordinate is not finite,
 the angle does not exist: the functions raise `DegeneratePoseError` (a ValueError) rather than
 return a number that would look like a measurement. A video pipeline catches it and leaves the
@@ -72,6 +79,27 @@ class Point:
         return cls(
             x=float(landmark.x),
             y=float(landmark.y),
+            visibility=float(getattr(landmark, "visibility", 1.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Point3:
+    """One world landmark: metres from the middle of the hips (x right, y down, z away from the
+    camera in MediaPipe's convention) and the visibility of the same landmark."""
+
+    x: float
+    y: float
+    z: float
+    visibility: float = 1.0
+
+    @classmethod
+    def of(cls, landmark: _Landmark) -> "Point3":
+        """Copy a MediaPipe world landmark (anything with x, y, z and optionally visibility)."""
+        return cls(
+            x=float(landmark.x),
+            y=float(landmark.y),
+            z=float(getattr(landmark, "z", 0.0)),
             visibility=float(getattr(landmark, "visibility", 1.0)),
         )
 
@@ -183,6 +211,32 @@ def knee_flexion_deg(hip: Point, knee: Point, ankle: Point, *, aspect: float = 1
     thigh = _vector(hip, knee, aspect, "thigh (hip → knee)")
     shank = _vector(knee, ankle, aspect, "shank (knee → ankle)")
     return _angle_between(thigh, shank)
+
+
+def _vector_3d(start: Point3, end: Point3, what: str) -> tuple[float, float, float]:
+    """The vector start → end in metres; rejects coincident or non-finite points."""
+    coordinates = (start.x, start.y, start.z, end.x, end.y, end.z)
+    if not all(math.isfinite(value) for value in coordinates):
+        raise DegeneratePoseError(f"{what}: a landmark has a non-finite coordinate")
+    vector = (end.x - start.x, end.y - start.y, end.z - start.z)
+    if math.hypot(*vector) < _MIN_LENGTH:
+        raise DegeneratePoseError(f"{what}: the two landmarks coincide")
+    return vector
+
+
+def knee_flexion_3d_deg(hip: Point3, knee: Point3, ankle: Point3) -> float:
+    """Knee flexion from world landmarks, degrees in [0, 180]: 180° minus the 3D hip-knee-ankle
+    angle, the angle between thigh and shank whichever way the person faces the camera."""
+    thigh = _vector_3d(hip, knee, "thigh (hip → knee)")
+    shank = _vector_3d(knee, ankle, "shank (knee → ankle)")
+    cross = (
+        thigh[1] * shank[2] - thigh[2] * shank[1],
+        thigh[2] * shank[0] - thigh[0] * shank[2],
+        thigh[0] * shank[1] - thigh[1] * shank[0],
+    )
+    dot = thigh[0] * shank[0] + thigh[1] * shank[1] + thigh[2] * shank[2]
+    # atan2 stays accurate near 0° (a straight leg), where acos of a cosine does not.
+    return math.degrees(math.atan2(math.hypot(*cross), dot))
 
 
 def fppa_deg(

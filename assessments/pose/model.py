@@ -2,8 +2,13 @@
 
 A model takes an RGB image (numpy array, height × width × 3, uint8) and returns the person's
 landmarks in MediaPipe's 33-point layout with normalized coordinates (x right, y down, 0..1)
-and a visibility each, or None when nobody is found. Models are stateful (they track a person
-from frame to frame) and not thread-safe: use one per video stream, from one thread.
+and a visibility each, or None when nobody is found. A model that can also gives the same
+landmarks in 3D ("world" landmarks: metres, centred between the hips); the lunge finds its
+repetitions from the knee flexion they give, so without them a lunge shows live angles but
+records nothing. Models are stateful (they track a person from frame to frame) and not
+thread-safe: use one per video stream, from one thread. ``name`` and ``version`` are stored
+with every measurement; a class that has them as class attributes is described without being
+loaded.
 
 MediaPipe is an optional install (the ``vision`` extra). ``vision_available()`` says whether
 camera measurement can be offered; without it the panel explains how to enable it.
@@ -17,7 +22,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from assessments.pose.geometry import Point
+from assessments.pose.geometry import Point, Point3
 
 ENABLE_HINT = (
     "Camera measurement is not installed on this server. To enable it, install the vision "
@@ -29,6 +34,7 @@ ENABLE_HINT = (
 @dataclass(frozen=True)
 class PoseResult:
     landmarks: Sequence[Point]
+    world_landmarks: Sequence[Point3] | None = None
 
 
 class PoseModel(Protocol):
@@ -63,11 +69,10 @@ class MediaPipePose:
         found = self._pose.process(rgb)
         if found.pose_landmarks is None:
             return None
+        world = found.pose_world_landmarks
         return PoseResult(
-            landmarks=[
-                Point(landmark.x, landmark.y, landmark.visibility)
-                for landmark in found.pose_landmarks.landmark
-            ]
+            landmarks=[Point.of(landmark) for landmark in found.pose_landmarks.landmark],
+            world_landmarks=None if world is None else [Point3.of(p) for p in world.landmark],
         )
 
     def close(self) -> None:

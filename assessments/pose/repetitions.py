@@ -1,11 +1,12 @@
-"""Repetitions (lunges, squats, step-downs) in a live series of knee flexion angles.
+"""Repetitions in a live series of flexion angles, in degrees: the knee's for lunges, squats and
+step-downs, the hip's (the raised leg's angle) for a straight leg raise.
 
 A series is a sequence of ``(time_s, value)`` samples in time order, one per video frame, where
 ``value`` is None for a frame that was left out (no person found, or landmarks below the
 confidence threshold). Non-finite values count as left out too.
 
 A repetition is counted only when it is seen whole: flexion rising above ``start_deg`` from
-below it, reaching at least ``min_depth_deg``, and falling back below ``end_deg``, with no run
+below it, reaching at least ``min_peak_deg``, and falling back below ``end_deg``, with no run
 of missing frames longer than ``max_gap_s`` in between. Anything else (a recording that starts
 or ends mid-movement, a movement hidden by a long gap) is dropped rather than reported with a
 made-up start, end or depth.
@@ -93,7 +94,7 @@ def _median_smoothed(segment: list[tuple[float, float]], window_s: float) -> lis
 def detect_repetitions(
     samples: Iterable[Sample],
     *,
-    min_depth_deg: float = 40.0,
+    min_peak_deg: float = 40.0,
     start_deg: float = 25.0,
     end_deg: float = 15.0,
     smoothing_s: float = 0.15,
@@ -104,7 +105,7 @@ def detect_repetitions(
     The series is smoothed with a ``smoothing_s`` running median, then read with hysteresis: a
     repetition starts when flexion rises above ``start_deg`` and ends when it falls below the
     lower ``end_deg``, so noise around either threshold neither ends a repetition early nor
-    starts a second one. A movement whose peak stays under ``min_depth_deg`` is a wobble or a
+    starts a second one. A movement whose peak stays under ``min_peak_deg`` is a wobble or a
     shift of weight, not a repetition, and is ignored.
 
     Missing frames are skipped: a gap of up to ``max_gap_s`` is bridged (the repetition goes
@@ -113,12 +114,11 @@ def detect_repetitions(
     A longer gap drops the repetition in progress. A repetition still in progress at the end of
     the series is not reported: it may yet go deeper, and it has no end.
 
-    Defaults suit knee flexion seen from the side (standing reads 0-10°, a lunge's front knee
-    about 90°); they are parameters because a shallow step-down or a different signal needs
-    others.
+    Defaults suit knee flexion (standing reads 0-10°, a lunge's front knee about 90°); they are
+    parameters because a shallow step-down, a noisier estimate or a leg raise needs others.
     """
-    if not end_deg < start_deg <= min_depth_deg:
-        raise ValueError("thresholds must satisfy end_deg < start_deg <= min_depth_deg")
+    if not end_deg < start_deg <= min_peak_deg:
+        raise ValueError("thresholds must satisfy end_deg < start_deg <= min_peak_deg")
     if smoothing_s < 0 or max_gap_s <= 0:
         raise ValueError("smoothing_s must be >= 0 and max_gap_s > 0")
 
@@ -141,7 +141,7 @@ def detect_repetitions(
             if value > peak:
                 peak, bottom = value, time_s
             if value < end_deg:
-                if peak >= min_depth_deg:
+                if peak >= min_peak_deg:
                     repetitions.append(
                         Repetition(start=start, bottom=bottom, end=time_s, peak_flexion_deg=peak)
                     )

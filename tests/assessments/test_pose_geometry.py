@@ -16,9 +16,11 @@ from assessments.pose.geometry import (
     RIGHT_KNEE,
     DegeneratePoseError,
     Point,
+    Point3,
     confidence,
     fppa_deg,
     is_usable,
+    knee_flexion_3d_deg,
     knee_flexion_deg,
     landmarks_for,
     other_side,
@@ -97,6 +99,74 @@ def test_knee_flexion_is_the_angle_between_thigh_and_shank(bend: float) -> None:
     ankle = Point(knee.x + 0.2 * math.cos(shank_angle), knee.y + 0.2 * math.sin(shank_angle))
 
     assert knee_flexion_deg(hip, knee, ankle) == pytest.approx(bend, abs=1e-6)
+
+
+def world_leg(
+    *, flexion_deg: float, thigh_forward_deg: float, turn_deg: float = 0.0
+) -> tuple[Point3, Point3, Point3]:
+    """Hip, knee and ankle in metres (hip-centred, y down) with an exact 3D knee flexion.
+
+    The thigh leaves the hip ``thigh_forward_deg`` forward of vertical (towards -z, the camera)
+    and the shank turns back by ``flexion_deg`` in the same plane; the whole leg is then turned
+    by ``turn_deg`` about the vertical axis, as a person standing at an angle to the camera.
+    """
+    a, b, t = (
+        math.radians(v) for v in (thigh_forward_deg, thigh_forward_deg - flexion_deg, turn_deg)
+    )
+
+    def turned(x: float, y: float, z: float) -> tuple[float, float, float]:
+        return x * math.cos(t) + z * math.sin(t), y, -x * math.sin(t) + z * math.cos(t)
+
+    hip = (0.1, 0.0, 0.0)
+    knee = (hip[0], hip[1] + 0.42 * math.cos(a), hip[2] - 0.42 * math.sin(a))
+    ankle = (knee[0], knee[1] + 0.4 * math.cos(b), knee[2] - 0.4 * math.sin(b))
+    return tuple(Point3(*turned(*p)) for p in (hip, knee, ankle))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("flexion", [0.0, 15.0, 45.0, 90.0, 120.0])
+@pytest.mark.parametrize("turn", [0.0, 30.0, 90.0])
+def test_3d_knee_flexion_is_exact_whichever_way_the_leg_faces(flexion: float, turn: float) -> None:
+    hip, knee, ankle = world_leg(
+        flexion_deg=flexion, thigh_forward_deg=0.6 * flexion, turn_deg=turn
+    )
+    assert knee_flexion_3d_deg(hip, knee, ankle) == pytest.approx(flexion, abs=1e-9)
+
+
+def test_the_2d_angle_of_a_face_on_lunge_misses_the_flexion_the_3d_angle_sees() -> None:
+    # Seen square-on, a knee bent 90° forward projects onto a nearly straight line in the image:
+    # why repetitions are found from the 3D (world) landmarks.
+    hip, knee, ankle = world_leg(flexion_deg=90.0, thigh_forward_deg=50.0)
+    projected = [Point(p.x, p.y) for p in (hip, knee, ankle)]
+    assert knee_flexion_deg(*projected) == pytest.approx(0.0, abs=1e-9)
+    assert knee_flexion_3d_deg(hip, knee, ankle) == pytest.approx(90.0, abs=1e-9)
+
+
+def test_3d_knee_flexion_is_the_same_for_a_mirrored_person() -> None:
+    hip, knee, ankle = world_leg(flexion_deg=70.0, thigh_forward_deg=40.0, turn_deg=20.0)
+    mirrored = [Point3(-p.x, p.y, p.z) for p in (hip, knee, ankle)]
+    assert knee_flexion_3d_deg(*mirrored) == pytest.approx(70.0, abs=1e-9)
+
+
+@property_test
+@given(
+    flexion=st.floats(0.0, 160.0),
+    thigh_forward=st.floats(-30.0, 100.0),
+    turn=st.floats(-180.0, 180.0),
+)
+def test_3d_knee_flexion_is_exact_for_any_leg(
+    flexion: float, thigh_forward: float, turn: float
+) -> None:
+    hip, knee, ankle = world_leg(
+        flexion_deg=flexion, thigh_forward_deg=thigh_forward, turn_deg=turn
+    )
+    assert knee_flexion_3d_deg(hip, knee, ankle) == pytest.approx(flexion, abs=1e-6)
+
+
+def test_3d_knee_flexion_of_coincident_or_missing_points_raises() -> None:
+    with pytest.raises(DegeneratePoseError, match="thigh"):
+        knee_flexion_3d_deg(Point3(0, 0, 0), Point3(0, 0, 0), Point3(0, 0.4, 0))
+    with pytest.raises(DegeneratePoseError, match="non-finite"):
+        knee_flexion_3d_deg(Point3(0, 0, 0), Point3(0, 0.4, math.nan), Point3(0, 0.8, 0))
 
 
 # FPPA: magnitude and sign
@@ -342,6 +412,7 @@ def test_points_copy_mediapipe_landmarks() -> None:
         x, y, z, visibility = 0.25, 0.75, -0.1, 0.6
 
     assert Point.of(Landmark()) == Point(0.25, 0.75, 0.6)
+    assert Point3.of(Landmark()) == Point3(0.25, 0.75, -0.1, 0.6)
 
 
 # Sides

@@ -308,15 +308,15 @@ def test_samples_must_be_in_time_order() -> None:
 def test_thresholds_must_make_a_hysteresis() -> None:
     with pytest.raises(ValueError, match="end_deg < start_deg"):
         detect_repetitions([], start_deg=20.0, end_deg=20.0)
-    with pytest.raises(ValueError, match="start_deg <= min_depth_deg"):
-        detect_repetitions([], start_deg=50.0, min_depth_deg=40.0)
+    with pytest.raises(ValueError, match="start_deg <= min_peak_deg"):
+        detect_repetitions([], start_deg=50.0, min_peak_deg=40.0)
 
 
 def test_thresholds_are_honoured() -> None:
     samples = _series([Rep(depth=50.0), Rep(depth=90.0)])
 
     assert len(detect_repetitions(samples)) == 2
-    assert len(detect_repetitions(samples, min_depth_deg=60.0)) == 1
+    assert len(detect_repetitions(samples, min_peak_deg=60.0)) == 1
 
 
 # Properties
