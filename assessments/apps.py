@@ -9,6 +9,7 @@ class AssessmentsConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_thresholds)
+        checks.register(check_media_settings)
 
 
 def check_thresholds(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
@@ -21,4 +22,22 @@ def check_thresholds(app_configs: object = None, **kwargs: object) -> list[check
         thresholds_with(settings.ASSESSMENT_THRESHOLDS)
     except ImproperlyConfigured as error:
         return [checks.Error(str(error), id="assessments.E001")]
+    return []
+
+
+def check_media_settings(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    from django.conf import settings
+
+    from assessments.media_worker import ANALYSIS_FPS_RANGE
+
+    fps = settings.MEDIA_ANALYSIS_FPS
+    low, high = ANALYSIS_FPS_RANGE
+    if not low <= fps <= high:
+        return [
+            checks.Error(
+                f"MEDIA_ANALYSIS_FPS is {fps}: camera measurement analyses {low} to {high} "
+                "frames a second.",
+                id="assessments.E002",
+            )
+        ]
     return []

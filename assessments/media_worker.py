@@ -44,6 +44,9 @@ from sessions.room import room_group
 logger = logging.getLogger(__name__)
 
 LONG_SIDE = 640
+# Frames analysed a second (MEDIA_ANALYSIS_FPS, checked at start-up): enough to catch the
+# bottom of a quick repetition, few enough that several measurements share a core.
+ANALYSIS_FPS_RANGE = (10, 15)
 # Landmark frames kept with a measurement: about 5 minutes at the analysis rate.
 MAX_KEPT_FRAMES = 5 * 60 * 15
 
