@@ -339,8 +339,14 @@ def _image_header(data: bytes) -> tuple[str, int, int]:
 
 
 def _snapshot_jpeg(data: bytes) -> tuple[bytes, int, int]:
-    """The snapshot as JPEG bytes with its size, or ValueRefused saying what is wrong."""
-    from PIL import Image
+    """The snapshot as JPEG bytes with its size, or ValueRefused saying what is wrong.
+
+    Always encoded anew from the pixels: a photo's file can carry where and when it was taken
+    and with which device (EXIF, XMP, comments), none of which belongs in a health record. The
+    EXIF orientation is applied to the pixels first, so the picture stays the right way up
+    once the tag is gone.
+    """
+    from PIL import Image, ImageOps
 
     image_format, width, height = _image_header(data)
     if not (0 < width <= SNAPSHOT_MAX_SIDE and 0 < height <= SNAPSHOT_MAX_SIDE):
@@ -353,13 +359,15 @@ def _snapshot_jpeg(data: bytes) -> tuple[bytes, int, int]:
         with Image.open(io.BytesIO(data), formats=[image_format]) as image:
             # Decoding every pixel now proves the image whole; the size bounds the cost.
             image.load()
-            if image_format == "PNG":
-                converted = io.BytesIO()
-                image.convert("RGB").save(converted, format="JPEG", quality=90)
-                data = converted.getvalue()
+            upright = ImageOps.exif_transpose(image).convert("RGB")
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError):
         raise ValueRefused("The snapshot is not a JPEG or PNG image.") from None
-    return data, width, height
+    # convert() copies the source's info (a JPEG comment among it), which save() would write.
+    upright.info = {}
+    encoded = io.BytesIO()
+    upright.save(encoded, format="JPEG", quality=90)
+    width, height = upright.size
+    return encoded.getvalue(), width, height
 
 
 def images_consent(client: Client) -> Consent | None:
