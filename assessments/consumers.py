@@ -167,7 +167,6 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         action = frame.get("action")
         try:
             if action == "start":
-                ensure_inline_worker()
                 await database_sync_to_async(measurement_start)(
                     assessment_id=self.assessment.pk,
                     actor=self.user,
@@ -175,6 +174,9 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
                     side=frame.get("side"),
                     now=timezone.now(),
                 )
+                # Only once a measurement is open: the client's offer waits in the media
+                # channel until the worker reads it.
+                ensure_inline_worker()
             elif action == "stop":
                 await database_sync_to_async(measurement_stop)(
                     assessment_id=self.assessment.pk,

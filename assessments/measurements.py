@@ -24,7 +24,7 @@ from assessments.models import (
     ValueSource,
 )
 from assessments.pose.analysis import ANALYSES
-from assessments.pose.model import ENABLE_HINT, model_description, vision_available
+from assessments.pose.model import model_description, vision_unavailable
 from assessments.protocols import PROTOCOLS, SIDES, ValueAddress, ValueRefused
 from assessments.services import (
     AssessmentError,
@@ -60,8 +60,9 @@ def measurement_start(
     *, assessment_id: int, actor: User, protocol: str, side: str, now: dt.datetime
 ) -> Measurement:
     """The clinician asks to measure a test from the client's camera (one at a time)."""
-    if not vision_available():
-        raise AssessmentError(ENABLE_HINT)
+    unavailable = vision_unavailable()
+    if unavailable:
+        raise AssessmentError(unavailable.message)
     # A frame can carry any JSON: a list or an object is not hashable, so not a dict key.
     if not isinstance(protocol, str) or protocol not in ANALYSES:
         raise ValueRefused("This test is not measured from video.")

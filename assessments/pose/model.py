@@ -10,8 +10,9 @@ thread-safe: use one per video stream, from one thread. ``name`` and ``version``
 with every measurement; a class that has them as class attributes is described without being
 loaded.
 
-MediaPipe is an optional install (the ``vision`` extra). ``vision_available()`` says whether
-camera measurement can be offered; without it the panel explains how to enable it.
+MediaPipe is an optional install (the ``vision`` extra). ``vision_unavailable()`` says why
+camera measurement cannot be offered, in words for the clinician: not installed (and how to
+install it), switched off with POSE_ANALYSIS=off, or a configured model that cannot be loaded.
 """
 
 import functools
@@ -28,6 +29,9 @@ ENABLE_HINT = (
     "Camera measurement is not installed on this server. To enable it, install the vision "
     "extra (scripts/install vision, or pip install '.[vision]') and restart the server; "
     "enter values by hand meanwhile."
+)
+SWITCHED_OFF = (
+    "Camera measurement is switched off on this server (POSE_ANALYSIS=off): enter values by hand."
 )
 
 
@@ -88,13 +92,35 @@ def _importable(module: str) -> bool:
     return True
 
 
-def vision_available() -> bool:
-    """Whether this server can measure from video (POSE_ANALYSIS=off turns it off)."""
+def _is_mediapipe() -> bool:
+    return settings.POSE_MODEL.endswith("MediaPipePose")
+
+
+@dataclass(frozen=True)
+class VisionUnavailable:
+    """Why camera measurement cannot be offered. Switched off on purpose, the panel just says
+    so; otherwise its Measure button stays, unusable, and says how to make it work."""
+
+    message: str
+    switched_off: bool = False
+
+
+def vision_unavailable() -> VisionUnavailable | None:
+    """Why this server cannot measure from video; None when it can."""
     if not settings.POSE_ANALYSIS_ENABLED:
-        return False
-    module = settings.POSE_MODEL.rsplit(".", 1)[0]
-    requirement = "mediapipe" if settings.POSE_MODEL.endswith("MediaPipePose") else module
-    return _importable(requirement)
+        return VisionUnavailable(SWITCHED_OFF, switched_off=True)
+    if _is_mediapipe():
+        return None if _importable("mediapipe") else VisionUnavailable(ENABLE_HINT)
+    if not _importable(settings.POSE_MODEL.rpartition(".")[0]):
+        return VisionUnavailable(
+            f"Camera measurement is not available: the pose model {settings.POSE_MODEL} "
+            "cannot be loaded on this server. Enter values by hand."
+        )
+    return None
+
+
+def vision_available() -> bool:
+    return vision_unavailable() is None
 
 
 def pose_model() -> PoseModel:
@@ -105,11 +131,16 @@ def pose_model() -> PoseModel:
 
 def model_description() -> dict[str, str]:
     """Name and version of the configured model without loading it."""
-    if settings.POSE_MODEL.endswith("MediaPipePose") and _importable("mediapipe"):
+    if _is_mediapipe():
         import mediapipe
 
         return {
             "model": MediaPipePose.name,
             "version": f"{mediapipe.__version__} (model_complexity=1)",
         }
-    return {"model": settings.POSE_MODEL, "version": ""}
+    module, _, name = settings.POSE_MODEL.rpartition(".")
+    model = getattr(importlib.import_module(module), name)
+    return {
+        "model": str(getattr(model, "name", settings.POSE_MODEL)),
+        "version": str(getattr(model, "version", "")),
+    }

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from assessments.findings import Target, scoring_text
 from assessments.forms import AddendumForm, addendum_choices
 from assessments.models import Assessment
-from assessments.pose.model import ENABLE_HINT, vision_available
+from assessments.pose.model import vision_unavailable
 from assessments.protocols import PROTOCOLS, TELEHEALTH_CAVEAT, ValueRefused
 from assessments.selectors import (
     Cell,
@@ -55,8 +55,8 @@ def _panel_context(request: HttpRequest, assessment: Assessment, *, in_room: boo
         "findings": findings_preview(assessment),
         # Measuring from the camera needs the call.
         "in_room": in_room,
-        "vision": vision_available(),
-        "enable_hint": ENABLE_HINT,
+        # Why the camera cannot be used here (not installed, switched off), or None.
+        "vision_unavailable": vision_unavailable(),
     }
 
 

@@ -8,9 +8,10 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from assessments.models import Measurement, MeasurementStatus, ResultValue
-from assessments.pose.model import ENABLE_HINT
+from assessments.pose.model import ENABLE_HINT, SWITCHED_OFF
 from assessments.services import assessment_start_in_person
 from clinic.audit import SYSTEM
 from sessions.models import Appointment
@@ -117,12 +118,27 @@ def test_an_in_person_assessment_has_no_camera(client_record, clinician, appoint
     assert answer["message"] == "Measuring needs the client in a video session that is open."
 
 
-def test_without_the_vision_extra_measuring_explains_how_to_enable_it(
-    assessment, clinician, settings
-) -> None:
+# Without the vision extra installed at all: tests/assessments/test_without_vision.py.
+
+
+def test_switched_off_measuring_says_so(assessment, clinician, settings) -> None:
+    room_admit(appointment=assessment.appointment, user=clinician.user, now=timezone.now())
     settings.POSE_ANALYSIS_ENABLED = False
     answer = talk(assessment, clinician.user, [START], wait_for="measurement")
-    assert answer["message"] == ENABLE_HINT
+    assert answer["message"] == SWITCHED_OFF
+    assert SWITCHED_OFF.startswith("Camera measurement is switched off on this server")
+    assert not Measurement.objects.exists()
+
+
+def test_a_pose_model_that_cannot_be_loaded_is_named(assessment, clinician, settings) -> None:
+    room_admit(appointment=assessment.appointment, user=clinician.user, now=timezone.now())
+    settings.POSE_MODEL = "clinic_models.pose.NoSuchModel"
+    answer = talk(assessment, clinician.user, [START], wait_for="measurement")
+    assert answer["message"] == (
+        "Camera measurement is not available: the pose model clinic_models.pose.NoSuchModel "
+        "cannot be loaded on this server. Enter values by hand."
+    )
+    assert not Measurement.objects.exists()
 
 
 def test_accepting_records_the_values_as_measured_from_video(assessment, clinician) -> None:
@@ -206,10 +222,13 @@ def test_the_panel_offers_measuring_only_where_it_can(as_clinician, assessment, 
     html = as_clinician.get(url).content.decode()
     assert html.count('class="secondary measure-start"') == 3  # leg raise, lunge, stance
     assert ENABLE_HINT not in html
+    assert "aria-disabled" not in html
+    # Switched off on purpose: no Measure button, and the panel says why.
     settings.POSE_ANALYSIS_ENABLED = False
     html = as_clinician.get(url).content.decode()
-    assert "measure-start" not in html
-    assert html.count("Camera measurement is not installed on this server.") == 3
+    assert ">Measure</button>" not in html
+    assert html.count(escape(SWITCHED_OFF)) == 3
+    assert "not installed" not in html
     # Outside the call (the record page) there is no camera to measure.
     page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode()
     assert 'class="measure"' not in page
