@@ -206,6 +206,8 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
                 "type": "accepted",
                 "measurement": frame.get("measurement"),
                 "values": [value.as_frame() for value in accepted.values],
+                "model": accepted.model,
+                "version": accepted.version,
             }
         )
 

@@ -193,6 +193,8 @@ def _measurement_for(
 @dataclass(frozen=True)
 class Accepted:
     values: list[SavedValue]
+    model: str
+    version: str
 
 
 def measurement_accept(
@@ -253,7 +255,7 @@ def measurement_accept(
                     )
                 )
         Measurement.objects.filter(pk=measurement.pk).update(accepted_at=now)
-    return Accepted(values=saved)
+    return Accepted(values=saved, model=measurement.model_name, version=measurement.model_version)
 
 
 # --- The worker's side (called from the media worker, in a thread) -----------------------------

@@ -93,6 +93,14 @@ class Cell:
         return bool(self.row and self.row.source == "video")
 
     @property
+    def measured_with(self) -> str:
+        """The pose model and its version a measured value came from ("" if not recorded)."""
+        if not self.measured:
+            return ""
+        detail = self.row.measurement or {}
+        return " ".join(str(part) for part in (detail.get("model"), detail.get("version")) if part)
+
+    @property
     def label(self) -> str:
         trial = (
             f", trial {self.address.trial}" if PROTOCOLS[self.address.protocol].trials > 1 else ""

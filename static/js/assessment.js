@@ -497,6 +497,7 @@ function start(panel) {
 
   function onAccepted(frame) {
     setTimeout(updateLeftRight);
+    const measuredWith = [frame.model, frame.version].filter(Boolean).join(" ");
     for (const value of frame.values) {
       versions.set(value.key, value.version);
       const input = inputFor(value.key);
@@ -504,7 +505,7 @@ function start(panel) {
         setInput(input, value.value);
         input.dataset.version = String(value.version);
       }
-      showMessage(value.key, "Measured from video");
+      showMessage(value.key, measuredWith ? `Measured from video with ${measuredWith}` : "Measured from video");
     }
     const box = panel.querySelector(`.measure[data-measurement="${frame.measurement}"]`);
     if (box) {

@@ -275,7 +275,7 @@ def test_saving_a_step_without_javascript_keeps_untouched_values_as_they_are(
         "lunge.left.1.fppa_deg",
         "lunge.right.1.fppa_deg",
     }
-    assert '<p class="measured">Measured from video</p>' in html
+    assert '<p class="measured">Measured from video with MediaPipe Pose</p>' in html
 
 
 def test_a_bad_value_is_explained_next_to_its_field_and_the_rest_is_kept(

@@ -12,7 +12,7 @@ from django.utils.html import escape
 
 from assessments.models import Measurement, MeasurementStatus, ResultValue
 from assessments.pose.model import ENABLE_HINT, SWITCHED_OFF
-from assessments.services import assessment_start_in_person
+from assessments.services import assessment_complete, assessment_start_in_person
 from clinic.audit import SYSTEM
 from sessions.models import Appointment
 from sessions.room import room_admit
@@ -232,3 +232,47 @@ def test_the_panel_offers_measuring_only_where_it_can(as_clinician, assessment, 
     # Outside the call (the record page) there is no camera to measure.
     page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid])).content.decode()
     assert 'class="measure"' not in page
+
+
+def finished_measurement(assessment, clinician) -> Measurement:
+    return Measurement.objects.create(
+        assessment=assessment,
+        protocol="lunge",
+        side="left",
+        status=MeasurementStatus.ENDED,
+        model_name="MediaPipe Pose",
+        model_version="0.10.21 (model_complexity=1)",
+        started_at=timezone.now() - dt.timedelta(minutes=1),
+        started_by=clinician.user,
+        summary={"frames": 40, "frames_used": 40, "values": {"fppa_deg": [[1, 11.5]]}},
+    )
+
+
+MEASURED_WITH = "Measured from video with MediaPipe Pose 0.10.21 (model_complexity=1)"
+
+
+def test_accepted_values_show_the_model_and_version_beside_measured_from_video(
+    as_clinician, assessment, clinician
+) -> None:
+    measurement = finished_measurement(assessment, clinician)
+    answer = talk(
+        assessment,
+        clinician.user,
+        [{"type": "accept", "measurement": str(measurement.uuid)}],
+        wait_for="accepted",
+    )
+    # The live panel's note for the accepted fields.
+    assert (answer["model"], answer["version"]) == (
+        "MediaPipe Pose",
+        "0.10.21 (model_complexity=1)",
+    )
+    # The panel as it is loaded (after a reload, say).
+    url = reverse("assessments:panel_for_appointment", args=[assessment.appointment.uuid])
+    html = as_clinician.get(url).content.decode()
+    assert html.count(f'<p class="measured">{escape(MEASURED_WITH)}</p>') == 1
+    # The results page once the assessment is completed.
+    assessment_complete(
+        assessment=assessment, actor=clinician.user, context=SYSTEM, now=timezone.now()
+    )
+    page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
+    assert escape(MEASURED_WITH.replace("Measured", "measured")) in page.content.decode()
