@@ -4,7 +4,9 @@ import math
 from smtplib import SMTPException
 
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from assessments.emails import program_email, reminder_email
@@ -18,7 +20,21 @@ from assessments.reminders import (
 )
 
 
-@shared_task
+class QueuedAfterCommitOrSwept(DjangoTask):
+    """A task queued after a commit whose failure to queue (the broker is down) must not turn
+    the committed request into an error page: it is logged, and a beat sweep makes up for it
+    (``propose_missing_plans`` for plans)."""
+
+    def delay_on_commit(self, *args: object, **kwargs: object) -> None:
+        def queue() -> None:
+            self.delay(*args, **kwargs)
+
+        # Django logs a failed robust callback by this name (a partial has none).
+        queue.__qualname__ = f"queueing {self.name}"
+        transaction.on_commit(queue, robust=True)
+
+
+@shared_task(base=QueuedAfterCommitOrSwept)
 def plan_generate(assessment_id: int) -> int | None:
     """After an assessment is completed: propose its follow-up plan for the clinician."""
     plan = plan_generate_service(assessment_id=assessment_id, now=timezone.now())

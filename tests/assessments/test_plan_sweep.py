@@ -15,6 +15,7 @@ from assessments.services import (
 )
 from assessments.tasks import propose_missing_plans
 from clinic.audit import SYSTEM
+from telehealth.celery import app as celery_app
 from tests.assessments.conftest import ANKLE_AND_VALGUS
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +85,75 @@ def test_assessments_completed_long_ago_are_left_alone(
     time_machine.move_to(COMPLETED + dt.timedelta(days=8), tick=False)
     assert propose_missing_plans() == {"proposed": 0}
     assert not Plan.objects.exists()
+
+
+@pytest.fixture
+def broker_down():
+    """The broker refuses connections: the app publishes to a port nobody listens on."""
+    from tests.smtp import free_port
+
+    app = celery_app
+    saved = (app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options)
+    app.conf.task_always_eager = False
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    app.conf.broker_transport_options = {}
+    app.conf.broker_connection_max_retries = 0
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options = saved
+        app._pool = None
+        app.amqp._producer_pool = None
+
+
+def test_completing_while_the_broker_is_down_still_completes_and_the_sweep_proposes(
+    as_clinician,
+    clinician,
+    session_assessment,
+    django_capture_on_commit_callbacks,
+    broker_down,
+    caplog,
+    time_machine,
+) -> None:
+    from django.urls import reverse
+
+    time_machine.move_to(COMPLETED, tick=False)
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = as_clinician.post(
+            reverse("assessments:complete", args=[session_assessment.uuid])
+        )
+    # The clinician sees the completed assessment, not an error page: the queueing failed after
+    # the commit, is logged, and nothing else depends on it.
+    assert response.status_code in (200, 302)
+    assert queued, "completion asked for the plan after its commit"
+    session_assessment.refresh_from_db()
+    assert session_assessment.status == "completed"
+    assert "queueing assessments.tasks.plan_generate" in caplog.text
+    assert not Plan.objects.exists()
+    # A few minutes later beat's sweep proposes the plan nobody queued.
+    time_machine.move_to(COMPLETED + PLAN_SWEEP_AFTER + dt.timedelta(seconds=30), tick=False)
+    assert propose_missing_plans() == {"proposed": 1}
+    assert Plan.objects.get(assessment=session_assessment).status == PlanStatus.DRAFT
+
+
+@pytest.fixture
+def session_assessment(client_record, clinician, library, appointment):
+    assessment = assessment_start_in_person(
+        client=client_record,
+        clinician=clinician,
+        actor=clinician.user,
+        context=SYSTEM,
+        now=COMPLETED,
+    )
+    assessment_value_save(
+        assessment_id=assessment.pk,
+        actor=clinician.user,
+        key="knee_to_wall.right.1.ktw_cm",
+        raw=8,
+        base_version=0,
+        context=SYSTEM,
+        now=COMPLETED,
+    )
+    return assessment
