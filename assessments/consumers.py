@@ -14,9 +14,18 @@ A frame that is not a JSON object with a text ``type`` is answered with an ``err
 (``bad_frame``, ``too_large``, ``unknown_type``, ``bad_field``, ``rate_limited``) and the
 socket stays open: nothing already saved is touched.
 
-On connecting the page gets ``state``: every stored value with its version, the open step and
-the status. Every window on the assessment hears ``value`` and ``step`` when any of them
-changes something, and ``locked`` when it is completed.
+- ``{"type": "measure", "action": "start", "protocol": str, "side": "left"|"right"}`` and
+  ``{"type": "measure", "action": "stop", "measurement": uuid, "why": ""|"step"}``: measure a
+  test from the client's camera; ``measurement`` frames follow (waiting, running with the live
+  reading, ended or failed with the summary, or refused with a message).
+- ``{"type": "accept", "measurement": uuid}``: record a finished measurement's values.
+
+On connecting the page gets ``state``: every stored value with its version, the open step, the
+status, and each test's latest measurement not yet accepted (as ``measurement`` frames). Every
+window on the assessment hears ``value`` and ``step`` when any of them changes something, and
+``locked`` when it is completed. While a measurement runs its media worker calls the roll
+(``assessment.roll_call``) every few seconds and each open panel answers: with no panel left
+open the worker ends the measurement.
 """
 
 import json
@@ -27,7 +36,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from assessments.measurements import measurement_accept, measurement_start, measurement_stop
+from assessments.measurements import (
+    measurement_accept,
+    measurement_start,
+    measurement_stop,
+    measurement_workers,
+    panel_measurements,
+)
 from assessments.media_worker import ensure_inline_worker
 from assessments.models import Assessment
 from assessments.protocols import ValueRefused
@@ -87,7 +102,13 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
             path=self.scope.get("path", "")[:500],
         )
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self._send(await self._state())
+        state = await self._state()
+        workers = state.pop("workers")
+        await self._send(state)
+        # A reloaded panel tells a running measurement's worker at once that it is back,
+        # rather than at the next roll call.
+        for measurement, worker in workers:
+            await self._present(measurement, worker)
 
     async def disconnect(self, code: int) -> None:
         if self.assessment is not None:
@@ -178,10 +199,12 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
                 # channel until the worker reads it.
                 ensure_inline_worker()
             elif action == "stop":
+                why = frame.get("why", "")
                 await database_sync_to_async(measurement_stop)(
                     assessment_id=self.assessment.pk,
                     actor=self.user,
                     measurement_uuid=frame.get("measurement"),
+                    why=why if isinstance(why, str) else "?",
                     now=timezone.now(),
                 )
             else:
@@ -215,6 +238,13 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
 
     async def assessment_measurement(self, event: dict[str, Any]) -> None:
         await self._send({**event, "type": "measurement"})
+
+    async def assessment_roll_call(self, event: dict[str, Any]) -> None:
+        """A measurement's media worker asks whether a panel is still open: this one is."""
+        await self._present(event["measurement"], event["reply_to"])
+
+    async def _present(self, measurement: str, worker: str) -> None:
+        await self.channel_layer.send(worker, {"type": "media.present", "measurement": measurement})
 
     async def assessment_value(self, event: dict[str, Any]) -> None:
         await self._send({**event, "type": "value"})
@@ -253,4 +283,7 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
             "values": [
                 saved_value(row, address, saved=True).as_frame() for address, row in rows.items()
             ],
+            "measurements": panel_measurements(assessment_id=assessment.pk, now=timezone.now()),
+            # Not sent: where the running measurements' workers are.
+            "workers": measurement_workers(assessment_id=assessment.pk),
         }

@@ -4,7 +4,13 @@ what the media worker found, and accepting the measured values into the assessme
 While a measurement runs, the room's prompt for the client carries it (``prompt["measure"]``):
 the client's page opens a send-only connection to the server's media peer for it, and a page
 that reloads gets it again. The worker publishes live readings to the assessment's group (the
-clinician's panel) and framing hints to the room's group (the client's page).
+clinician's panel) and framing hints to the room's group (the client's page). A clinician's
+panel that reloads gets each test's latest measurement not yet accepted (``panel_measurements``).
+
+A media worker reports every MEDIA_HEARTBEAT_SECONDS while it measures. One that has been
+silent for MEDIA_WORKER_TIMEOUT_SECONDS has died with its process: its measurement is failed,
+with that reason, whenever the assessment is next looked at (a panel connects, a measurement is
+started or stopped), since nobody else will ever end it.
 """
 
 import datetime as dt
@@ -14,7 +20,8 @@ from uuid import UUID
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.conf import settings
+from django.db import models, transaction
 
 from assessments.models import (
     Assessment,
@@ -54,6 +61,65 @@ def _prompt(assessment: Assessment, protocol: str, measure: dict[str, Any] | Non
     if measure:
         prompt["measure"] = measure
     return prompt
+
+
+def _panel_frame(measurement: Measurement, *, client_name: str = "") -> dict[str, Any]:
+    """The measurement as the clinician's panel shows it (the frames the worker sends while it
+    runs add the live readings)."""
+    frame: dict[str, Any] = {
+        "type": "measurement",
+        "measurement": str(measurement.uuid),
+        "protocol": measurement.protocol,
+        "side": measurement.side,
+    }
+    if measurement.status == MeasurementStatus.STARTED:
+        return {**frame, "state": "waiting", "message": f"Waiting for {client_name}'s camera…"}
+    if measurement.status == MeasurementStatus.RUNNING:
+        return {**frame, "state": "running", "message": f"Measuring from {client_name}'s camera…"}
+    return {
+        **frame,
+        "state": "failed" if measurement.status == MeasurementStatus.FAILED else "ended",
+        "reason": measurement.end_reason,
+        "summary": measurement.summary,
+        "model": measurement.model_name,
+        "version": measurement.model_version,
+    }
+
+
+def _event(frame: dict[str, Any]) -> dict[str, Any]:
+    """A panel frame as a channel layer event for the assessment's group."""
+    return {**frame, "type": "assessment.measurement"}
+
+
+def panel_measurements(*, assessment_id: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """For a panel that (re)connects: each test's latest measurement, unless its values were
+    accepted, so that a reload neither loses a running measurement nor finished values."""
+    measurements_expire(assessment_id=assessment_id, now=now)
+    latest: dict[str, Measurement] = {}
+    for measurement in (
+        Measurement.objects.filter(assessment_id=assessment_id)
+        .select_related("assessment__client")
+        .defer("landmarks")
+        .order_by("-started_at", "-pk")
+    ):
+        latest.setdefault(measurement.protocol, measurement)
+    return [
+        _panel_frame(measurement, client_name=measurement.assessment.client.name)
+        for measurement in latest.values()
+        if measurement.accepted_at is None
+    ]
+
+
+def measurement_workers(*, assessment_id: int) -> list[tuple[str, str]]:
+    """(measurement, worker channel) of the assessment's running measurements."""
+    return [
+        (str(measurement_uuid), channel)
+        for measurement_uuid, channel in Measurement.objects.filter(
+            assessment_id=assessment_id, status=MeasurementStatus.RUNNING
+        )
+        .exclude(worker_channel="")
+        .values_list("uuid", "worker_channel")
+    ]
 
 
 def measurement_start(
@@ -111,20 +177,58 @@ def measurement_start(
             assessment.save(update_fields=["current_protocol"])
         _send_after_commit(
             assessment_group(assessment),
-            {
-                "type": "assessment.measurement",
-                "measurement": str(measurement.uuid),
-                "protocol": protocol,
-                "side": side,
-                "state": "waiting",
-                "message": f"Waiting for {assessment.client.name}'s camera…",
-            },
+            _event(_panel_frame(measurement, client_name=assessment.client.name)),
             group=True,
         )
     return measurement
 
 
+def _worker_silent(measurement: Measurement, now: dt.datetime) -> bool:
+    last_heard = measurement.heartbeat_at or measurement.started_at
+    return measurement.status == MeasurementStatus.RUNNING and last_heard < now - dt.timedelta(
+        seconds=settings.MEDIA_WORKER_TIMEOUT_SECONDS
+    )
+
+
+def _fail_silent(measurement: Measurement, *, now: dt.datetime) -> None:
+    """The worker died (its process ended): end the measurement it left running (locked)."""
+    measurement.status = MeasurementStatus.FAILED
+    measurement.ended_at = now
+    measurement.end_reason = (
+        "the media worker stopped responding (nothing from it for "
+        f"{settings.MEDIA_WORKER_TIMEOUT_SECONDS} seconds)"
+    )
+    measurement.worker_channel = ""
+    measurement.save(update_fields=["status", "ended_at", "end_reason", "worker_channel"])
+    _clear_prompt_of(measurement)
+    _send_after_commit(
+        assessment_group(measurement.assessment),
+        _event(_panel_frame(measurement)),
+        group=True,
+    )
+
+
+def measurements_expire(*, assessment_id: int, now: dt.datetime) -> None:
+    """Fail the assessment's running measurements whose media worker fell silent."""
+    silent_since = now - dt.timedelta(seconds=settings.MEDIA_WORKER_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        for measurement in (
+            Measurement.objects.select_for_update(of=("self",))
+            .select_related("assessment__appointment")
+            .defer("landmarks")
+            .filter(assessment_id=assessment_id, status=MeasurementStatus.RUNNING)
+            .filter(
+                models.Q(heartbeat_at__lt=silent_since)
+                | models.Q(heartbeat_at__isnull=True, started_at__lt=silent_since)
+            )
+        ):
+            _fail_silent(measurement, now=now)
+
+
 def _stop(measurement: Measurement, *, reason: str, now: dt.datetime) -> None:
+    if _worker_silent(measurement, now):
+        _fail_silent(measurement, now=now)
+        return
     if measurement.worker_channel:
         # The worker sums up, saves and tells everyone; it has the frames.
         _send_after_commit(
@@ -139,27 +243,27 @@ def _stop(measurement: Measurement, *, reason: str, now: dt.datetime) -> None:
     measurement.save(update_fields=["status", "ended_at", "end_reason"])
     _send_after_commit(
         assessment_group(measurement.assessment),
-        {
-            "type": "assessment.measurement",
-            "measurement": str(measurement.uuid),
-            "protocol": measurement.protocol,
-            "side": measurement.side,
-            "state": "ended",
-            "reason": reason,
-            "summary": measurement.summary,
-        },
+        _event(_panel_frame(measurement)),
         group=True,
     )
 
 
+STOP_REASONS = {
+    "": "stopped by the clinician",
+    "step": "the clinician moved to another test",
+}
+
+
 def measurement_stop(
-    *, assessment_id: int, actor: User, measurement_uuid: str, now: dt.datetime
+    *, assessment_id: int, actor: User, measurement_uuid: str, why: str = "", now: dt.datetime
 ) -> None:
+    if why not in STOP_REASONS:
+        raise ValueRefused("Unknown reason to stop.")
     with transaction.atomic():
         measurement = _measurement_for(assessment_id, measurement_uuid, actor, lock=True)
         if not measurement.is_live:
             return
-        _stop(measurement, reason="stopped by the clinician", now=now)
+        _stop(measurement, reason=STOP_REASONS[why], now=now)
         _clear_prompt(measurement)
 
 
@@ -170,6 +274,14 @@ def _clear_prompt(measurement: Measurement) -> None:
             appointment_id=assessment.appointment_id,
             prompt=_prompt(assessment, assessment.current_protocol, None),
         )
+
+
+def _clear_prompt_of(measurement: Measurement) -> None:
+    """Stop asking the client's page for its camera, if it is this measurement that asks."""
+    assessment = measurement.assessment
+    prompt = assessment.appointment.room_prompt if assessment.appointment_id else {}
+    if (prompt.get("measure") or {}).get("id") == str(measurement.uuid):
+        _clear_prompt(measurement)
 
 
 def _measurement_for(
@@ -274,9 +386,19 @@ def measurement_for_worker(*, measurement_uuid: str, appointment_uuid: str) -> M
     )
 
 
-def measurement_running(*, measurement_id: int, worker_channel: str) -> None:
+def measurement_running(*, measurement_id: int, worker_channel: str, now: dt.datetime) -> None:
     Measurement.objects.filter(pk=measurement_id).update(
-        status=MeasurementStatus.RUNNING, worker_channel=worker_channel
+        status=MeasurementStatus.RUNNING, worker_channel=worker_channel, heartbeat_at=now
+    )
+
+
+def measurement_heartbeat(*, measurement_id: int, now: dt.datetime) -> bool:
+    """The worker is alive. False when the measurement is no longer running on record (failed
+    as silent after a stall, say): the worker then ends it."""
+    return bool(
+        Measurement.objects.filter(pk=measurement_id, status=MeasurementStatus.RUNNING).update(
+            heartbeat_at=now
+        )
     )
 
 
@@ -292,7 +414,8 @@ def measurement_record(
     frames_dropped: int,
     now: dt.datetime,
 ) -> Measurement:
-    """The worker's result; the room's prompt stops asking for the camera."""
+    """The worker's result; the room's prompt stops asking for the camera, and the clinician's
+    panel gets the summary."""
     with transaction.atomic():
         measurement = (
             Measurement.objects.select_for_update(of=("self",))
@@ -309,8 +432,8 @@ def measurement_record(
         measurement.frames_dropped = frames_dropped
         measurement.worker_channel = ""
         measurement.save()
-        assessment = measurement.assessment
-        prompt = assessment.appointment.room_prompt if assessment.appointment_id else {}
-        if (prompt.get("measure") or {}).get("id") == str(measurement.uuid):
-            _clear_prompt(measurement)
+        _clear_prompt_of(measurement)
+        _send_after_commit(
+            assessment_group(measurement.assessment), _event(_panel_frame(measurement)), group=True
+        )
     return measurement

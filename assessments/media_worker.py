@@ -11,9 +11,12 @@ Per measurement: frames are pulled from the track as they come (newest wins, see
 sessions.media_peer), and analysed at most MEDIA_ANALYSIS_FPS times a second in a thread of
 the measurement's own (decode to RGB, downscale to at most 640 pixels on the long side, pose,
 angles), so the event loop never waits on the model. Each reading goes to the clinician's
-panel, framing hints to the client's page. It ends when the clinician stops it, the client
+panel, with the time its frame arrived (so the delay to the panel can be measured), framing
+hints to the client's page. Every MEDIA_HEARTBEAT_SECONDS a watch records that the worker is
+alive and calls the roll of the clinician's open panels. The measurement ends when the
+clinician stops it, no panel of theirs has answered for MEDIA_PANEL_GRACE_SECONDS, the client
 leaves, no video comes for MEDIA_NO_VIDEO_SECONDS, after MEDIA_MAX_SECONDS, or the connection
-fails; then the peer closes, the thread ends and the result is saved.
+fails; then the peer closes, the thread and the tasks end and the result is saved.
 """
 
 import asyncio
@@ -32,6 +35,7 @@ from django.utils import timezone
 
 from assessments.measurements import (
     measurement_for_worker,
+    measurement_heartbeat,
     measurement_record,
     measurement_running,
 )
@@ -87,19 +91,64 @@ class MeasurementSession:
         self.started = time.monotonic()
         self.framing: tuple[bool, str] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.watch: asyncio.Task[None] | None = None
         self.ender: asyncio.Future[None] | None = None
         self.ending = False
+        # When a panel of the clinician last answered the roll call.
+        self.panel_seen = time.monotonic()
 
     async def answer(self, sdp: str) -> str:
         self.peer.pc.on("connectionstatechange", self._on_connection_state)
         return await self.peer.answer(sdp)
 
     def _on_connection_state(self) -> None:
+        # A dropped network shows as "closed" as often as "failed" (aiortc closes the peer
+        # once its DTLS transport loses the ICE connection): one reason for both.
         if self.peer.connection_state in ("failed", "closed") and not self.ending:
-            self.ender = asyncio.ensure_future(self.end(f"connection {self.peer.connection_state}"))
+            self.ender = asyncio.ensure_future(
+                self.end("the connection to the client's camera was lost")
+            )
 
     def run(self) -> None:
         self.task = asyncio.create_task(self._loop(), name=f"measurement {self.uuid}")
+        self.watch = asyncio.create_task(self._watch(), name=f"measurement {self.uuid} watch")
+
+    async def _watch(self) -> None:
+        """Heartbeat, roll call and limits, whether or not frames come."""
+        layer = self.worker.channel_layer
+        try:
+            while True:
+                await asyncio.sleep(settings.MEDIA_HEARTBEAT_SECONDS)
+                now = time.monotonic()
+                if now - self.started > settings.MEDIA_MAX_SECONDS:
+                    reason = "time limit reached"
+                    break
+                if now - self.panel_seen > settings.MEDIA_PANEL_GRACE_SECONDS:
+                    reason = "the clinician's panel was closed"
+                    break
+                alive = await database_sync_to_async(measurement_heartbeat)(
+                    measurement_id=self.measurement_id, now=timezone.now()
+                )
+                if not alive:
+                    reason = "the measurement was ended elsewhere"
+                    break
+                await layer.group_send(
+                    self.assessment_group,
+                    {
+                        "type": "assessment.roll_call",
+                        "measurement": self.uuid,
+                        "reply_to": self.worker.channel_name,
+                    },
+                )
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            logger.exception("Measurement %s: the watch failed", self.uuid)
+            reason = "the measurement's watch failed"
+        await self.end(reason)
+
+    def present(self) -> None:
+        self.panel_seen = time.monotonic()
 
     async def _loop(self) -> None:
         interval = 1 / max(1, settings.MEDIA_ANALYSIS_FPS)
@@ -183,42 +232,31 @@ class MeasurementSession:
             return
         self.ending = True
         current = asyncio.current_task()
-        if self.task is not None and self.task is not current:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        for task in (self.task, self.watch):
+            if task is not None and task is not current:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.peer.close()
         loop = asyncio.get_running_loop()
         summary = await loop.run_in_executor(self.executor, self._finish)
         # No thread outlives the measurement.
         await loop.run_in_executor(None, self.executor.shutdown)
         status = MeasurementStatus.FAILED if failed else MeasurementStatus.ENDED
-        try:
-            await database_sync_to_async(measurement_record)(
-                measurement_id=self.measurement_id,
-                status=status,
-                reason=reason,
-                summary=summary,
-                landmarks=self.kept,
-                frames_received=self.peer.received,
-                frames_analysed=self.analysed,
-                frames_dropped=self.peer.dropped,
-                now=timezone.now(),
-            )
-        finally:
-            self.worker.sessions.pop(self.uuid, None)
-        await self.worker.channel_layer.group_send(
-            self.assessment_group,
-            {
-                "type": "assessment.measurement",
-                "measurement": self.uuid,
-                "protocol": self.protocol,
-                "side": self.side,
-                "state": "ended" if not failed else "failed",
-                "reason": reason,
-                "summary": summary,
-            },
+        # Nothing of it runs any more: the worker may take another (even if saving fails).
+        self.worker.sessions.pop(self.uuid, None)
+        await database_sync_to_async(measurement_record)(
+            measurement_id=self.measurement_id,
+            status=status,
+            reason=reason,
+            summary=summary,
+            landmarks=self.kept,
+            frames_received=self.peer.received,
+            frames_analysed=self.analysed,
+            frames_dropped=self.peer.dropped,
+            now=timezone.now(),
         )
+        # measurement_record told the clinician's panel; the client's page hears it here.
         await self.worker.channel_layer.group_send(
             self.room_group, {"type": "room.framing", "id": self.uuid, "ok": True, "hint": ""}
         )
@@ -277,7 +315,7 @@ class MediaWorkerConsumer(AsyncConsumer):
             await self._refuse(reply_to, measurement_uuid, "The camera connection failed.")
             return
         await database_sync_to_async(measurement_running)(
-            measurement_id=measurement.pk, worker_channel=self.channel_name
+            measurement_id=measurement.pk, worker_channel=self.channel_name, now=timezone.now()
         )
         await self.channel_layer.send(
             reply_to,
@@ -295,6 +333,11 @@ class MediaWorkerConsumer(AsyncConsumer):
         if session is not None:
             with contextlib.suppress(Exception):
                 await session.peer.add_candidate(message["candidate"])
+
+    async def media_present(self, message: dict[str, Any]) -> None:
+        session = self.sessions.get(message["measurement"])
+        if session is not None:
+            session.present()
 
     async def media_stop(self, message: dict[str, Any]) -> None:
         session = self.sessions.get(message["measurement"])

@@ -303,6 +303,13 @@ MEDIA_MAX_SESSIONS = env_int("MEDIA_MAX_SESSIONS", 4)
 MEDIA_ANALYSIS_FPS = env_int("MEDIA_ANALYSIS_FPS", 12)
 MEDIA_NO_VIDEO_SECONDS = env_int("MEDIA_NO_VIDEO_SECONDS", 20)
 MEDIA_MAX_SECONDS = env_int("MEDIA_MAX_SECONDS", 5 * 60)
+# A running measurement's worker says it is alive every MEDIA_HEARTBEAT_SECONDS; one silent for
+# MEDIA_WORKER_TIMEOUT_SECONDS has died and its measurement is failed. A measurement ends when
+# no panel of its clinician has been open on the assessment for MEDIA_PANEL_GRACE_SECONDS (a
+# reload takes less), so nothing is measured unattended.
+MEDIA_HEARTBEAT_SECONDS = env_int("MEDIA_HEARTBEAT_SECONDS", 2)
+MEDIA_WORKER_TIMEOUT_SECONDS = env_int("MEDIA_WORKER_TIMEOUT_SECONDS", 15)
+MEDIA_PANEL_GRACE_SECONDS = env_int("MEDIA_PANEL_GRACE_SECONDS", 10)
 
 # --- Reminders ------------------------------------------------------------------------------------
 # Reminders one dispatch task sends at most, and how many such tasks may share a backlog.

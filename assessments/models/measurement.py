@@ -35,8 +35,11 @@ class Measurement(models.Model):
     started_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=200, blank=True)
-    # The media worker process's channel while it runs.
+    # The media worker process's channel while it runs, and when it last said it was alive
+    # (every MEDIA_HEARTBEAT_SECONDS): a worker that died leaves a running row behind, which is
+    # failed once it has been silent for MEDIA_WORKER_TIMEOUT_SECONDS.
     worker_channel = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     frames_received = models.PositiveIntegerField(default=0)
     frames_analysed = models.PositiveIntegerField(default=0)
     frames_dropped = models.PositiveIntegerField(default=0)

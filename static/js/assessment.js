@@ -216,6 +216,8 @@ function start(panel) {
       onLocked();
       return;
     }
+    // After a reload: each test's measurement still running, or finished and not accepted.
+    for (const measurement of frame.measurements || []) onMeasurement(measurement);
     resendAll();
     persist();
     updateLeftRight();
@@ -292,7 +294,7 @@ function start(panel) {
 
   function showStep(key, { tell = true } = {}) {
     // Leaving the step ends its measurement.
-    if (tell && measuring && measuring.protocol !== key) stopMeasuring();
+    if (tell && measuring && measuring.protocol !== key) stopMeasuring({ why: "step" });
     for (const step of steps) step.hidden = step.dataset.step !== key;
     for (const link of links) {
       if (link.dataset.step === key) link.setAttribute("aria-current", "step");
@@ -461,7 +463,8 @@ function start(panel) {
       live.hidden = false;
       result.hidden = true;
     }
-    if (frame.state === "waiting") {
+    // Waiting, or running as a reloaded page learns it (the next reading follows).
+    if (frame.state === "waiting" || (frame.state === "running" && !frame.framing)) {
       box.querySelector(".measure-value").textContent = frame.message;
       box.querySelector(".measure-hint").textContent = "";
       return;
@@ -469,8 +472,10 @@ function start(panel) {
     if (frame.state === "running") {
       const { label, unit } = box.dataset;
       const shown = unit === "°" || !unit ? `${frame.value}${unit}` : `${frame.value} ${unit}`;
-      box.querySelector(".measure-value").textContent =
-        frame.value === null ? `${label}: —` : `${label} (${frame.side}): ${shown} · confidence ${frame.confidence}`;
+      let text = `${label}: —`;
+      if (frame.value !== null) text = `${label} (${frame.side}): ${shown} · confidence ${frame.confidence}`;
+      else if (frame.confidence !== null) text = `${label}: — (confidence ${frame.confidence} is too low)`;
+      box.querySelector(".measure-value").textContent = text;
       box.querySelector(".measure-hint").textContent = frame.framing.hint;
       box.querySelector(".measure-hint").classList.toggle("error", !frame.framing.ok);
       drawSkeleton(box.querySelector("canvas.skeleton"), frame.skeleton, frame.aspect);
@@ -488,10 +493,14 @@ function start(panel) {
     const parts = Object.entries(values).map(([field, trials]) =>
       trials.map(([trial, value]) => `trial ${trial}: ${value}${unit === "°" || !unit ? unit : ` ${unit}`}`).join(", "),
     );
-    const frames = summary.frames ? ` ${summary.frames_used} of ${summary.frames} frames used (${summary.frames_low_confidence} left out for low confidence).` : "";
-    result.querySelector(".measure-summary").textContent = parts.length
-      ? `Measured ${frame.side}: ${parts.join("; ")}.${frames}`
-      : `Nothing to record (${frame.reason}).${frames}`;
+    const frames = summary.frames
+      ? ` ${summary.frames_used} of ${summary.frames} frames used (${summary.frames_low_confidence} left out for low confidence, ${summary.frames_badly_framed} badly framed).`
+      : "";
+    const model = [frame.model, frame.version].filter(Boolean).join(" ");
+    let text = `Nothing to record (${frame.reason}).`;
+    if (frame.state === "failed") text = `The measurement failed: ${frame.reason}.`;
+    if (parts.length) text = `Measured ${frame.side}${model ? ` with ${model}` : ""}: ${parts.join("; ")}.`;
+    result.querySelector(".measure-summary").textContent = `${text}${frames}${summary.note ? ` ${summary.note}` : ""}`;
     result.querySelector(".measure-accept").hidden = parts.length === 0;
   }
 
@@ -514,9 +523,9 @@ function start(panel) {
     }
   }
 
-  function stopMeasuring() {
+  function stopMeasuring({ why = "" } = {}) {
     if (measuring && socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "measure", action: "stop", measurement: measuring.id }));
+      socket.send(JSON.stringify({ type: "measure", action: "stop", measurement: measuring.id, why }));
     }
   }
 
@@ -528,7 +537,7 @@ function start(panel) {
       box.querySelector(".measure-result").hidden = true;
       socket.send(JSON.stringify({ type: "measure", action: "start", protocol: box.dataset.protocol, side }));
     });
-    box.querySelector(".measure-stop").addEventListener("click", stopMeasuring);
+    box.querySelector(".measure-stop").addEventListener("click", () => stopMeasuring());
     box.querySelector(".measure-accept").addEventListener("click", () => {
       socket.send(JSON.stringify({ type: "accept", measurement: box.dataset.measurement }));
     });

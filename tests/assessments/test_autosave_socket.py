@@ -85,7 +85,13 @@ def test_values_are_saved_as_entered_and_survive_a_reconnect(assessment, clinici
     async def scenario() -> None:
         panel = Panel(assessment, key)
         state = await panel.open()
-        assert state == {"type": "state", "status": "draft", "step": "", "values": []}
+        assert state == {
+            "type": "state",
+            "status": "draft",
+            "step": "",
+            "values": [],
+            "measurements": [],
+        }
         saved = await panel.set("faber.left.1.faber_height_cm", "14.5", base=0)
         assert saved["type"] == "saved"
         assert saved["value"] == 14.5

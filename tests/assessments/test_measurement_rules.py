@@ -276,3 +276,173 @@ def test_accepted_values_show_the_model_and_version_beside_measured_from_video(
     )
     page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
     assert escape(MEASURED_WITH.replace("Measured", "measured")) in page.content.decode()
+
+
+# --- After a reload: the panel gets its measurement back --------------------------------------
+
+
+def state_of(assessment, user) -> dict:
+    """The state frame a panel gets when it (re)connects."""
+    key = session_key_for(user)
+
+    async def connect() -> dict:
+        socket = WebsocketCommunicator(
+            application,
+            f"/ws/assessments/{assessment.uuid}/",
+            headers=[
+                (b"origin", b"http://localhost"),
+                (b"host", b"localhost"),
+                (b"cookie", f"sessionid={key}".encode()),
+            ],
+        )
+        assert (await socket.connect())[0]
+        state = await socket.receive_json_from(20)
+        await socket.disconnect()
+        return state
+
+    return async_to_sync(connect)()
+
+
+def test_a_reloaded_panel_gets_the_measurement_that_is_waiting_or_running(
+    assessment, clinician
+) -> None:
+    room_admit(appointment=assessment.appointment, user=clinician.user, now=timezone.now())
+    talk(assessment, clinician.user, [START], wait_for="measurement")
+    measurement = Measurement.objects.get()
+    assert state_of(assessment, clinician.user)["measurements"] == [
+        {
+            "type": "measurement",
+            "measurement": str(measurement.uuid),
+            "protocol": "lunge",
+            "side": "left",
+            "state": "waiting",
+            "message": "Waiting for Ana Silva's camera…",
+        }
+    ]
+    # A media worker took it and is alive.
+    Measurement.objects.filter(pk=measurement.pk).update(
+        status=MeasurementStatus.RUNNING,
+        worker_channel="specific.worker!1",
+        heartbeat_at=timezone.now(),
+    )
+    state = state_of(assessment, clinician.user)
+    [running] = state["measurements"]
+    assert running["state"] == "running"
+    assert "specific.worker!1" not in str(state)  # where the worker is stays on the server
+    assert running["message"] == "Measuring from Ana Silva's camera…"
+
+
+def test_a_reloaded_panel_can_still_accept_a_finished_measurement(assessment, clinician) -> None:
+    measurement = finished_measurement(assessment, clinician)
+    Measurement.objects.filter(pk=measurement.pk).update(
+        ended_at=timezone.now(), end_reason="stopped by the clinician"
+    )
+    [shown] = state_of(assessment, clinician.user)["measurements"]
+    assert shown == {
+        "type": "measurement",
+        "measurement": str(measurement.uuid),
+        "protocol": "lunge",
+        "side": "left",
+        "state": "ended",
+        "reason": "stopped by the clinician",
+        "summary": measurement.summary,
+        "model": "MediaPipe Pose",
+        "version": "0.10.21 (model_complexity=1)",
+    }
+    talk(
+        assessment,
+        clinician.user,
+        [{"type": "accept", "measurement": str(measurement.uuid)}],
+        wait_for="accepted",
+    )
+    # Once accepted, the values are in the fields: nothing is left to offer.
+    assert state_of(assessment, clinician.user)["measurements"] == []
+
+
+def test_each_test_shows_its_latest_measurement_not_older_ones(assessment, clinician) -> None:
+    older = finished_measurement(assessment, clinician)
+    newer = finished_measurement(assessment, clinician)
+    leg_raise = finished_measurement(assessment, clinician)
+    Measurement.objects.filter(pk=older.pk).update(
+        started_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    Measurement.objects.filter(pk=leg_raise.pk).update(protocol="aslr")
+    shown = state_of(assessment, clinician.user)["measurements"]
+    assert sorted((m["protocol"], m["measurement"]) for m in shown) == [
+        ("aslr", str(leg_raise.uuid)),
+        ("lunge", str(newer.uuid)),
+    ]
+
+
+# --- A media worker that died -------------------------------------------------------------------
+
+
+def silent_worker_measurement(assessment, clinician, *, silent_s: float) -> Measurement:
+    """A running measurement whose media worker last reported ``silent_s`` seconds ago, with
+    the client's prompt still asking for the camera."""
+    room_admit(appointment=assessment.appointment, user=clinician.user, now=timezone.now())
+    talk(assessment, clinician.user, [START], wait_for="measurement")
+    measurement = Measurement.objects.get()
+    Measurement.objects.filter(pk=measurement.pk).update(
+        status=MeasurementStatus.RUNNING,
+        worker_channel="specific.gone!1",
+        heartbeat_at=timezone.now() - dt.timedelta(seconds=silent_s),
+    )
+    return measurement
+
+
+def test_a_measurement_whose_worker_fell_silent_fails_with_the_reason(
+    assessment, clinician, settings
+) -> None:
+    settings.MEDIA_WORKER_TIMEOUT_SECONDS = 15
+    measurement = silent_worker_measurement(assessment, clinician, silent_s=16)
+    [shown] = state_of(assessment, clinician.user)["measurements"]
+    reason = "the media worker stopped responding (nothing from it for 15 seconds)"
+    assert (shown["state"], shown["reason"]) == ("failed", reason)
+    measurement.refresh_from_db()
+    assert (measurement.status, measurement.end_reason) == (MeasurementStatus.FAILED, reason)
+    assert measurement.ended_at is not None
+    assert measurement.worker_channel == ""
+    # The client's page is no longer asked for its camera.
+    prompt = Appointment.objects.get(pk=assessment.appointment_id).room_prompt
+    assert "measure" not in prompt
+
+
+def test_a_worker_that_reported_recently_is_left_running(assessment, clinician, settings) -> None:
+    settings.MEDIA_WORKER_TIMEOUT_SECONDS = 15
+    measurement = silent_worker_measurement(assessment, clinician, silent_s=5)
+    [shown] = state_of(assessment, clinician.user)["measurements"]
+    assert shown["state"] == "running"
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.RUNNING
+
+
+def test_stopping_a_measurement_whose_worker_died_ends_it_at_once(
+    assessment, clinician, settings
+) -> None:
+    settings.MEDIA_WORKER_TIMEOUT_SECONDS = 15
+    measurement = silent_worker_measurement(assessment, clinician, silent_s=30)
+    answer = talk(
+        assessment,
+        clinician.user,
+        [{"type": "measure", "action": "stop", "measurement": str(measurement.uuid)}],
+        wait_for="measurement",
+    )
+    assert answer["state"] == "failed"
+    assert answer["reason"].startswith("the media worker stopped responding")
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.FAILED
+
+
+def test_leaving_the_step_stops_the_measurement_with_that_reason(assessment, clinician) -> None:
+    room_admit(appointment=assessment.appointment, user=clinician.user, now=timezone.now())
+    talk(assessment, clinician.user, [START], wait_for="measurement")
+    measurement = Measurement.objects.get()
+    stop = {"type": "measure", "action": "stop", "measurement": str(measurement.uuid)}
+    refused = talk(assessment, clinician.user, [{**stop, "why": "bored"}], wait_for="measurement")
+    assert refused["message"] == "Unknown reason to stop."
+    ended = talk(assessment, clinician.user, [{**stop, "why": "step"}], wait_for="measurement")
+    assert (ended["state"], ended["reason"]) == ("ended", "the clinician moved to another test")
+    measurement.refresh_from_db()
+    assert measurement.end_reason == "the clinician moved to another test"
+    assert "measure" not in Appointment.objects.get(pk=assessment.appointment_id).room_prompt

@@ -1,6 +1,8 @@
 """The media worker on its own, driven over the real channel layer (Redis) as the room's
 consumer drives it: it refuses what it should, and every way a measurement can end (no video,
-the client leaving) closes the peer and ends its thread, and keeps the result."""
+the client leaving, the time limit, a failed connection, no clinician's panel left open)
+closes the peer, ends its thread and its tasks, and keeps the result. While it runs it reports
+that it is alive."""
 
 import asyncio
 import datetime as dt
@@ -8,18 +10,33 @@ import threading
 import time
 from typing import Any
 
+import aioice.ice
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from assessments.media_worker import MediaWorkerConsumer
 from assessments.models import Measurement, MeasurementStatus
 from assessments.services import assessment_group
+from telehealth.asgi import application
 from tests.assessments.test_measure_over_webrtc import CLIP, ClipTrack
+from tests.conftest import session_key_for
+from tests.webrtc_peer import PatternTrack
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+SCRIPTED = "tests.assessments.synthetic_poses.ScriptedLunge"
+
+
+@pytest.fixture(autouse=True)
+def no_panel_needed(settings) -> None:
+    # The inbox that hears the assessment's group stands in for the clinician's panel but does
+    # not answer the worker's roll call; the roll call's own test opens real panels.
+    settings.MEDIA_PANEL_GRACE_SECONDS = 600
 
 
 class SilentTrack(MediaStreamTrack):
@@ -56,10 +73,50 @@ async def with_worker(scenario) -> dict:
     task = asyncio.create_task(worker({"type": "channel", "channel": "media"}, receive, ignore))
     inbox = await layer.new_channel()
     try:
-        return await scenario(layer, worker, inbox)
+        result = await scenario(layer, worker, inbox)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    result["leftover_tasks"] = await leftover_tasks()
+    return result
+
+
+async def leftover_tasks(*, timeout: float = 5) -> list[str]:
+    """Tasks still alive (besides this one) once the measurement and the worker are over: the
+    peer's, the analysis loop's or the watch's would show here."""
+    loop = asyncio.get_running_loop()
+    current = asyncio.current_task()
+    deadline = loop.time() + timeout
+    while True:
+        leftovers = [task for task in asyncio.all_tasks() if task is not current]
+        if not leftovers or loop.time() > deadline:
+            return [repr(task) for task in leftovers]
+        await asyncio.sleep(0.05)
+
+
+async def open_panel(assessment, session_key: str) -> WebsocketCommunicator:
+    """The clinician's assessment panel, connected (its state frame read)."""
+    panel = WebsocketCommunicator(
+        application,
+        f"/ws/assessments/{assessment.uuid}/",
+        headers=[
+            (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
+            (b"cookie", f"sessionid={session_key}".encode()),
+        ],
+    )
+    assert (await panel.connect())[0]
+    panel.state = await panel.receive_json_from(20)
+    return panel
+
+
+def pull_the_cable(pc: RTCPeerConnection) -> None:
+    """The client's network goes: its sockets close without a word to the server (no DTLS
+    close, no RTCP BYE), as when a laptop's Wi-Fi drops or the browser is killed."""
+    for transceiver in pc.getTransceivers():
+        ice = transceiver.sender.transport.transport
+        for protocol in ice._connection._protocols:
+            protocol.transport.close()
 
 
 async def next_of(layer, channel: str, kind: str, *, timeout: float = 30, state: str = "") -> dict:
@@ -109,6 +166,7 @@ def test_a_measurement_without_video_ends_and_cleans_up(assessment, clinician, s
     assert result["ended"]["reason"] == "no video arrived"
     assert result["sessions"] == {}
     assert no_pose_threads()
+    assert result["leftover_tasks"] == []
     measurement.refresh_from_db()
     assert measurement.status == MeasurementStatus.ENDED
     assert measurement.end_reason == "no video arrived"
@@ -134,12 +192,12 @@ def test_the_client_leaving_ends_the_measurement(assessment, clinician) -> None:
     result = asyncio.run(with_worker(scenario))
     assert result["first"]["skeleton"] is not None
     assert result["ended"]["reason"] in {
-        "connection closed",
-        "connection failed",
+        "the connection to the client's camera was lost",
         "the client's camera stopped",
     }
     assert result["sessions"] == {}
     assert no_pose_threads()
+    assert result["leftover_tasks"] == []
     measurement.refresh_from_db()
     assert measurement.status == MeasurementStatus.ENDED
     assert measurement.frames_analysed >= 1
@@ -197,6 +255,7 @@ def test_offers_the_worker_refuses(assessment, clinician, settings) -> None:
     first.refresh_from_db()
     assert first.status == MeasurementStatus.FAILED
     assert no_pose_threads()
+    assert result["leftover_tasks"] == []
 
 
 def test_a_busy_worker_says_so(assessment, clinician, settings) -> None:
@@ -248,5 +307,143 @@ def test_a_busy_worker_says_so(assessment, clinician, settings) -> None:
         "message": "The server is busy measuring other sessions: try again in a minute.",
     }
     assert result["sessions"] == {}
+    assert result["leftover_tasks"] == []
     first.refresh_from_db()
     assert (first.status, first.end_reason) == (MeasurementStatus.ENDED, "stopped")
+
+
+def test_a_measurement_reaching_its_time_limit_ends_and_cleans_up(
+    assessment, clinician, settings
+) -> None:
+    settings.POSE_MODEL = SCRIPTED
+    settings.MEDIA_MAX_SECONDS = 2
+    measurement = make_measurement(assessment, clinician)
+
+    async def scenario(layer, worker, inbox) -> dict:
+        await layer.group_add(assessment_group(assessment), inbox)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver(PatternTrack("client"), direction="sendonly")
+        answer = await offer(layer, inbox, measurement, pc)
+        answered = time.monotonic()
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        ended = await next_of(layer, inbox, "assessment.measurement", state="ended")
+        took = time.monotonic() - answered
+        sessions = dict(worker.sessions)
+        await pc.close()
+        return {"ended": ended, "took": took, "sessions": sessions}
+
+    result = asyncio.run(with_worker(scenario))
+    assert result["ended"]["reason"] == "time limit reached"
+    assert result["took"] < 2 + 3  # the limit, plus a heartbeat and some slack
+    assert result["sessions"] == {}
+    assert no_pose_threads()
+    assert result["leftover_tasks"] == []
+    measurement.refresh_from_db()
+    assert (measurement.status, measurement.end_reason) == (
+        MeasurementStatus.ENDED,
+        "time limit reached",
+    )
+    assert measurement.frames_analysed > 0
+    assert measurement.worker_channel == ""
+
+
+def test_a_connection_that_fails_ends_the_measurement_and_cleans_up(
+    assessment, clinician, settings, monkeypatch
+) -> None:
+    settings.POSE_MODEL = SCRIPTED
+    settings.MEDIA_NO_VIDEO_SECONDS = 120  # only the failure may end it
+    # ICE consent (RFC 7675) is checked every 5 s and lost after 6 failures; shortened here
+    # so that the failure is noticed in a second or two instead of half a minute.
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.5)
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", 2)
+    measurement = make_measurement(assessment, clinician)
+
+    async def scenario(layer, worker, inbox) -> dict:
+        await layer.group_add(assessment_group(assessment), inbox)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver(PatternTrack("client"), direction="sendonly")
+        answer = await offer(layer, inbox, measurement, pc)
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await next_of(layer, inbox, "assessment.measurement", state="running")
+        pull_the_cable(pc)
+        ended = await next_of(layer, inbox, "assessment.measurement", state="ended")
+        sessions = dict(worker.sessions)
+        await pc.close()
+        return {"ended": ended, "sessions": sessions}
+
+    result = asyncio.run(with_worker(scenario))
+    assert result["ended"]["reason"] == "the connection to the client's camera was lost"
+    assert result["sessions"] == {}
+    assert no_pose_threads()
+    assert result["leftover_tasks"] == []
+    measurement.refresh_from_db()
+    assert measurement.status == MeasurementStatus.ENDED
+    assert measurement.end_reason == "the connection to the client's camera was lost"
+    assert measurement.frames_analysed > 0
+
+
+def test_a_measurement_ends_once_no_panel_of_the_clinician_is_open(
+    assessment, clinician, settings
+) -> None:
+    settings.MEDIA_PANEL_GRACE_SECONDS = 3
+    settings.MEDIA_HEARTBEAT_SECONDS = 1
+    settings.MEDIA_NO_VIDEO_SECONDS = 120
+    measurement = make_measurement(assessment, clinician)
+    session_key = session_key_for(clinician.user)
+
+    @database_sync_to_async
+    def heartbeat() -> dt.datetime | None:
+        return Measurement.objects.get(pk=measurement.pk).heartbeat_at
+
+    async def scenario(layer, worker, inbox) -> dict:
+        await layer.group_add(assessment_group(assessment), inbox)
+        first_panel = await open_panel(assessment, session_key)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver(SilentTrack(), direction="sendonly")
+        answer = await offer(layer, inbox, measurement, pc)
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        first_beat = await heartbeat()
+        # The clinician reloads the page: the old panel goes, a new one comes half a second
+        # later and is told about the measurement.
+        await asyncio.sleep(1)
+        await first_panel.disconnect()
+        await asyncio.sleep(0.5)
+        second_panel = await open_panel(assessment, session_key)
+        # Longer than the grace: the new panel answers the roll call, the measurement goes on.
+        await asyncio.sleep(5)
+        still_running = str(measurement.uuid) in worker.sessions
+        later_beat = await heartbeat()
+        # The clinician closes the page.
+        await second_panel.disconnect()
+        closed = time.monotonic()
+        ended = await next_of(layer, inbox, "assessment.measurement", state="ended")
+        waited = time.monotonic() - closed
+        sessions = dict(worker.sessions)
+        await pc.close()
+        return {
+            "reloaded_state": second_panel.state,
+            "still_running": still_running,
+            "beats": (first_beat, later_beat),
+            "ended": ended,
+            "waited": waited,
+            "sessions": sessions,
+        }
+
+    result = asyncio.run(with_worker(scenario))
+    [shown] = result["reloaded_state"]["measurements"]
+    assert (shown["measurement"], shown["state"]) == (str(measurement.uuid), "running")
+    assert result["still_running"]
+    # The worker reported that it was alive while it ran.
+    first_beat, later_beat = result["beats"]
+    assert later_beat - first_beat >= dt.timedelta(seconds=5)
+    assert result["ended"]["reason"] == "the clinician's panel was closed"
+    # The grace counts from the panel's last answer, at most a heartbeat before it closed.
+    assert 3 - 1 - 0.5 <= result["waited"] <= 3 + 1 + 3
+    assert result["sessions"] == {}
+    assert no_pose_threads()
+    assert result["leftover_tasks"] == []
+    measurement.refresh_from_db()
+    assert (measurement.status, measurement.end_reason) == (
+        MeasurementStatus.ENDED,
+        "the clinician's panel was closed",
+    )

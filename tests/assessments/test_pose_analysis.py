@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import av
+import numpy
 import pytest
 
 from assessments.pose.analysis import (
@@ -22,60 +23,11 @@ from assessments.pose.analysis import (
     StraightLegRaiseAnalysis,
     framing_check,
 )
-from assessments.pose.geometry import Point, Point3
+from assessments.pose.geometry import Point
 from assessments.pose.model import pose_model, vision_available
+from tests.assessments.synthetic_poses import ScriptedLunge, standing, world
 
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
-
-
-def standing(*, depth: float = 0.0, valgus_deg: float = 0.0, visibility: float = 1.0) -> list:
-    """A person facing the camera (their left on the image's right), hips lowered by ``depth``
-    (of the frame height), the left knee pushed toward the midline by ``valgus_deg``."""
-    points = [Point(0.5, 0.5, 0.0)] * 33
-    hip_y = 0.5 + depth
-    thigh = 0.2
-    spots = {
-        11: (0.62, 0.25),
-        12: (0.38, 0.25),  # shoulders
-        23: (0.55, hip_y),
-        24: (0.45, hip_y),  # hips
-        25: (0.55, hip_y + thigh),
-        26: (0.45, hip_y + thigh),  # knees
-        27: (0.55, 0.9),
-        28: (0.45, 0.9),  # ankles
-        29: (0.555, 0.92),
-        30: (0.445, 0.92),  # heels
-        31: (0.55, 0.95),
-        32: (0.45, 0.95),  # toes
-    }
-    points = list(points)
-    for index, (x, y) in spots.items():
-        points[index] = Point(x, y, visibility)
-    if valgus_deg:
-        # Move the left knee toward the midline so the thigh and shank meet at the angle.
-        hip, ankle = points[23], points[27]
-        mid_y = (hip.y + ankle.y) / 2
-        half = (ankle.y - hip.y) / 2
-        offset = half * math.tan(math.radians(valgus_deg / 2))
-        points[25] = Point(hip.x - offset, mid_y, visibility)
-    return points
-
-
-def world(*, left_flexion: float = 8.0, right_flexion: float = 8.0, jitter: float = 0.0) -> list:
-    """World landmarks (metres, hip-centred, y down) of someone facing the camera with each knee
-    bent by exactly the given flexion, the thigh forward by 60 % of it; ``jitter`` adds that
-    much random error (metres, standard deviation) to every coordinate."""
-    points = [Point3(0.0, 0.0, 0.0)] * 33
-    for indexes, x, flexion in (
-        ((23, 25, 27), 0.1, left_flexion),
-        ((24, 26, 28), -0.1, right_flexion),
-    ):
-        a, b = math.radians(0.6 * flexion), math.radians(0.6 * flexion - flexion)
-        knee = (x, 0.42 * math.cos(a), -0.42 * math.sin(a))
-        ankle = (x, knee[1] + 0.4 * math.cos(b), knee[2] - 0.4 * math.sin(b))
-        for index, spot in zip(indexes, ((x, 0.0, 0.0), knee, ankle), strict=True):
-            points[index] = Point3(*(value + random.gauss(0, jitter) for value in spot))
-    return points
 
 
 def test_framing_hints() -> None:
@@ -343,3 +295,17 @@ def test_a_lunge_analysis_runs_on_a_real_clip_with_the_3d_landmarks() -> None:
     summary = analysis.finish()
     assert summary.frames == len(frames)
     assert all(rep["knee_flexion_deg"] >= 40 for rep in summary.repetitions)
+
+
+def test_the_scripted_test_model_gives_exact_lunge_values() -> None:
+    # The model the end-to-end test selects with POSE_MODEL: its script, fed at 12 frames a
+    # second, gives three repetitions at exactly 90° with exactly the scripted valgus.
+    model = ScriptedLunge()
+    analysis = LungeAnalysis(side="left", aspect=640 / 360)
+    image = numpy.zeros((360, 640, 3), dtype=numpy.uint8)
+    for number in range(len(ScriptedLunge.script) + 5):
+        pose = model.detect(image)
+        analysis.feed(number / 12, pose.landmarks, pose.world_landmarks)
+    summary = analysis.finish()
+    assert [rep["knee_flexion_deg"] for rep in summary.repetitions] == [90.0, 90.0, 90.0]
+    assert summary.values["fppa_deg"] == [(1, 12), (2, 14), (3, 16)]
