@@ -47,6 +47,7 @@ class ReceiveOnlyPeer:
         self._latest: ArrivedFrame | None = None
         self._new = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._track: MediaStreamTrack | None = None
         self._closed = False
         self.track_ended = asyncio.Event()
         self.pc.on("track", self._on_track)
@@ -54,6 +55,15 @@ class ReceiveOnlyPeer:
     @property
     def connection_state(self) -> str:
         return self.pc.connectionState
+
+    @property
+    def backlog(self) -> int:
+        """Decoded frames held for the analysis: the newest one kept here (0 or 1), plus any
+        the track has queued that the reader has not taken yet (aiortc queues frames without
+        bound for whoever does not read them, so this is what would grow if frames were
+        queued instead of dropped)."""
+        queue = getattr(self._track, "_queue", None)
+        return (self._latest is not None) + (queue.qsize() if queue is not None else 0)
 
     async def answer(self, offer_sdp: str) -> str:
         """Answer the browser's offer; the answer carries this peer's candidates."""
@@ -76,6 +86,7 @@ class ReceiveOnlyPeer:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind != "video" or self._reader is not None:
             return
+        self._track = track
         self._reader = asyncio.create_task(self._read(track), name="media peer reader")
 
     async def _read(self, track: MediaStreamTrack) -> None:
