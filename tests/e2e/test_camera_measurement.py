@@ -1,6 +1,7 @@
 """Measuring from the camera during a real call in two browsers (Chromium's fake camera shows
 no person): the clinician starts a measurement, both screens show the framing hint that nobody
-is in view, the clinician stops it, and the call goes on."""
+is in view, the clinician stops it, and the call goes on. A reloaded panel gets the running
+measurement back, and moving on to another test ends it on the server."""
 
 import pytest
 from playwright.sync_api import expect
@@ -58,3 +59,55 @@ def test_the_clinician_starts_and_stops_a_measurement_during_the_call(
     assert measurement.frames_analysed > 0
     assert measurement.summary["frames_used"] == 0
     assert measurement.end_reason == "stopped by the clinician"
+
+
+@pytest.mark.e2e
+def test_a_reloaded_panel_keeps_the_measurement_and_leaving_the_step_ends_it(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    url = room.server.url
+    with launch_browser(args=ARGS) as browser:
+        client = person(browser, url=url, session=room.client_session, name="client")
+        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client_page, clinician_page = start_call(room, client, clinician)
+        clinician_page.get_by_role("button", name="Start the guided assessment").click()
+        expect(clinician_page.locator("#assessment")).to_have_attribute("data-connection", "open")
+        clinician_page.locator('.step-link[data-step="lunge"]').click()
+        box = clinician_page.locator('.measure[data-protocol="lunge"]')
+        box.get_by_role("button", name="Measure").click()
+        expect(client_page.locator("#room")).to_have_attribute(
+            "data-measure", "connected", timeout=30_000
+        )
+        expect(box).to_have_attribute("data-state", "running", timeout=30_000)
+
+        # The clinician reloads the page: the call comes back, and so does the measurement,
+        # still running, with its live readings and its Stop button.
+        clinician_page.reload()
+        expect(clinician_page.locator("#room")).to_have_attribute(
+            "data-connection", "connected", timeout=30_000
+        )
+        expect(clinician_page.locator("#assessment")).to_have_attribute("data-connection", "open")
+        expect(box).to_have_attribute("data-state", "running")
+        expect(box.locator(".measure-hint")).to_have_text(NOBODY, timeout=10_000)
+        expect(box.get_by_role("button", name="Stop measuring")).to_be_visible()
+
+        # Moving on to the next test ends the measurement: the server's peer closes and the
+        # client's page stops sending its camera, while the call goes on.
+        clinician_page.locator('.step-link[data-step="knee_to_wall"]').click()
+        expect(client_page.locator("#room")).to_have_attribute("data-measure", "off")
+        expect(client_page.locator("#prompt-framing")).to_be_hidden()
+        # The worker's summary, sent once its peer had closed and its thread had ended.
+        expect(box).to_have_attribute("data-state", "ended")
+        expect(box.locator(".measure-summary")).to_contain_text(
+            "Nothing to record (the clinician moved to another test)"
+        )
+        expect(client_page.locator("#room")).to_have_attribute("data-connection", "connected")
+        expect(clinician_page.locator("#room")).to_have_attribute("data-connection", "connected")
+
+    measurement = Measurement.objects.get()
+    assert (measurement.status, measurement.end_reason) == (
+        MeasurementStatus.ENDED,
+        "the clinician moved to another test",
+    )
+    assert measurement.worker_channel == ""
+    assert measurement.frames_analysed > 0
