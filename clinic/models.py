@@ -355,6 +355,36 @@ class SignInLink(models.Model):
         return f"Sign-in link for {self.user.email}, created {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class OutgoingEmail(models.Model):
+    """An email owed to someone about a change, written in the change's own transaction, so
+    that whatever happens to the task queued after the commit, the database knows it is owed.
+
+    The task sends it under this row's lock and marks it sent once the mail server accepted it
+    (``clinic.mail.outgoing_email_send``): a second copy of the task waits, then finds it sent.
+    Beat queues again those neither sent nor refused for good, a few minutes after the change
+    and then less and less often (``clinic.mail.outgoing_emails_resend``).
+    """
+
+    created_at = models.DateTimeField()
+    # When the sweep may queue it (again).
+    retry_at = models.DateTimeField()
+    # How many times the sweep has queued it again.
+    resent = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # The mail server refused the address for good (5xx): trying again cannot help.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sent_at__isnull=True) | models.Q(failed_at__isnull=True),
+                name="%(app_label)s_%(class)s_sent_or_failed",
+            ),
+        ]
+
+
 class AuditAction(models.TextChoices):
     VIEWED = "viewed", "Viewed"
     CREATED = "created", "Created"

@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from clinic.models import Client, Clinician, Intake, User
+from clinic.models import Client, Clinician, Intake, OutgoingEmail, User
 from sessions.limits import MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES
 
 
@@ -257,6 +257,55 @@ class Appointment(models.Model):
 class ParticipantRole(models.TextChoices):
     CLIENT = "client", "Client"
     CLINICIAN = "clinician", "Clinician"
+
+
+class AppointmentEvent(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    RESCHEDULED = "rescheduled", "Rescheduled"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class AppointmentEmail(OutgoingEmail):
+    """The email a participant is owed about one change of an appointment (its ``sequence``).
+
+    Only the latest change's email is worth sending: it carries the whole invitation (or the
+    cancellation) with that sequence.
+    """
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="emails")
+    recipient = models.CharField(max_length=16, choices=ParticipantRole)
+    sequence = models.PositiveIntegerField()
+    event = models.CharField(max_length=16, choices=AppointmentEvent)
+
+    class Meta(OutgoingEmail.Meta):
+        ordering = ["created_at", "id"]
+        constraints = [
+            *OutgoingEmail.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["appointment", "recipient", "sequence"],
+                name="appointment_email_one_per_change",
+            ),
+            models.CheckConstraint(
+                condition=Q(recipient__in=ParticipantRole.values),
+                name="appointment_email_recipient_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(event__in=AppointmentEvent.values),
+                name="appointment_email_event_valid",
+            ),
+        ]
+        indexes = [
+            # The sweep's: emails still to send, by when to try again.
+            models.Index(
+                fields=["retry_at"],
+                name="appointment_email_unsent",
+                condition=Q(sent_at__isnull=True, failed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "sent" if self.sent_at else "refused" if self.failed_at else "to send"
+        return f"{self.event} email {self.sequence} to the {self.recipient}: {state}"
 
 
 class RoomEventKind(models.TextChoices):

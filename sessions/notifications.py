@@ -1,34 +1,102 @@
-"""Emails about appointments: confirmation, reschedule and cancellation, with calendar invites."""
+"""Emails about appointments: confirmation, reschedule and cancellation, with calendar invites,
+to the client and to the clinician. Each is owed from the change's commit (``AppointmentEmail``)
+until the mail server accepted it; README.md ("Booking emails") says how none is lost."""
 
+import datetime as dt
 import zoneinfo
-from enum import StrEnum
 
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.mail import email_build
+from clinic.mail import (
+    RESEND_AFTER,
+    Delivery,
+    email_build,
+    outgoing_email_send,
+    outgoing_emails_resend,
+)
 from sessions.calendar import appointment_ics
 from sessions.links import absolute, join_url, manage_url
-from sessions.models import Appointment
+from sessions.models import Appointment, AppointmentEmail, AppointmentEvent, ParticipantRole
 
 
-class AppointmentEvent(StrEnum):
-    BOOKED = "booked"
-    RESCHEDULED = "rescheduled"
-    CANCELLED = "cancelled"
+def appointment_emails_queue(
+    appointment: Appointment, *, event: AppointmentEvent, now: dt.datetime
+) -> list[AppointmentEmail]:
+    """In the change's transaction: both participants are owed an email about it, queued
+    after the commit."""
+    from sessions.tasks import send_appointment_email
+
+    emails = AppointmentEmail.objects.bulk_create(
+        AppointmentEmail(
+            appointment=appointment,
+            recipient=recipient,
+            sequence=appointment.sequence,
+            event=event,
+            created_at=now,
+            retry_at=now + RESEND_AFTER,
+        )
+        for recipient in ParticipantRole
+    )
+    for email in emails:
+        send_appointment_email.delay_on_commit(*_task_arguments(email))
+    return emails
 
 
-class Recipient(StrEnum):
-    CLIENT = "client"
-    CLINICIAN = "clinician"
+def _task_arguments(email: AppointmentEmail) -> tuple[int, str, int, str]:
+    return (email.appointment_id, email.event, email.sequence, email.recipient)
+
+
+def appointment_email_deliver(
+    *, appointment_id: int, recipient: ParticipantRole, sequence: int, now: dt.datetime
+) -> Delivery:
+    """Send the email owed to ``recipient`` about change ``sequence``, at most once; not when a
+    later change owes its own (which carries the whole invitation)."""
+    emails = AppointmentEmail.objects.filter(
+        appointment_id=appointment_id, recipient=recipient, sequence=sequence
+    )
+
+    def build(email: AppointmentEmail) -> EmailMultiAlternatives | None:
+        appointment = (
+            Appointment.objects.select_related("service", "clinician__user", "client__user")
+            .filter(pk=email.appointment_id)
+            .first()
+        )
+        if appointment is None or appointment.sequence != email.sequence:
+            return None
+        return appointment_email(
+            appointment, event=AppointmentEvent(email.event), recipient=recipient
+        )
+
+    return outgoing_email_send(emails, build=build, now=now)
+
+
+def appointment_emails_resend(*, now: dt.datetime) -> list[AppointmentEmail]:
+    """Beat's sweep: queue again the emails of the latest change of appointments still to
+    come that have not gone out (the broker was down after the commit, or the mail server
+    refused until the task's retries ran out). An email about a session that has started
+    helps nobody."""
+    from sessions.tasks import send_appointment_email
+
+    owed = AppointmentEmail.objects.filter(
+        sequence=F("appointment__sequence"), appointment__starts_at__gt=now
+    )
+    return outgoing_emails_resend(
+        owed,
+        queue=lambda email: send_appointment_email.delay_on_commit(*_task_arguments(email)),
+        now=now,
+    )
 
 
 def appointment_email(
-    appointment: Appointment, *, event: AppointmentEvent, recipient: Recipient
+    appointment: Appointment, *, event: AppointmentEvent, recipient: ParticipantRole
 ) -> EmailMultiAlternatives:
     person = (
-        appointment.client.user if recipient == Recipient.CLIENT else appointment.clinician.user
+        appointment.client.user
+        if recipient == ParticipantRole.CLIENT
+        else appointment.clinician.user
     )
     zone = zoneinfo.ZoneInfo(person.time_zone)
     method = "CANCEL" if event == AppointmentEvent.CANCELLED else "REQUEST"
@@ -38,7 +106,7 @@ def appointment_email(
         "person": person,
         "time_zone": person.time_zone,
         "join_url": join_url(appointment),
-        "manage_url": manage_url(appointment) if recipient == Recipient.CLIENT else "",
+        "manage_url": manage_url(appointment) if recipient == ParticipantRole.CLIENT else "",
         "record_url": absolute(reverse("dashboard:client_record", args=[appointment.client.uuid])),
         "book_url": absolute(reverse("sessions:services")),
     }

@@ -11,8 +11,8 @@ from django.utils import timezone
 from clinic.audit import RequestContext, audit_record
 from clinic.models import AuditAction, Client, Clinician, ConsentDocument, Role, User
 from clinic.services import client_find_or_create, consent_accept, intake_submit
-from sessions.models import Appointment, AppointmentStatus, Service
-from sessions.notifications import AppointmentEvent, Recipient
+from sessions.models import Appointment, AppointmentEvent, AppointmentStatus, Service
+from sessions.notifications import appointment_emails_queue
 from sessions.selectors import slot_is_available
 
 # Created by migration 0002 in PostgreSQL.
@@ -38,15 +38,6 @@ class ChangeNotAllowed(BookingError):
 def _is_overlap_violation(error: IntegrityError) -> bool:
     diagnostics = getattr(error.__cause__, "diag", None)
     return getattr(diagnostics, "constraint_name", None) == NO_OVERLAP_CONSTRAINT
-
-
-def _notify(appointment: Appointment, event: AppointmentEvent) -> None:
-    from sessions.tasks import send_appointment_email
-
-    for recipient in Recipient:
-        send_appointment_email.delay_on_commit(
-            appointment.pk, event.value, appointment.sequence, recipient.value
-        )
 
 
 TAKEN = (
@@ -99,7 +90,7 @@ def appointment_book(
             client=client,
             context=context,
         )
-        _notify(appointment, AppointmentEvent.BOOKED)
+        appointment_emails_queue(appointment, event=AppointmentEvent.BOOKED, now=now)
     return appointment
 
 
@@ -241,7 +232,7 @@ def appointment_reschedule(
             context=context,
             changes=["starts_at", "ends_at"],
         )
-        _notify(appointment, AppointmentEvent.RESCHEDULED)
+        appointment_emails_queue(appointment, event=AppointmentEvent.RESCHEDULED, now=now)
     return appointment
 
 
@@ -274,5 +265,5 @@ def appointment_cancel(
             context=context,
             changes=["status"],
         )
-        _notify(appointment, AppointmentEvent.CANCELLED)
+        appointment_emails_queue(appointment, event=AppointmentEvent.CANCELLED, now=now)
     return appointment

@@ -3,24 +3,28 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.utils import timezone
 
-from sessions.models import Appointment
-from sessions.notifications import AppointmentEvent, Recipient, appointment_email
+from sessions.models import ParticipantRole
+from sessions.notifications import appointment_email_deliver, appointment_emails_resend
 from sessions.room import rooms_close_finished
 
 
 @shared_task(autoretry_for=(OSError, SMTPException), retry_backoff=True, max_retries=6)
-def send_appointment_email(appointment_id: int, event: str, sequence: int, recipient: str) -> None:
-    appointment = (
-        Appointment.objects.select_related("service", "clinician__user", "client__user")
-        .filter(pk=appointment_id)
-        .first()
-    )
-    # A later change raised the sequence and sends its own, newer email.
-    if appointment is None or appointment.sequence != sequence:
-        return
-    appointment_email(
-        appointment, event=AppointmentEvent(event), recipient=Recipient(recipient)
-    ).send()
+def send_appointment_email(appointment_id: int, event: str, sequence: int, recipient: str) -> str:
+    """After a booking, a new time or a cancellation (``event``, kept for the worker's log: the
+    owed email row has it): the email to one participant, once."""
+    return appointment_email_deliver(
+        appointment_id=appointment_id,
+        recipient=ParticipantRole(recipient),
+        sequence=sequence,
+        now=timezone.now(),
+    ).value
+
+
+@shared_task
+def resend_appointment_emails() -> dict[str, int]:
+    """Every minute (beat): booking emails that did not go out (see
+    notifications.appointment_emails_resend)."""
+    return {"queued": len(appointment_emails_resend(now=timezone.now()))}
 
 
 @shared_task

@@ -6,6 +6,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
 
-app = Celery("telehealth")
+# Every task queued after a commit is queued robustly (telehealth/tasks.py says why).
+app = Celery("telehealth", task_cls="telehealth.tasks:QueuedAfterCommit")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

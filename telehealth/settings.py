@@ -225,6 +225,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "sessions.tasks.close_finished_rooms",
         "schedule": 60.0,
     },
+    # Booking emails that did not go out (the broker was down after the commit, or the mail
+    # server refused until the task's retries ran out).
+    "resend-appointment-emails": {
+        "task": "sessions.tasks.resend_appointment_emails",
+        "schedule": 60.0,
+    },
     # Reminders are rows with a due time; this claims and sends the due ones (no long ETAs:
     # Redis would redeliver a task held past its visibility timeout).
     "dispatch-reminders": {

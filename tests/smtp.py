@@ -28,12 +28,14 @@ class Inbox:
     - ``refuse_data[address]``: the reply at the end of DATA for a message to that address.
 
     ``clear()`` (run before every test) resets all of them. ``envelopes`` are the envelope
-    sender and recipients (MAIL FROM, RCPT TO) of each message, in the order of ``messages``.
+    sender and recipients (MAIL FROM, RCPT TO) of each message, in the order of ``messages``;
+    ``refused`` the address and reply of every recipient refused, in order (each attempt).
     """
 
     def __init__(self) -> None:
         self._messages: list[EmailMessage] = []
         self._envelopes: list[tuple[str, list[str]]] = []
+        self._refused: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self.delay = 0.0
         self.refuse_recipient: dict[str, str] = {}
@@ -45,6 +47,8 @@ class Inbox:
         if self.delay:
             await asyncio.sleep(self.delay)
         if address in self.refuse_recipient:
+            with self._lock:
+                self._refused.append((address, self.refuse_recipient[address]))
             return self.refuse_recipient[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -71,10 +75,16 @@ class Inbox:
         with self._lock:
             return list(self._envelopes)
 
+    @property
+    def refused(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._refused)
+
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
             self._envelopes.clear()
+            self._refused.clear()
         self.delay = 0.0
         self.refuse_recipient.clear()
         self.refuse_data.clear()

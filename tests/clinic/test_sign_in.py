@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, SignInLink
 from tests import factories
+from tests.broker import broker_refusing
 
 pytestmark = pytest.mark.django_db
 
@@ -107,6 +108,26 @@ def test_unknown_and_staff_emails_get_the_same_answer_and_no_email(
     assert "Check your email" in unknown.text
     assert "Check your email" in staff.text
     assert inbox.messages == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_asked_for_while_the_broker_is_down_says_what_to_do_if_none_comes(
+    client_record, as_stranger, inbox, caplog
+) -> None:
+    # Committed for real, so the link's email is queued inside the request, as in production.
+    with broker_refusing():
+        response = request_link(as_stranger, "ana@example.org")
+
+    assert response.status_code == 200
+    assert "Check your email" in response.text
+    assert "Nothing arrived after a few minutes?" in response.text
+    assert f'<a href="{reverse("clinic:login")}">ask for a new link</a>' in response.text
+    assert "queueing clinic.tasks.send_sign_in_link" in caplog.text
+    assert inbox.messages == []
+    # No sweep for these (a link expires in minutes): the new link she asks for works.
+    assert request_link(as_stranger, "ana@example.org").status_code == 200
+    assert as_stranger.post(emailed_link(inbox, "ana@example.org")).status_code == 302
+    assert SignInLink.objects.filter(user=client_record.user).count() == 2
 
 
 def page_for(response, email: str) -> str:
