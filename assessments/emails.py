@@ -1,4 +1,7 @@
-"""Emails of the home program: the approved program (with a PDF) and the reminders."""
+"""Emails of the home program: the approved program (with a PDF) and the reminders.
+
+The program email is owed from the approval's commit (``ProgramEmail``) until the mail server
+accepted it; README.md ("Home programs and reminders") says how none is lost."""
 
 import datetime as dt
 import zoneinfo
@@ -7,6 +10,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +19,7 @@ from assessments.models import (
     Plan,
     PlanPhase,
     PlanStatus,
+    ProgramEmail,
     Reminder,
     ReminderKind,
     ReminderPreference,
@@ -22,11 +27,20 @@ from assessments.models import (
 from assessments.pdf import program_pdf
 from assessments.programs import plan_adherence, plan_schedule
 from assessments.reminders import reminder_time_for
-from clinic.mail import email_build
+from clinic.mail import (
+    RESEND_AFTER,
+    Delivery,
+    email_build,
+    outgoing_email_send,
+    outgoing_emails_resend,
+)
 from sessions.links import absolute, join_url
 from sessions.models import AppointmentStatus
 
 PAIN_SCORES = range(0, 11)
+# A program email found unsent later than this is no longer news: the client has been using the
+# program page (or asking the clinic) for a week.
+PROGRAM_EMAIL_WITHIN = dt.timedelta(days=7)
 
 
 def _item(item: Any) -> dict[str, Any]:
@@ -92,6 +106,70 @@ def program_email(plan: Plan) -> EmailMultiAlternatives:
         "application/pdf",
     )
     return message
+
+
+def program_email_queue(plan: Plan, *, now: dt.datetime) -> None:
+    """In the approval's transaction: the client is owed the program email of the revision
+    just sent, queued after the commit. Once per revision: approving it again (a second
+    click) sends nothing more."""
+    from assessments.tasks import send_program_email
+
+    _, created = ProgramEmail.objects.get_or_create(
+        plan=plan,
+        revision=plan.sent_revision,
+        defaults={"created_at": now, "retry_at": now + RESEND_AFTER},
+    )
+    if created:
+        send_program_email.delay_on_commit(plan.pk, plan.sent_revision)
+
+
+def _replaced_by_a_newer_program(plan: str = "") -> Exists:
+    """The client of the plan (``plan`` is the path to it from the query's rows) has a program
+    approved after it: their current one."""
+    return Exists(
+        Plan.objects.filter(
+            client_id=OuterRef(f"{plan}client_id"),
+            status=PlanStatus.APPROVED,
+            approved_at__gt=OuterRef(f"{plan}approved_at"),
+        )
+    )
+
+
+def program_email_deliver(*, plan_id: int, revision: int, now: dt.datetime) -> Delivery:
+    """Send the program email of ``revision``, at most once; not when the clinician has sent a
+    later revision (which owes its own) or the client has a newer program. The email is the
+    program as it is now, as on the client's program page: changes made since approval and
+    not yet sent are in it."""
+
+    def build(email: ProgramEmail) -> EmailMultiAlternatives | None:
+        plan = (
+            Plan.objects.select_related("client__user", "clinician__user")
+            .filter(pk=email.plan_id, status=PlanStatus.APPROVED, sent_revision=email.revision)
+            .exclude(_replaced_by_a_newer_program())
+            .first()
+        )
+        return None if plan is None else program_email(plan)
+
+    emails = ProgramEmail.objects.filter(plan_id=plan_id, revision=revision)
+    return outgoing_email_send(emails, build=build, now=now)
+
+
+def program_emails_resend(*, now: dt.datetime) -> list[ProgramEmail]:
+    """Beat's sweep: queue again the program emails of the last revision sent that have not
+    gone out (the broker was down after the approval, or the mail server refused until the
+    task's retries ran out), for a week."""
+    from assessments.tasks import send_program_email
+
+    owed = ProgramEmail.objects.filter(
+        plan__status=PlanStatus.APPROVED,
+        revision=F("plan__sent_revision"),
+        created_at__gt=now - PROGRAM_EMAIL_WITHIN,
+    ).exclude(_replaced_by_a_newer_program("plan__"))
+    return outgoing_emails_resend(
+        owed,
+        queue=lambda email: send_program_email.delay_on_commit(email.plan_id, email.revision),
+        now=now,
+    )
 
 
 REMINDER_SUBJECTS = {

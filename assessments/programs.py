@@ -388,8 +388,8 @@ def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.da
     """Approve the plan (or send an approved plan's changes): the client gets the program by
     email and the reminder schedule is (re)built. The program starts the next day on the
     client's calendar."""
+    from assessments.emails import program_email_queue
     from assessments.reminders import reminders_for_plan_replace
-    from assessments.tasks import send_program_email
 
     with transaction.atomic():
         plan = _locked_plan(plan.pk)
@@ -420,7 +420,7 @@ def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.da
             context=context,
             changes=["status"] if first_send else ["revision"],
         )
-        send_program_email.delay_on_commit(plan.pk, plan.revision)
+        program_email_queue(plan, now=now)
     return plan
 
 

@@ -4,13 +4,10 @@ import math
 from smtplib import SMTPException
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from assessments.emails import program_email, reminder_email
-from assessments.models import Plan
+from assessments.emails import program_email_deliver, program_emails_resend, reminder_email
 from assessments.programs import plan_generate as plan_generate_service
 from assessments.programs import plans_propose_missing
 from assessments.reminders import (
@@ -20,23 +17,11 @@ from assessments.reminders import (
 )
 
 
-class QueuedAfterCommitOrSwept(DjangoTask):
-    """A task queued after a commit whose failure to queue (the broker is down) must not turn
-    the committed request into an error page: it is logged, and a beat sweep makes up for it
-    (``propose_missing_plans`` for plans)."""
-
-    def delay_on_commit(self, *args: object, **kwargs: object) -> None:
-        def queue() -> None:
-            self.delay(*args, **kwargs)
-
-        # Django logs a failed robust callback by this name (a partial has none).
-        queue.__qualname__ = f"queueing {self.name}"
-        transaction.on_commit(queue, robust=True)
-
-
-@shared_task(base=QueuedAfterCommitOrSwept)
+@shared_task
 def plan_generate(assessment_id: int) -> int | None:
-    """After an assessment is completed: propose its follow-up plan for the clinician."""
+    """After an assessment is completed: propose its follow-up plan for the clinician. Queued
+    robustly after the commit (telehealth/tasks.py); ``propose_missing_plans`` makes up for a
+    task that never reached the broker."""
     plan = plan_generate_service(assessment_id=assessment_id, now=timezone.now())
     return plan.pk if plan else None
 
@@ -49,12 +34,16 @@ def propose_missing_plans() -> dict[str, int]:
 
 
 @shared_task(autoretry_for=(OSError, SMTPException), retry_backoff=True, max_retries=6)
-def send_program_email(plan_id: int, revision: int) -> None:
-    plan = Plan.objects.select_related("client__user", "clinician__user").filter(pk=plan_id).first()
-    # A later change raised the revision and sends its own, newer email.
-    if plan is None or not plan.is_approved or plan.revision != revision:
-        return
-    program_email(plan).send()
+def send_program_email(plan_id: int, revision: int) -> str:
+    """After an approval: the program email of the revision sent, once."""
+    return program_email_deliver(plan_id=plan_id, revision=revision, now=timezone.now()).value
+
+
+@shared_task
+def resend_program_emails() -> dict[str, int]:
+    """Every minute (beat): program emails that did not go out (see
+    emails.program_emails_resend)."""
+    return {"queued": len(program_emails_resend(now=timezone.now()))}
 
 
 @shared_task

@@ -242,6 +242,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "assessments.tasks.propose_missing_plans",
         "schedule": 60.0,
     },
+    # Program emails that did not go out (as for booking emails above).
+    "resend-program-emails": {
+        "task": "assessments.tasks.resend_program_emails",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

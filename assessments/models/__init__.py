@@ -23,6 +23,7 @@ from assessments.models.program import (
     PlanPhase,
     PlanStatus,
     PracticeLog,
+    ProgramEmail,
 )
 from assessments.models.reminder import (
     APPOINTMENT_KINDS,
@@ -55,6 +56,7 @@ __all__ = [
     "PlanPhase",
     "PlanStatus",
     "PracticeLog",
+    "ProgramEmail",
     "Reminder",
     "ReminderKind",
     "ReminderPreference",

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from assessments.findings import Target
 from assessments.models.assessment import Assessment
-from clinic.models import Client, Clinician, User
+from clinic.models import Client, Clinician, OutgoingEmail, User
 
 
 class PhaseKind(models.TextChoices):
@@ -136,7 +136,8 @@ class Plan(models.Model):
     # The first day of the program on the client's own calendar.
     starts_on = models.DateField(null=True, blank=True)
     reassessment_week = models.PositiveSmallIntegerField(default=9)
-    # Raised by every change after approval; the client has the revision last sent.
+    # Raised by every change after approval; the client has the revision last sent (its
+    # email is a ProgramEmail).
     revision = models.PositiveIntegerField(default=1)
     sent_revision = models.PositiveIntegerField(default=0)
     superseded_by = models.ForeignKey(
@@ -187,6 +188,34 @@ class Plan(models.Model):
         if self.starts_on is None:
             return None
         return self.starts_on + dt.timedelta(weeks=self.reassessment_week - 1)
+
+
+class ProgramEmail(OutgoingEmail):
+    """The program email the client is owed for a revision the clinician sent (approved)."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="emails")
+    revision = models.PositiveIntegerField()
+
+    class Meta(OutgoingEmail.Meta):
+        ordering = ["created_at", "id"]
+        constraints = [
+            *OutgoingEmail.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["plan", "revision"], name="program_email_one_per_revision"
+            ),
+        ]
+        indexes = [
+            # The sweep's: emails still to send, by when to try again.
+            models.Index(
+                fields=["retry_at"],
+                name="program_email_unsent",
+                condition=Q(sent_at__isnull=True, failed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "sent" if self.sent_at else "refused" if self.failed_at else "to send"
+        return f"Program email, revision {self.revision}: {state}"
 
 
 class PlanPhase(models.Model):

@@ -3,6 +3,7 @@ the assessment's commit (the broker was down), beat finds the completed assessme
 plan a few minutes later and proposes it, once."""
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,8 +16,8 @@ from assessments.services import (
 )
 from assessments.tasks import propose_missing_plans
 from clinic.audit import SYSTEM
-from telehealth.celery import app as celery_app
 from tests.assessments.conftest import ANKLE_AND_VALGUS
+from tests.broker import broker_refusing
 
 pytestmark = pytest.mark.django_db
 COMPLETED = dt.datetime(2026, 6, 8, 10, tzinfo=dt.UTC)
@@ -88,24 +89,9 @@ def test_assessments_completed_long_ago_are_left_alone(
 
 
 @pytest.fixture
-def broker_down():
-    """The broker refuses connections: the app publishes to a port nobody listens on."""
-    from tests.smtp import free_port
-
-    app = celery_app
-    saved = (app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options)
-    app.conf.task_always_eager = False
-    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    app.conf.broker_transport_options = {}
-    app.conf.broker_connection_max_retries = 0
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
+def broker_down() -> Iterator[None]:
+    with broker_refusing():
         yield
-    finally:
-        app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options = saved
-        app._pool = None
-        app.amqp._producer_pool = None
 
 
 def test_completing_while_the_broker_is_down_still_completes_and_the_sweep_proposes(
