@@ -71,9 +71,10 @@ def outgoing_email_send(
 
     The row stays locked from the check to the mark, so copies of the task (the sweep's, or a
     redelivery by the broker) take turns, and the later ones find it sent. It is marked sent
-    once the mail server accepted it: a worker lost between the two is the only way an email
-    goes twice (the sweep would send it again), never one lost. A failed attempt raises, for
-    the task to retry, unless the server refused the address for good (5xx), which is kept.
+    once the mail server accepted it, so a worker lost after that acceptance and before the
+    mark's commit is the only way an email goes twice (the sweep sends it again rather than
+    lose it). A failed attempt raises, for the task to retry, unless the server refused the
+    address for good (5xx), which is kept.
     """
     with transaction.atomic():
         email = emails.select_for_update(of=("self",)).first()
