@@ -18,12 +18,13 @@ from assessments.models import (
     Plan,
     PlanItem,
     PlanPhase,
+    ProgramEmail,
     Reminder,
     ReminderPreference,
     ResultValue,
 )
 from assessments.reminders import client_reminders_replace
-from clinic.admin import AuditedAdmin
+from clinic.admin import AuditedAdmin, OutgoingEmailInline, ReadOnlyInline
 from clinic.audit import AuditSubject
 
 
@@ -97,17 +98,6 @@ class ExerciseAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "instructions"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["uuid"]
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ResultValueInline(ReadOnlyInline):
@@ -190,8 +180,15 @@ class PlanPhaseAdmin(ReadOnlyAdmin):
         return _plan_subjects([phase.plan for phase in objects])
 
 
+class ProgramEmailInline(OutgoingEmailInline):
+    model = ProgramEmail
+    fields = ["revision", *OutgoingEmailInline.fields]
+    readonly_fields = fields
+
+
 @admin.register(Plan)
 class PlanAdmin(ReadOnlyAdmin):
+    inlines = [ProgramEmailInline]
     list_display = ["__str__", "clinician", "status", "generated_at", "approved_at", "starts_on"]
     list_filter = ["status", "maintenance"]
     list_select_related = ["client__user", "clinician__user"]

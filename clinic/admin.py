@@ -21,6 +21,27 @@ from clinic.models import (
 )
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows a page shows as history: written by the application, never edited here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OutgoingEmailInline(ReadOnlyInline):
+    """The emails owed about a change and what became of them (sent, refused for good with the
+    server's reply, or still to send), so staff can see when a client was never reached."""
+
+    fields = ["created_at", "sent_at", "failed_at", "failure", "resent", "retry_at"]
+    readonly_fields = fields
+
+
 class AuditedAdmin(admin.ModelAdmin):
     """An admin whose pages show a client's record: opening a list or an object, and saving a
     change, are audited like the same actions anywhere else in the application."""

@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from clinic.admin import AuditedAdmin, ClinicianAdmin
+from clinic.admin import AuditedAdmin, ClinicianAdmin, OutgoingEmailInline, ReadOnlyInline
 from clinic.audit import AuditSubject, RequestContext
 from clinic.models import Clinician
 from sessions.models import (
     Appointment,
+    AppointmentEmail,
     ChatMessage,
     ExtraHours,
     RoomEvent,
@@ -78,17 +79,6 @@ class ClinicianScheduleAdmin(ClinicianAdmin):
     inlines = [WeeklyHoursInline, TimeOffInline, ExtraHoursInline]
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class RoomEventInline(ReadOnlyInline):
     model = RoomEvent
     fields = ["at", "kind", "role", "user", "detail"]
@@ -98,6 +88,12 @@ class RoomEventInline(ReadOnlyInline):
 class ChatMessageInline(ReadOnlyInline):
     model = ChatMessage
     fields = ["sent_at", "sender", "sender_role", "body"]
+    readonly_fields = fields
+
+
+class AppointmentEmailInline(OutgoingEmailInline):
+    model = AppointmentEmail
+    fields = ["sequence", "event", "recipient", *OutgoingEmailInline.fields]
     readonly_fields = fields
 
 
@@ -113,7 +109,7 @@ class AppointmentAdmin(AuditedAdmin):
     search_fields = ["client__user__email", "client__user__full_name", "uuid"]
     date_hierarchy = "starts_at"
     actions = ["cancel_appointments"]
-    inlines = [RoomEventInline, ChatMessageInline]
+    inlines = [RoomEventInline, ChatMessageInline, AppointmentEmailInline]
     readonly_fields = [
         "uuid",
         "service",

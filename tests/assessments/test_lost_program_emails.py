@@ -19,6 +19,8 @@ from clinic.mail import RESEND_AFTER
 from telehealth.celery import app as celery_app
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 from tests.broker import broker_refusing
+from tests.conftest import signed_in
+from tests.factories import make_admin
 from tests.smtp import Inbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,6 +113,13 @@ def test_a_mail_server_refusing_until_the_retries_run_out_gets_the_program_later
     assert inbox.refused == [(ANA, "451 4.3.0 Mailbox busy, try again later")] * 7
     assert "SMTPRecipientsRefused" in caplog.text
     assert inbox.messages == []
+    # Staff can see on the plan's page that the program has not reached the client yet.
+    admin_page = signed_in(make_admin(email="head@clinic.example", full_name="Head")).get(
+        reverse("admin:assessments_plan_change", args=[draft.pk])
+    )
+    assert admin_page.status_code == 200
+    assert "Program emails" in admin_page.content.decode()
+    assert ProgramEmail.objects.get(plan=draft).sent_at is None
 
     inbox.refuse_recipient.clear()
     minutes_later(time_machine, 6)

@@ -29,7 +29,8 @@ from sessions.tasks import resend_appointment_emails, send_appointment_email
 from telehealth.celery import app as celery_app
 from tests.broker import broker_refusing
 from tests.celery_worker import CeleryWorker, database_url
-from tests.conftest import MONDAY_MORNING
+from tests.conftest import MONDAY_MORNING, signed_in
+from tests.factories import make_admin
 from tests.sessions.booking_helpers import booking_data, details_url, iso
 from tests.smtp import Inbox
 
@@ -226,6 +227,13 @@ def test_an_address_the_mail_server_refuses_for_good_is_not_tried_again(
     minutes_later(time_machine, 60)
     assert resend_appointment_emails() == {"queued": 0}
     assert len(inbox.refused) == 1
+
+    # Staff can see that the client was never reached, and why, on the appointment's page.
+    page = signed_in(make_admin(email="head@clinic.example", full_name="Head")).get(
+        reverse("admin:virtual_sessions_appointment_change", args=[email.appointment_id])
+    )
+    assert page.status_code == 200
+    assert "550 5.1.1 No such user" in page.content.decode()
 
 
 def test_emails_that_went_out_are_never_sent_again(
