@@ -133,6 +133,17 @@ async def joined(
     return socket, welcome
 
 
+async def both_in_the_room(
+    appointment: Appointment, client_key: str, clinician_key: str
+) -> tuple[Socket, Socket]:
+    """The client's and the clinician's sockets, each past the news of the other's arrival."""
+    client, _ = await joined(appointment, client_key)
+    clinician_socket, _ = await joined(appointment, clinician_key)
+    await client.frame_of("peer")
+    await clinician_socket.frame_of("peer")
+    return client, clinician_socket
+
+
 # --- Who gets in --------------------------------------------------------------------------------
 
 
@@ -369,10 +380,7 @@ def test_bad_frames_get_an_error_and_the_connection_stays_usable(
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
-        client, _ = await joined(ana, client_key)
-        clinician_socket, _ = await joined(ana, clinician_key)
-        await client.frame_of("peer")
-        await clinician_socket.frame_of("peer")
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
 
         await client.communicator.send_to(bytes_data=b"\x00\x01")
         assert (await client.frame_of("error"))["code"] == "bad_frame"
@@ -431,10 +439,7 @@ def test_frames_that_could_break_the_server_get_an_error_and_the_room_goes_on(
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
-        client, _ = await joined(ana, client_key)
-        clinician_socket, _ = await joined(ana, clinician_key)
-        await client.frame_of("peer")
-        await clinician_socket.frame_of("peer")
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
 
         await client.send(frame)
         error = await client.frame_of("error")
@@ -464,10 +469,7 @@ def test_a_frame_the_server_fails_to_handle_gets_an_error_and_the_connection_sta
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
-        client, _ = await joined(ana, client_key)
-        clinician_socket, _ = await joined(ana, clinician_key)
-        await client.frame_of("peer")
-        await clinician_socket.frame_of("peer")
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
         await db(Appointment.objects.filter(pk=ana.pk).delete)()
 
         await client.send({"type": "chat", "body": "Hello?"})
@@ -499,10 +501,7 @@ def test_each_connection_is_rate_limited(soon, client_record, clinician, setting
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
-        client, _ = await joined(ana, client_key)
-        clinician_socket, _ = await joined(ana, clinician_key)
-        await client.frame_of("peer")
-        await clinician_socket.frame_of("peer")
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
 
         for _ in range(8):
             await client.send({"type": "state", "audio": True})
@@ -578,10 +577,7 @@ def test_the_longest_possible_session_keeps_its_room_until_the_room_closes(
 
     async def scenario() -> None:
         await asyncio.sleep(opens_in.total_seconds())
-        client, _ = await joined(ana, client_key)
-        clinician_socket, _ = await joined(ana, clinician_key)
-        await client.frame_of("peer")
-        await clinician_socket.frame_of("peer")
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
 
         with time_machine.travel(almost_closed, tick=True):
             await clinician_socket.send({"type": "chat", "body": "Still with me?"})
@@ -640,10 +636,7 @@ def test_a_frame_from_the_same_role_is_never_delivered(soon, clinician, client_r
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
-        client, _ = await joined(ana, client_key)
-        clinician_socket, _ = await joined(ana, clinician_key)
-        await client.frame_of("peer")
-        await clinician_socket.frame_of("peer")
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
 
         await get_channel_layer().group_send(
             room_group(ana.uuid),
@@ -673,10 +666,7 @@ def test_chat_is_kept_with_the_appointment(soon, clinician, client_record) -> No
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
-        client, _ = await joined(ana, client_key)
-        clinician_socket, _ = await joined(ana, clinician_key)
-        await client.frame_of("peer")
-        await clinician_socket.frame_of("peer")
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
 
         await client.send({"type": "chat", "body": "My left knee hurts on stairs <b>today</b>"})
         received = await clinician_socket.frame_of("chat")
