@@ -11,11 +11,13 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client as HttpClient
+from django.utils import timezone
 
 from assessments.exercise_library import exercises_load
 from assessments.models import Exercise
 from clinic.models import Client, Clinician, User
 from sessions.models import Appointment, Service
+from telehealth.celery import app as celery_app
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.celery_worker import database_url
@@ -23,6 +25,11 @@ from tests.smtp import Inbox, SMTPServer
 
 # A Monday, well clear of DST changes; tests that need "now" freeze time here.
 MONDAY_MORNING = dt.datetime(2026, 6, 8, 7, 0, tzinfo=dt.UTC)
+
+
+def minutes_later(time_machine, minutes: float) -> None:
+    """Move the test's frozen clock (the time_machine fixture) on by ``minutes``."""
+    time_machine.move_to(timezone.now() + dt.timedelta(minutes=minutes), tick=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,6 +79,18 @@ def _fresh_channel_layer() -> Iterator[None]:
 def _fresh_cache() -> None:
     # Rate-limit counters live in the cache (this worker's own Redis database).
     cache.clear()
+
+
+@pytest.fixture
+def retries_run_out() -> Iterator[None]:
+    """Eager tasks retry as a worker would (at once, without the backoff's waits) until their
+    retries run out, and then fail without raising into the code that queued them."""
+    propagates = celery_app.conf.task_eager_propagates
+    celery_app.conf.task_eager_propagates = False
+    try:
+        yield
+    finally:
+        celery_app.conf.task_eager_propagates = propagates
 
 
 @pytest.fixture

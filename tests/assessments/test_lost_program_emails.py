@@ -7,7 +7,6 @@ These tests commit for real (transactional), so the on-commit queueing runs insi
 as it does in production; tasks run eagerly unless the broker is refusing connections."""
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from django.urls import reverse
@@ -16,10 +15,9 @@ from django.utils import timezone
 from assessments.models import Plan, PlanItem, PlanStatus, ProgramEmail, Reminder, ReminderStatus
 from assessments.tasks import resend_program_emails, send_program_email
 from clinic.mail import RESEND_AFTER
-from telehealth.celery import app as celery_app
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 from tests.broker import broker_refusing
-from tests.conftest import signed_in
+from tests.conftest import minutes_later, signed_in
 from tests.factories import make_admin
 from tests.smtp import Inbox
 
@@ -39,24 +37,8 @@ def draft(client_record, clinician, library, appointment, time_machine) -> Plan:
     return plan
 
 
-@pytest.fixture
-def retries_run_out() -> Iterator[None]:
-    """Eager tasks retry as a worker would (at once, without the backoff's waits) until their
-    retries run out, and then fail without raising into the code that queued them."""
-    propagates = celery_app.conf.task_eager_propagates
-    celery_app.conf.task_eager_propagates = False
-    try:
-        yield
-    finally:
-        celery_app.conf.task_eager_propagates = propagates
-
-
 def approve(as_clinician, plan: Plan):
     return as_clinician.post(reverse("assessments:plan_approve", args=[plan.uuid]), follow=True)
-
-
-def minutes_later(time_machine, minutes: float) -> None:
-    time_machine.move_to(timezone.now() + dt.timedelta(minutes=minutes), tick=False)
 
 
 def change_a_dose(as_clinician, plan: Plan) -> None:

@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import icalendar
@@ -29,7 +28,7 @@ from sessions.tasks import resend_appointment_emails, send_appointment_email
 from telehealth.celery import app as celery_app
 from tests.broker import broker_refusing
 from tests.celery_worker import CeleryWorker, database_url
-from tests.conftest import MONDAY_MORNING, signed_in
+from tests.conftest import MONDAY_MORNING, minutes_later, signed_in
 from tests.factories import make_admin
 from tests.sessions.booking_helpers import booking_data, details_url, iso
 from tests.smtp import Inbox
@@ -64,10 +63,6 @@ def consent_documents() -> None:
 
 def book(as_stranger, service, clinician):
     return as_stranger.post(details_url(service, clinician), booking_data(TUESDAY_TEN_LONDON))
-
-
-def minutes_later(time_machine, minutes: float) -> None:
-    time_machine.move_to(timezone.now() + dt.timedelta(minutes=minutes), tick=False)
 
 
 def calendar_method(message) -> str:
@@ -150,18 +145,6 @@ def test_a_change_while_the_broker_is_down_succeeds_and_its_email_follows_once(
     minutes_later(time_machine, 30)
     assert resend_appointment_emails() == {"queued": 0}
     assert len(inbox.messages) == 2
-
-
-@pytest.fixture
-def retries_run_out() -> Iterator[None]:
-    """Eager tasks retry as a worker would (at once, without the backoff's waits) until their
-    retries run out, and then fail without raising into the code that queued them."""
-    propagates = celery_app.conf.task_eager_propagates
-    celery_app.conf.task_eager_propagates = False
-    try:
-        yield
-    finally:
-        celery_app.conf.task_eager_propagates = propagates
 
 
 def test_a_mail_server_refusing_until_the_retries_run_out_gets_the_email_later_once(
