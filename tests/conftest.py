@@ -1,7 +1,7 @@
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from sessions.models import Appointment, Service
 from telehealth.celery import app as celery_app
 from tests import factories
 from tests.asgi_server import AsgiServer
-from tests.celery_worker import database_url
+from tests.celery_worker import CeleryWorker, database_url
 from tests.smtp import Inbox, SMTPServer
 
 # A Monday, well clear of DST changes; tests that need "now" freeze time here.
@@ -190,6 +190,53 @@ def as_admin(admin_user: User) -> HttpClient:
 @pytest.fixture
 def as_stranger() -> HttpClient:
     return HttpClient()
+
+
+@pytest.fixture
+def make_worker(
+    settings, smtp_server: SMTPServer, tmp_path: Path
+) -> Iterator[Callable[..., CeleryWorker]]:
+    """``make_worker(name, **env)``: a real Celery worker (not yet started) on this test
+    process's queue and Redis, using the test database and the loopback SMTP server; ``env``
+    adds or overrides its environment. Tasks the test queues go to the workers instead of
+    running eagerly. They are stopped at the end, and their logs printed (pytest shows them
+    with a failure)."""
+    database = settings.DATABASES["default"]
+    assert str(database["NAME"]).startswith("test_"), database["NAME"]
+    workers: list[CeleryWorker] = []
+
+    def make(name: str, **extra_env: str) -> CeleryWorker:
+        worker = CeleryWorker(
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+            log_path=tmp_path / f"celery-{name}.log",
+            env={
+                "DJANGO_SETTINGS_MODULE": "telehealth.settings",
+                "DATABASE_URL": database_url(database),
+                "REDIS_URL": os.environ["REDIS_URL"],
+                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+                "CELERY_TASK_ALWAYS_EAGER": "false",
+                "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+                "SECRET_KEY": settings.SECRET_KEY,
+                "SITE_URL": "http://clinic.test",
+                "EMAIL_HOST": "127.0.0.1",
+                "EMAIL_PORT": str(smtp_server.port),
+                "EMAIL_USE_TLS": "false",
+                "EMAIL_USE_SSL": "false",
+                **extra_env,
+            },
+        )
+        workers.append(worker)
+        return worker
+
+    was_eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        yield make
+    finally:
+        celery_app.conf.task_always_eager = was_eager
+        for worker in workers:
+            worker.stop()
+            print(f"--- {worker.log_path.name} ---\n{worker.log()}")
 
 
 def session_key_for(user: User) -> str:

@@ -3,11 +3,9 @@ dispatch that sends every due reminder exactly once even when a worker is killed
 in the middle of a batch and restarted, or when two workers run at once."""
 
 import datetime as dt
-import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,53 +18,11 @@ from clinic.audit import SYSTEM
 from telehealth.celery import app as celery_app
 from tests import factories
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
-from tests.celery_worker import CeleryWorker, database_url
-from tests.smtp import Inbox, SMTPServer
+from tests.smtp import Inbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REMINDERS = 120
 CLIENT_EMAIL = "ana.worker@example.org"
-
-
-@pytest.fixture
-def make_worker(settings, smtp_server: SMTPServer, tmp_path: Path) -> Iterator:
-    """Workers on this test process's queue and Redis, using the test database."""
-    database = settings.DATABASES["default"]
-    assert str(database["NAME"]).startswith("test_"), database["NAME"]
-    workers: list[CeleryWorker] = []
-
-    def make(name: str, **extra_env: str) -> CeleryWorker:
-        worker = CeleryWorker(
-            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-            log_path=tmp_path / f"celery-{name}.log",
-            env={
-                "DJANGO_SETTINGS_MODULE": "telehealth.settings",
-                "DATABASE_URL": database_url(database),
-                "REDIS_URL": os.environ["REDIS_URL"],
-                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-                "CELERY_TASK_ALWAYS_EAGER": "false",
-                "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-                "SECRET_KEY": settings.SECRET_KEY,
-                "SITE_URL": "http://clinic.test",
-                "EMAIL_HOST": "127.0.0.1",
-                "EMAIL_PORT": str(smtp_server.port),
-                "EMAIL_USE_TLS": "false",
-                "EMAIL_USE_SSL": "false",
-                **extra_env,
-            },
-        )
-        workers.append(worker)
-        return worker
-
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
-        yield make
-    finally:
-        celery_app.conf.task_always_eager = was_eager
-        for worker in workers:
-            worker.stop()
-            print(f"--- {worker.log_path.name} ---\n{worker.log()}")
 
 
 def backlog(clinician, inbox: Inbox, count: int) -> list[Reminder]:

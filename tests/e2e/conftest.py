@@ -13,7 +13,6 @@ appointment the browser creates is known inside by the UUID in the confirmation 
 import contextlib
 import datetime as dt
 import itertools
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,10 @@ from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 from clinic.models import Client, Clinician, ConsentDocument, ConsentKind
 from clinic.services import consent_document_current
 from sessions.models import Service
-from telehealth.celery import app as celery_app
 from tests import factories
 from tests.asgi_server import AsgiServer
-from tests.celery_worker import CeleryWorker, database_url
+from tests.celery_worker import CeleryWorker
 from tests.conftest import session_key_for
-from tests.smtp import SMTPServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -89,49 +86,16 @@ def consent_documents(transactional_db: None) -> None:
 
 @pytest.fixture
 def celery_worker(
-    transactional_db: None,
-    site_url: str,
-    smtp_server: SMTPServer,
-    settings: Any,
-    tmp_path: Path,
-) -> Iterator[CeleryWorker]:
+    transactional_db: None, site_url: str, make_worker: Callable[..., CeleryWorker]
+) -> CeleryWorker:
     """A real worker on this test process's broker and queue, using the test database.
 
     Tasks the live server queues are no longer run eagerly in the test process: they go
     through Redis to the worker, which sends its emails to the loopback SMTP server.
     """
-    database = settings.DATABASES["default"]
-    # Never let a worker loose on a database that is not pytest-django's.
-    assert str(database["NAME"]).startswith("test_"), database["NAME"]
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    worker = CeleryWorker(
-        queue=queue,
-        log_path=tmp_path / "celery-worker.log",
-        env={
-            "DJANGO_SETTINGS_MODULE": "telehealth.settings",
-            "DATABASE_URL": database_url(database),
-            "REDIS_URL": os.environ["REDIS_URL"],
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "CELERY_TASK_DEFAULT_QUEUE": queue,
-            "SECRET_KEY": settings.SECRET_KEY,
-            "SITE_URL": site_url,
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": str(smtp_server.port),
-            "EMAIL_USE_TLS": "false",
-            "EMAIL_USE_SSL": "false",
-        },
-    )
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
-        worker.start(purge=True)
-        yield worker
-    finally:
-        worker.stop()
-        celery_app.conf.task_always_eager = was_eager
-        # Shown by pytest with the failure report of the test.
-        print(f"--- Celery worker log ({worker.log_path}) ---\n{worker.log()}")
+    worker = make_worker("worker", SITE_URL=site_url)
+    worker.start(purge=True)
+    return worker
 
 
 @pytest.fixture

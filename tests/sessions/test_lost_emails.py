@@ -7,10 +7,8 @@ These tests commit for real (transactional), so the on-commit queueing runs insi
 as it does in production; tasks run eagerly unless the broker is refusing connections."""
 
 import datetime as dt
-import os
 import threading
 import time
-from pathlib import Path
 
 import icalendar
 import pytest
@@ -27,7 +25,6 @@ from sessions.models import Appointment, AppointmentEmail, AppointmentStatus
 from sessions.tasks import resend_appointment_emails, send_appointment_email
 from telehealth.celery import app as celery_app
 from tests.broker import broker_refusing
-from tests.celery_worker import CeleryWorker, database_url
 from tests.conftest import MONDAY_MORNING, minutes_later, signed_in
 from tests.factories import make_admin
 from tests.sessions.booking_helpers import booking_data, details_url, iso
@@ -315,7 +312,7 @@ def test_a_slow_task_and_a_late_copy_of_it_send_the_email_once(
 
 
 def test_beat_on_a_real_worker_sends_the_emails_lost_while_the_broker_was_down(
-    as_stranger, service, clinician, inbox: Inbox, settings, tmp_path: Path, time_machine
+    as_stranger, service, clinician, inbox: Inbox, settings, make_worker, time_machine
 ) -> None:
     with broker_refusing():
         assert book(as_stranger, service, clinician).status_code == 302
@@ -326,39 +323,14 @@ def test_beat_on_a_real_worker_sends_the_emails_lost_while_the_broker_was_down(
     AppointmentEmail.objects.update(retry_at=now - dt.timedelta(seconds=1))
     appointment = Appointment.objects.get()
     Appointment.objects.update(**appointment.service.appointment_times(now + dt.timedelta(days=1)))
-    database = settings.DATABASES["default"]
-    assert str(database["NAME"]).startswith("test_"), database["NAME"]
-    worker = CeleryWorker(
-        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        log_path=tmp_path / "celery.log",
-        env={
-            "DJANGO_SETTINGS_MODULE": "telehealth.settings",
-            "DATABASE_URL": database_url(database),
-            "REDIS_URL": os.environ["REDIS_URL"],
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-            "SECRET_KEY": settings.SECRET_KEY,
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": str(settings.EMAIL_PORT),
-            "EMAIL_USE_TLS": "false",
-            "EMAIL_USE_SSL": "false",
-        },
-    )
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
-        with worker:
-            # What beat sends every minute, by the name in the schedule.
-            entry = settings.CELERY_BEAT_SCHEDULE["resend-appointment-emails"]
-            celery_app.send_task(entry["task"])
-            inbox.wait_for(2)
-            worker.wait_for_log("'sent'", count=2)
-            celery_app.send_task(entry["task"])
-            worker.wait_for_log("{'queued': 0}")
-    finally:
-        celery_app.conf.task_always_eager = was_eager
-        print(worker.log())
+    with make_worker("beat") as worker:
+        # What beat sends every minute, by the name in the schedule.
+        entry = settings.CELERY_BEAT_SCHEDULE["resend-appointment-emails"]
+        celery_app.send_task(entry["task"])
+        inbox.wait_for(2)
+        worker.wait_for_log("'sent'", count=2)
+        celery_app.send_task(entry["task"])
+        worker.wait_for_log("{'queued': 0}")
     assert len(inbox.to(CARLA)) == 1
     assert len(inbox.to(clinician.user.email)) == 1
     assert AppointmentEmail.objects.filter(sent_at__isnull=False).count() == 2
