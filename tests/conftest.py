@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from assessments.exercise_library import exercises_load
 from assessments.models import Exercise
-from clinic.models import Client, Clinician, User
+from clinic.models import Client, Clinician, ConsentDocument, ConsentKind, User
+from clinic.services import consent_document_current
 from sessions.models import Appointment, Service
 from telehealth.celery import app as celery_app
 from tests import factories
@@ -99,6 +100,22 @@ def library(db) -> None:
     when they end, so later tests load it again."""
     if not Exercise.objects.exists():
         exercises_load(Exercise)
+
+
+@pytest.fixture
+def consent_documents(db) -> None:
+    """Booking needs published consent texts. Migration 0003 publishes them, but a
+    transactional test's flush removes that data for the tests after it."""
+    published = timezone.now() - dt.timedelta(days=1)
+    for kind in ConsentKind:
+        if consent_document_current(kind) is None:
+            ConsentDocument.objects.create(
+                kind=kind,
+                version="test",
+                title=f"Consent ({kind.label})",
+                body=f"The {kind.label.lower()} consent text.",
+                published_at=published,
+            )
 
 
 @pytest.fixture

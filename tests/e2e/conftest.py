@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
-from clinic.models import Client, Clinician, ConsentDocument, ConsentKind
-from clinic.services import consent_document_current
+from clinic.models import Client, Clinician
 from sessions.models import Service
 from tests import factories
 from tests.asgi_server import AsgiServer
@@ -63,25 +61,6 @@ def site_url(live_server: Any, settings: Any) -> str:
     """The live server's address, also as SITE_URL for links built in this process."""
     settings.SITE_URL = live_server.url
     return live_server.url
-
-
-@pytest.fixture
-def consent_documents(transactional_db: None) -> None:
-    """Booking needs published consent texts.
-
-    Migration 0003 publishes them, but a transactional test's flush removes that data for the
-    tests after it.
-    """
-    published = timezone.now() - dt.timedelta(days=1)
-    for kind in ConsentKind:
-        if consent_document_current(kind) is None:
-            ConsentDocument.objects.create(
-                kind=kind,
-                version="e2e",
-                title=f"Consent ({kind.label})",
-                body=f"The {kind.label.lower()} consent text.",
-                published_at=published,
-            )
 
 
 @pytest.fixture

@@ -18,8 +18,6 @@ from django.utils import timezone
 from time_machine import escape_hatch
 
 from clinic.mail import RESEND_AFTER
-from clinic.models import ConsentDocument, ConsentKind
-from clinic.services import consent_document_current
 from sessions.links import manage_token
 from sessions.models import Appointment, AppointmentEmail, AppointmentStatus
 from sessions.tasks import resend_appointment_emails, send_appointment_email
@@ -30,7 +28,11 @@ from tests.factories import make_admin
 from tests.sessions.booking_helpers import booking_data, details_url, iso
 from tests.smtp import Inbox
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    # Published the day before the frozen Monday: monday_morning, autouse, sets the clock first.
+    pytest.mark.usefixtures("consent_documents"),
+]
 
 TUESDAY_TEN_LONDON = dt.datetime(2026, 6, 9, 9, 0, tzinfo=dt.UTC)
 WEDNESDAY_TWO_LONDON = dt.datetime(2026, 6, 10, 13, 0, tzinfo=dt.UTC)
@@ -41,21 +43,6 @@ QUEUEING = "queueing sessions.tasks.send_appointment_email"
 @pytest.fixture(autouse=True)
 def monday_morning(time_machine) -> None:
     time_machine.move_to(MONDAY_MORNING, tick=False)
-
-
-@pytest.fixture(autouse=True)
-def consent_documents() -> None:
-    """Booking needs published consent texts; an earlier transactional test's flush removed
-    those migration 0003 publishes."""
-    for kind in ConsentKind:
-        if consent_document_current(kind) is None:
-            ConsentDocument.objects.create(
-                kind=kind,
-                version="test",
-                title=f"Consent ({kind.label})",
-                body=f"The {kind.label.lower()} consent text.",
-                published_at=MONDAY_MORNING - dt.timedelta(days=1),
-            )
 
 
 def book(as_stranger, service, clinician):
