@@ -6,7 +6,6 @@ import datetime as dt
 import re
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -15,7 +14,6 @@ from assessments.models import Plan, Reminder, ReminderKind, ReminderStatus
 from assessments.services import assessment_complete, assessment_value_save
 from assessments.tasks import dispatch_reminders
 from clinic.audit import SYSTEM
-from telehealth.celery import app as celery_app
 from tests import factories
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 from tests.smtp import Inbox
@@ -208,30 +206,3 @@ def test_a_backlog_is_shared_out_in_helper_batches_across_two_workers(
     # Both workers took part.
     for worker in (first, second):
         assert re.search(r"'sent': [1-9]", worker.log()), worker.log()
-
-
-def test_beat_runs_what_the_readme_says_every_minute() -> None:
-    """The README's table of the assessments' beat entries is the schedule beat runs: same
-    names, same tasks (registered with the Celery app), every minute."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("### Home programs and reminders") :]
-    section = section[: section.index("\n### ", 4)]
-    documented = {
-        name: (task, every)
-        for name, task, every in re.findall(
-            r"^\| `([a-z-]+)` \| `(assessments\.tasks\.[a-z_]+)` \| every ([a-z]+) \|$",
-            section,
-            re.M,
-        )
-    }
-    assert documented, "the README lists no beat entries"
-    schedule = celery_app.conf.beat_schedule
-    ours = {
-        name: entry for name, entry in schedule.items() if entry["task"].startswith("assessments.")
-    }
-    assert set(ours) == set(documented)
-    seconds = {"minute": 60.0}
-    for name, (task, every) in documented.items():
-        assert ours[name]["task"] == task, name
-        assert ours[name]["schedule"] == seconds[every], name
-        assert task in celery_app.tasks, f"{task} is not a registered task"
