@@ -1,7 +1,9 @@
 import datetime as dt
+import io
 
 import pytest
 from django.utils import timezone
+from PIL import Image
 
 from assessments.models import Assessment, Plan
 from assessments.programs import plan_approve, plan_generate
@@ -12,7 +14,8 @@ from assessments.services import (
     assessment_value_save,
 )
 from clinic.audit import SYSTEM
-from clinic.models import Client, Clinician
+from clinic.models import Client, Clinician, ConsentDocument, ConsentKind, User
+from clinic.services import consent_accept
 from sessions.models import Appointment
 from tests import factories
 
@@ -47,6 +50,43 @@ def other_assessment(other_appointment, other_clinician) -> Assessment:
     )
 
 
+def record(
+    assessment: Assessment,
+    actor: User,
+    values: dict[str, object],
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """Save ``values`` ({"protocol.side.trial.field": raw}) into fields not recorded yet."""
+    for key, value in values.items():
+        assessment_value_save(
+            assessment_id=assessment.pk,
+            actor=actor,
+            key=key,
+            raw=value,
+            base_version=0,
+            context=SYSTEM,
+            now=now or timezone.now(),
+        )
+
+
+def completed_assessment(
+    *,
+    client: Client,
+    clinician: Clinician,
+    values: dict[str, object],
+    now: dt.datetime | None = None,
+) -> Assessment:
+    """An in-person assessment with these values, completed at ``now``. Its plan task is
+    queued after the commit: it runs only in tests that commit (transactional ones)."""
+    now = now or timezone.now()
+    assessment = assessment_start_in_person(
+        client=client, clinician=clinician, actor=clinician.user, context=SYSTEM, now=now
+    )
+    record(assessment, clinician.user, values, now=now)
+    return assessment_complete(assessment=assessment, actor=clinician.user, context=SYSTEM, now=now)
+
+
 def make_plan(
     *,
     client: Client,
@@ -58,25 +98,32 @@ def make_plan(
     """A completed in-person assessment with these values and its generated plan, approved at
     ``approve_at`` if given (the program then starts the next day on the client's calendar)."""
     now = now or timezone.now()
-    assessment = assessment_start_in_person(
-        client=client, clinician=clinician, actor=clinician.user, context=SYSTEM, now=now
-    )
-    for key, value in values.items():
-        assessment_value_save(
-            assessment_id=assessment.pk,
-            actor=clinician.user,
-            key=key,
-            raw=value,
-            base_version=0,
-            context=SYSTEM,
-            now=now,
-        )
-    assessment_complete(assessment=assessment, actor=clinician.user, context=SYSTEM, now=now)
+    assessment = completed_assessment(client=client, clinician=clinician, values=values, now=now)
     plan = plan_generate(assessment_id=assessment.pk, now=now)
     assert plan is not None
     if approve_at is not None:
         plan = plan_approve(plan=plan, actor=clinician.user, context=SYSTEM, now=approve_at)
     return plan
+
+
+def jpeg(width: int = 64, height: int = 48, image_format: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 80, 40)).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def images_consent(client: Client) -> None:
+    """The client consents to still images of their movement tests being kept."""
+    document = ConsentDocument.objects.create(
+        kind=ConsentKind.IMAGES, version="1", title="Images", body="We may keep stills."
+    )
+    consent_accept(
+        client=client,
+        document=document,
+        accepted_by=client.user,
+        signed_name=client.name,
+        context=SYSTEM,
+    )
 
 
 ANKLE_AND_VALGUS = {

@@ -9,7 +9,6 @@ Ana Silva is Maya Okafor's client; Ben Carter is Sam Rivera's.
 """
 
 import datetime as dt
-import io
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from django.shortcuts import resolve_url
 from django.test import Client as HttpClient
 from django.urls import get_resolver, reverse
 from django.utils import timezone
-from PIL import Image
 
 from assessments.links import (
     DONE_SALT,
@@ -50,24 +48,16 @@ from assessments.models import (
 )
 from assessments.services import (
     assessment_start_for_appointment,
-    assessment_value_save,
     snapshot_add,
 )
 from clinic.audit import SYSTEM
-from clinic.models import AuditEvent, Client, Clinician, ConsentDocument, ConsentKind
-from clinic.services import consent_accept
+from clinic.models import AuditEvent, Client, Clinician
 from sessions.models import Appointment
 from tests import factories
-from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
+from tests.assessments.conftest import ANKLE_AND_VALGUS, images_consent, jpeg, make_plan, record
 
 pytestmark = pytest.mark.django_db
 SECRET_NOTE = "Private to Ana: ease into the lunges"
-
-
-def _jpeg() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), (120, 80, 40)).save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 @dataclass
@@ -115,32 +105,15 @@ def world(
     live = assessment_start_for_appointment(
         appointment=session, actor=clinician.user, context=SYSTEM, now=now
     )
-    document = ConsentDocument.objects.create(
-        kind=ConsentKind.IMAGES, version="1", title="Images", body="We may keep stills."
-    )
-    consent_accept(
-        client=client_record,
-        document=document,
-        accepted_by=client_record.user,
-        signed_name=client_record.name,
-        context=SYSTEM,
-    )
-    assessment_value_save(
-        assessment_id=live.pk,
-        actor=clinician.user,
-        key="knee_to_wall.left.1.ktw_cm",
-        raw=11,
-        base_version=0,
-        context=SYSTEM,
-        now=now,
-    )
+    images_consent(client_record)
+    record(live, clinician.user, {"knee_to_wall.left.1.ktw_cm": 11}, now=now)
     snapshot = snapshot_add(
         assessment=live,
         actor=clinician.user,
         protocol="lunge",
         side="left",
         trial=1,
-        data=_jpeg(),
+        data=jpeg(),
         context=SYSTEM,
         now=now,
     )
@@ -235,7 +208,7 @@ CASES = [
         lambda w: reverse("assessments:snapshot_upload", args=[w.live.uuid]),
         lambda w: {
             "protocol": "lunge",
-            "image": SimpleUploadedFile("still.jpg", _jpeg(), content_type="image/jpeg"),
+            "image": SimpleUploadedFile("still.jpg", jpeg(), content_type="image/jpeg"),
         },
         owner_status=(201,),
     ),

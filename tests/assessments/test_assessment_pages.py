@@ -1,7 +1,6 @@
 """The assessment pages: the panel in the room, the record page without JavaScript, snapshots,
 completion, addenda, results for the client, and who may see or change what."""
 
-import io
 import struct
 import zlib
 from html.parser import HTMLParser
@@ -10,7 +9,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image
 
 from assessments.models import (
     Addendum,
@@ -24,35 +22,16 @@ from assessments.models import (
 )
 from assessments.services import assessment_complete, assessment_value_save
 from clinic.audit import SYSTEM
-from clinic.models import AuditEvent, ConsentDocument, ConsentKind
-from clinic.services import consent_accept
+from clinic.models import AuditEvent, ConsentKind
+from tests.assessments.conftest import images_consent, jpeg, record
 
 pytestmark = pytest.mark.django_db
-
-
-def record(assessment, user, values: dict[str, object]) -> None:
-    for key, value in values.items():
-        assessment_value_save(
-            assessment_id=assessment.pk,
-            actor=user,
-            key=key,
-            raw=value,
-            base_version=0,
-            context=SYSTEM,
-            now=timezone.now(),
-        )
 
 
 def complete(assessment, user):
     return assessment_complete(
         assessment=assessment, actor=user, context=SYSTEM, now=timezone.now()
     )
-
-
-def jpeg(width: int = 64, height: int = 48, image_format: str = "JPEG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (120, 80, 40)).save(buffer, format=image_format)
-    return buffer.getvalue()
 
 
 def png_bomb(width: int, height: int, *, pixels: bytes | None = None) -> bytes:
@@ -76,19 +55,6 @@ def png_bomb(width: int, height: int, *, pixels: bytes | None = None) -> bytes:
 
 def _upload(data: bytes, name: str = "snapshot.jpg") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="image/jpeg")
-
-
-def images_consent(client) -> None:
-    document = ConsentDocument.objects.create(
-        kind=ConsentKind.IMAGES, version="1", title="Images", body="We may keep stills."
-    )
-    consent_accept(
-        client=client,
-        document=document,
-        accepted_by=client.user,
-        signed_name=client.name,
-        context=SYSTEM,
-    )
 
 
 # --- The panel in the room ------------------------------------------------------------------

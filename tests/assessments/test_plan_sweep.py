@@ -9,14 +9,10 @@ import pytest
 
 from assessments.models import Plan, PlanStatus
 from assessments.programs import PLAN_SWEEP_AFTER
-from assessments.services import (
-    assessment_complete,
-    assessment_start_in_person,
-    assessment_value_save,
-)
+from assessments.services import assessment_start_in_person
 from assessments.tasks import propose_missing_plans
 from clinic.audit import SYSTEM
-from tests.assessments.conftest import ANKLE_AND_VALGUS
+from tests.assessments.conftest import ANKLE_AND_VALGUS, completed_assessment, record
 from tests.broker import broker_refusing
 
 pytestmark = pytest.mark.django_db
@@ -26,20 +22,7 @@ COMPLETED = dt.datetime(2026, 6, 8, 10, tzinfo=dt.UTC)
 def completed_without_a_plan(client, clinician, *, at: dt.datetime):
     """A completed assessment whose plan task never reached the broker: in these tests the
     transaction is never committed, so its on-commit queueing never runs."""
-    assessment = assessment_start_in_person(
-        client=client, clinician=clinician, actor=clinician.user, context=SYSTEM, now=at
-    )
-    for key, value in ANKLE_AND_VALGUS.items():
-        assessment_value_save(
-            assessment_id=assessment.pk,
-            actor=clinician.user,
-            key=key,
-            raw=value,
-            base_version=0,
-            context=SYSTEM,
-            now=at,
-        )
-    return assessment_complete(assessment=assessment, actor=clinician.user, context=SYSTEM, now=at)
+    return completed_assessment(client=client, clinician=clinician, values=ANKLE_AND_VALGUS, now=at)
 
 
 def test_a_completed_assessment_without_a_plan_gets_one_after_a_few_minutes(
@@ -133,13 +116,5 @@ def session_assessment(client_record, clinician, library, appointment):
         context=SYSTEM,
         now=COMPLETED,
     )
-    assessment_value_save(
-        assessment_id=assessment.pk,
-        actor=clinician.user,
-        key="knee_to_wall.right.1.ktw_cm",
-        raw=8,
-        base_version=0,
-        context=SYSTEM,
-        now=COMPLETED,
-    )
+    record(assessment, clinician.user, {"knee_to_wall.right.1.ktw_cm": 8}, now=COMPLETED)
     return assessment

@@ -22,7 +22,7 @@ from assessments.models import (
 )
 from assessments.programs import plan_adherence, plan_approve
 from clinic.audit import SYSTEM
-from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
+from tests.assessments.conftest import ANKLE_AND_VALGUS, completed_assessment, make_plan
 
 pytestmark = pytest.mark.django_db
 APPROVED = dt.datetime(2026, 6, 10, 12, tzinfo=dt.UTC)  # the program starts on 11 June
@@ -576,11 +576,6 @@ def test_an_approved_program_is_not_superseded_and_a_late_plan_of_an_older_asses
     client_record, clinician, library, time_machine
 ) -> None:
     from assessments.programs import plan_generate
-    from assessments.services import (
-        assessment_complete,
-        assessment_start_in_person,
-        assessment_value_save,
-    )
 
     time_machine.move_to(dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC), tick=False)
     approved = make_plan(
@@ -591,23 +586,11 @@ def test_an_approved_program_is_not_superseded_and_a_late_plan_of_an_older_asses
     )
     # An assessment completed on 10 June whose plan was not proposed then (the queue was down).
     time_machine.move_to(dt.datetime(2026, 6, 10, 10, tzinfo=dt.UTC), tick=False)
-    late = assessment_start_in_person(
+    late = completed_assessment(
         client=client_record,
         clinician=clinician,
-        actor=clinician.user,
-        context=SYSTEM,
-        now=timezone.now(),
+        values={"knee_to_wall.right.1.ktw_cm": 8},
     )
-    assessment_value_save(
-        assessment_id=late.pk,
-        actor=clinician.user,
-        key="knee_to_wall.right.1.ktw_cm",
-        raw=8,
-        base_version=0,
-        context=SYSTEM,
-        now=timezone.now(),
-    )
-    assessment_complete(assessment=late, actor=clinician.user, context=SYSTEM, now=timezone.now())
     time_machine.move_to(dt.datetime(2026, 6, 15, 10, tzinfo=dt.UTC), tick=False)
     newest = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
     approved.refresh_from_db()

@@ -11,11 +11,9 @@ import pytest
 from django.utils import timezone
 
 from assessments.models import Plan, Reminder, ReminderKind, ReminderStatus
-from assessments.services import assessment_complete, assessment_value_save
 from assessments.tasks import dispatch_reminders
-from clinic.audit import SYSTEM
 from tests import factories
-from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
+from tests.assessments.conftest import ANKLE_AND_VALGUS, completed_assessment, make_plan
 from tests.smtp import Inbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,27 +134,8 @@ def test_completing_an_assessment_has_a_worker_propose_the_plan(
 ) -> None:
     worker = make_worker("plans")
     worker.start(purge=True)
-    from assessments.services import assessment_start_in_person
-
-    assessment = assessment_start_in_person(
-        client=client_record,
-        clinician=clinician,
-        actor=clinician.user,
-        context=SYSTEM,
-        now=timezone.now(),
-    )
-    for key, value in ANKLE_AND_VALGUS.items():
-        assessment_value_save(
-            assessment_id=assessment.pk,
-            actor=clinician.user,
-            key=key,
-            raw=value,
-            base_version=0,
-            context=SYSTEM,
-            now=timezone.now(),
-        )
-    assessment_complete(
-        assessment=assessment, actor=clinician.user, context=SYSTEM, now=timezone.now()
+    assessment = completed_assessment(
+        client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS
     )
     wait_until(
         lambda: Plan.objects.filter(assessment=assessment).exists(),

@@ -9,7 +9,8 @@ from django.urls import reverse
 from PIL import ExifTags, Image, PngImagePlugin
 
 from assessments.models import Snapshot
-from tests.assessments.test_assessment_pages import _upload, images_consent
+from tests.assessments.conftest import images_consent
+from tests.assessments.test_assessment_pages import _upload
 
 pytestmark = pytest.mark.django_db
 

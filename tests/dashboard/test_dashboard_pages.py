@@ -22,17 +22,12 @@ from assessments.models import (
     ResultValue,
 )
 from assessments.programs import plan_approve
-from assessments.services import (
-    assessment_complete,
-    assessment_start_in_person,
-    assessment_value_save,
-)
 from clinic.audit import SYSTEM
 from clinic.models import KneePainSide, PainDuration
 from clinic.services import intake_submit
 from sessions.models import Appointment, AppointmentStatus, RoomEvent, RoomEventKind
 from tests import factories
-from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
+from tests.assessments.conftest import ANKLE_AND_VALGUS, completed_assessment, make_plan
 
 pytestmark = pytest.mark.django_db
 LONDON = zoneinfo.ZoneInfo("Europe/London")
@@ -410,24 +405,6 @@ def test_charts_for_one_assessment_and_none(
     ]
     assert progress.count('<th scope="row">') == 1
     assert "Threshold (a dashed ring): the asymmetry threshold" in progress
-
-
-def completed_assessment(*, client, clinician, values: dict[str, object], now: dt.datetime):
-    assessment = assessment_start_in_person(
-        client=client, clinician=clinician, actor=clinician.user, context=SYSTEM, now=now
-    )
-    for key, value in values.items():
-        assessment_value_save(
-            assessment_id=assessment.pk,
-            actor=clinician.user,
-            key=key,
-            raw=value,
-            base_version=0,
-            context=SYSTEM,
-            now=now,
-        )
-    assessment_complete(assessment=assessment, actor=clinician.user, context=SYSTEM, now=now)
-    return assessment
 
 
 def chart_rows(html: str, key: str) -> list[tuple[str, ...]]:
