@@ -2,6 +2,7 @@ import datetime as dt
 import io
 
 import pytest
+from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 from PIL import Image
 
@@ -17,6 +18,7 @@ from clinic.audit import SYSTEM
 from clinic.models import Client, Clinician, ConsentDocument, ConsentKind, User
 from clinic.services import consent_accept
 from sessions.models import Appointment
+from telehealth.asgi import application
 from tests import factories
 
 
@@ -48,6 +50,23 @@ def other_assessment(other_appointment, other_clinician) -> Assessment:
         context=SYSTEM,
         now=timezone.now(),
     )
+
+
+async def open_panel(assessment: Assessment, session_key: str) -> WebsocketCommunicator:
+    """A panel's socket on the assessment, through the full ASGI stack (session, Origin),
+    connected; ``panel.state`` is the state frame it was sent."""
+    panel = WebsocketCommunicator(
+        application,
+        f"/ws/assessments/{assessment.uuid}/",
+        headers=[
+            (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
+            (b"cookie", f"sessionid={session_key}".encode()),
+        ],
+    )
+    assert (await panel.connect())[0]
+    panel.state = await panel.receive_json_from(20)
+    return panel
 
 
 def record(

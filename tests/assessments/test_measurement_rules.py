@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -16,7 +15,7 @@ from assessments.services import assessment_complete, assessment_start_in_person
 from clinic.audit import SYSTEM
 from sessions.models import Appointment
 from sessions.room import room_admit
-from telehealth.asgi import application
+from tests.assessments.conftest import open_panel
 from tests.conftest import session_key_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,17 +27,7 @@ def talk(assessment, user, frames: list[dict], *, wait_for: str) -> dict:
     key = session_key_for(user)
 
     async def scenario() -> None:
-        socket = WebsocketCommunicator(
-            application,
-            f"/ws/assessments/{assessment.uuid}/",
-            headers=[
-                (b"origin", b"http://localhost"),
-                (b"host", b"localhost"),
-                (b"cookie", f"sessionid={key}".encode()),
-            ],
-        )
-        assert (await socket.connect())[0]
-        await socket.receive_json_from(20)  # state
+        socket = await open_panel(assessment, key)
         for frame in frames:
             await socket.send_json_to(frame)
         while True:
@@ -286,19 +275,9 @@ def state_of(assessment, user) -> dict:
     key = session_key_for(user)
 
     async def connect() -> dict:
-        socket = WebsocketCommunicator(
-            application,
-            f"/ws/assessments/{assessment.uuid}/",
-            headers=[
-                (b"origin", b"http://localhost"),
-                (b"host", b"localhost"),
-                (b"cookie", f"sessionid={key}".encode()),
-            ],
-        )
-        assert (await socket.connect())[0]
-        state = await socket.receive_json_from(20)
-        await socket.disconnect()
-        return state
+        panel = await open_panel(assessment, key)
+        await panel.disconnect()
+        return panel.state
 
     return async_to_sync(connect)()
 

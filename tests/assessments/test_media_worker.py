@@ -16,13 +16,12 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from assessments.media_worker import MediaWorkerConsumer
 from assessments.models import Measurement, MeasurementStatus
 from assessments.services import assessment_group
-from telehealth.asgi import application
+from tests.assessments.conftest import open_panel
 from tests.assessments.test_measure_over_webrtc import CLIP, ClipTrack
 from tests.conftest import session_key_for
 from tests.webrtc_peer import PatternTrack
@@ -92,22 +91,6 @@ async def leftover_tasks(*, timeout: float = 5) -> list[str]:
         if not leftovers or loop.time() > deadline:
             return [repr(task) for task in leftovers]
         await asyncio.sleep(0.05)
-
-
-async def open_panel(assessment, session_key: str) -> WebsocketCommunicator:
-    """The clinician's assessment panel, connected (its state frame read)."""
-    panel = WebsocketCommunicator(
-        application,
-        f"/ws/assessments/{assessment.uuid}/",
-        headers=[
-            (b"origin", b"http://localhost"),
-            (b"host", b"localhost"),
-            (b"cookie", f"sessionid={session_key}".encode()),
-        ],
-    )
-    assert (await panel.connect())[0]
-    panel.state = await panel.receive_json_from(20)
-    return panel
 
 
 def pull_the_cable(pc: RTCPeerConnection) -> None:
