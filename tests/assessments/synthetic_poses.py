@@ -2,7 +2,8 @@
 model (``ScriptedLunge``) that plays them back, so that a measurement can run end to end, from
 a WebRTC stream to the values accepted, with known results and without MediaPipe's cost.
 
-Select the model with ``POSE_MODEL = "tests.assessments.synthetic_poses.ScriptedLunge"``.
+Select the model with ``POSE_MODEL = "tests.assessments.synthetic_poses.ScriptedLunge"``
+(``SCRIPTED_LUNGE``).
 """
 
 import math
@@ -118,3 +119,7 @@ class ScriptedLunge:
 
     def close(self) -> None:
         self.closed = True
+
+
+# The POSE_MODEL setting that selects it.
+SCRIPTED_LUNGE = f"{ScriptedLunge.__module__}.{ScriptedLunge.__qualname__}"

@@ -38,7 +38,7 @@ from clinic.audit import SYSTEM
 from sessions.room import room_admit
 from tests import factories
 from tests.asgi_server import AsgiServer
-from tests.assessments.synthetic_poses import ScriptedLunge
+from tests.assessments.synthetic_poses import SCRIPTED_LUNGE, ScriptedLunge
 from tests.conftest import session_key_for
 from tests.webrtc_peer import PatternTrack
 
@@ -289,12 +289,9 @@ def test_a_real_clip_is_measured_and_everything_is_cleaned_up(measured_room) -> 
     assert measurement.worker_channel == ""
 
 
-SCRIPTED = "tests.assessments.synthetic_poses.ScriptedLunge"
-
-
 @pytest.mark.parametrize(
     "asgi_server",
-    [{"env": {"MEDIA_WORKER": "separate", "POSE_MODEL": SCRIPTED}}],
+    [{"env": {"MEDIA_WORKER": "separate", "POSE_MODEL": SCRIPTED_LUNGE}}],
     indirect=True,
     ids=["scripted model"],
 )
@@ -303,7 +300,7 @@ def test_another_pose_model_measures_exactly_from_stream_to_accepted_values(
 ) -> None:
     # The pose model is a setting (POSE_MODEL): this one plays back three lunges with known
     # angles whatever the camera shows, so every number is known from the stream to the record.
-    settings.POSE_MODEL = SCRIPTED
+    settings.POSE_MODEL = SCRIPTED_LUNGE
     result = asyncio.run(
         measure(
             measured_room,

@@ -18,17 +18,15 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from assessments.media_worker import MediaWorkerConsumer
 from assessments.models import Measurement, MeasurementStatus
 from assessments.services import assessment_group
 from tests.assessments.conftest import open_panel
-from tests.assessments.test_measure_over_webrtc import CLIP, ClipTrack
+from tests.assessments.synthetic_poses import SCRIPTED_LUNGE
+from tests.assessments.test_measure_over_webrtc import CLIP, ClipTrack, worker_running_here
 from tests.conftest import session_key_for
 from tests.webrtc_peer import PatternTrack
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SCRIPTED = "tests.assessments.synthetic_poses.ScriptedLunge"
 
 
 @pytest.fixture(autouse=True)
@@ -61,15 +59,7 @@ async def with_worker(scenario) -> dict:
     """Run ``scenario(layer, worker, inbox)`` next to a media worker; ``inbox`` is a channel
     that hears the assessment's group and the worker's replies."""
     layer = get_channel_layer()
-    worker = MediaWorkerConsumer()
-
-    async def receive() -> dict:
-        return await layer.receive("media")
-
-    async def ignore(message: dict) -> None:
-        return None
-
-    task = asyncio.create_task(worker({"type": "channel", "channel": "media"}, receive, ignore))
+    worker, task = worker_running_here()
     inbox = await layer.new_channel()
     try:
         result = await scenario(layer, worker, inbox)
@@ -298,7 +288,7 @@ def test_a_busy_worker_says_so(assessment, clinician, settings) -> None:
 def test_a_measurement_reaching_its_time_limit_ends_and_cleans_up(
     assessment, clinician, settings
 ) -> None:
-    settings.POSE_MODEL = SCRIPTED
+    settings.POSE_MODEL = SCRIPTED_LUNGE
     settings.MEDIA_MAX_SECONDS = 2
     measurement = make_measurement(assessment, clinician)
 
@@ -333,7 +323,7 @@ def test_a_measurement_reaching_its_time_limit_ends_and_cleans_up(
 def test_a_connection_that_fails_ends_the_measurement_and_cleans_up(
     assessment, clinician, settings, monkeypatch
 ) -> None:
-    settings.POSE_MODEL = SCRIPTED
+    settings.POSE_MODEL = SCRIPTED_LUNGE
     settings.MEDIA_NO_VIDEO_SECONDS = 120  # only the failure may end it
     # ICE consent (RFC 7675) is checked every 5 s and lost after 6 failures; shortened here
     # so that the failure is noticed in a second or two instead of half a minute.
