@@ -11,6 +11,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client as HttpClient
+from django.urls import reverse
 from django.utils import timezone
 
 from assessments.exercise_library import exercises_load
@@ -177,6 +178,11 @@ def signed_in(user: User) -> HttpClient:
     http = HttpClient()
     http.force_login(user)
     return http
+
+
+def sent_to_sign_in(response) -> bool:
+    """Whether a page answered someone signed out by sending them to sign in."""
+    return response.status_code == 302 and response["Location"].startswith(reverse("clinic:login"))
 
 
 @pytest.fixture

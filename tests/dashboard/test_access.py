@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from clinic.models import AuditEvent
 from sessions.links import manage_url
+from tests.conftest import sent_to_sign_in
 from tests.sessions.booking_helpers import booking_data, details_url
 
 pytestmark = pytest.mark.django_db
@@ -20,10 +21,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def ana_and_ben(appointment, other_appointment):
     return appointment, other_appointment
-
-
-def sent_to_sign_in(response) -> bool:
-    return response.status_code == 302 and response["Location"].startswith(reverse("clinic:login"))
 
 
 def test_client_record_page(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from clinic.models import AuditEvent
 from sessions.models import RoomEvent, RoomEventKind
+from tests.conftest import sent_to_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +40,6 @@ def ana_in_the_room(appointment, other_appointment, client_record):
 
 def events_url(appointment) -> str:
     return reverse("dashboard:room_events", args=[appointment.client.uuid, appointment.uuid])
-
-
-def sent_to_sign_in(response) -> bool:
-    return response.status_code == 302 and response["Location"].startswith(reverse("clinic:login"))
 
 
 def test_the_clients_clinicians_see_the_events(ana_in_the_room, as_clinician, as_admin) -> None:
