@@ -425,13 +425,8 @@ def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.da
 
 
 def plan_empty_phases(plan: Plan) -> list[PlanPhase]:
-    """Phases without an exercise still in them (all removed): nothing is planned in their
-    weeks, and no reminder comes."""
-    return [
-        phase
-        for phase in plan.phases.prefetch_related("items")
-        if all(item.is_removed for item in phase.items.all())
-    ]
+    """Phases without an exercise still in them (see PlanPhase.is_empty)."""
+    return [phase for phase in plan.phases.prefetch_related("items") if phase.is_empty]
 
 
 def plan_has_unsent_changes(plan: Plan) -> bool:

@@ -242,6 +242,12 @@ class PlanPhase(models.Model):
     def last_week(self) -> int:
         return self.first_week + self.weeks - 1
 
+    @property
+    def is_empty(self) -> bool:
+        """No exercise is left in it (all removed): nothing is planned in its weeks, and no
+        reminder comes. Reads ``items`` as prefetched, when they are."""
+        return all(item.is_removed for item in self.items.all())
+
     def starts_on(self, plan_start: dt.date) -> dt.date:
         return plan_start + dt.timedelta(weeks=self.first_week - 1)
 

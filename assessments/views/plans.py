@@ -56,12 +56,6 @@ def plan_page(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
             }
             if is_writer
             else {},
-            # Phases left without an exercise: the client gets no reminders in their weeks.
-            "empty_phases": {
-                phase.pk
-                for phase in review.phases
-                if all(item.is_removed for item in phase.items.all())
-            },
             "targets": TARGET_LABELS,
         },
     )

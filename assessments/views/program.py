@@ -23,7 +23,6 @@ from assessments.programs import (
     client_today,
     pain_record,
     plan_adherence,
-    plan_empty_phases,
     plan_phase_on,
     plan_schedule,
     practice_mark,
@@ -61,7 +60,6 @@ def _program_context(plan: Plan, *, now: dt.datetime) -> dict:
         "pain_form": PainForm(),
         "adherence": plan_adherence(plan, today=today),
         "phases": list(plan.phases.prefetch_related("items__exercise")),
-        "empty_phases": {phase.pk for phase in plan_empty_phases(plan)},
     }
 
 
