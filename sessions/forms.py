@@ -63,7 +63,27 @@ def parse_day(value: str) -> dt.date | None:
         return None
 
 
-class BookingDetailsForm(forms.Form):
+class SlotStartForm(forms.Form):
+    """A form whose ``start`` is a time chosen for ``service`` (see slot_start_clean); a start
+    that is missing or not a time gets ``MALFORMED_START``, which each form words for its page.
+    """
+
+    MALFORMED_START: str
+
+    def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.service = service
+
+    def clean_start(self) -> dt.datetime:
+        return slot_start_clean(
+            self.cleaned_data["start"],
+            service=self.service,
+            now=timezone.now(),
+            malformed=self.MALFORMED_START,
+        )
+
+
+class BookingDetailsForm(SlotStartForm):
     """Details, intake and consent: the last step of booking."""
 
     MALFORMED_START = "Pick a time from the list."
@@ -159,18 +179,6 @@ class BookingDetailsForm(forms.Form):
         *RED_FLAG_FIELDS,
     )
 
-    def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.service = service
-
-    def clean_start(self) -> dt.datetime:
-        return slot_start_clean(
-            self.cleaned_data["start"],
-            service=self.service,
-            now=timezone.now(),
-            malformed=self.MALFORMED_START,
-        )
-
     def clean_phone(self) -> str:
         return clean_phone(self.cleaned_data["phone"])
 
@@ -190,22 +198,10 @@ class BookingDetailsForm(forms.Form):
         return {name: self.cleaned_data[name] for name in self.INTAKE_FIELDS}
 
 
-class RescheduleForm(forms.Form):
+class RescheduleForm(SlotStartForm):
     MALFORMED_START = "Pick one of the times below."
 
     start = forms.CharField(max_length=40, error_messages={"required": MALFORMED_START})
-
-    def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.service = service
-
-    def clean_start(self) -> dt.datetime:
-        return slot_start_clean(
-            self.cleaned_data["start"],
-            service=self.service,
-            now=timezone.now(),
-            malformed=self.MALFORMED_START,
-        )
 
     def start_problem(self) -> str:
         """The one message to show above the times when the chosen time is refused."""
