@@ -43,6 +43,20 @@ from clinic.permissions import clinician_required
 from sessions.selectors import appointment_get_for_viewer, client_get_for_viewer
 
 
+def _completed_panel(request: HttpRequest, assessment: Assessment) -> HttpResponse:
+    """The panel of a completed assessment in the call: its findings, and the results a link
+    away."""
+    return render(
+        request,
+        "assessments/_completed.html",
+        {
+            "assessment": assessment,
+            "findings": list(assessment.findings.all()),
+            "caveat": TELEHEALTH_CAVEAT,
+        },
+    )
+
+
 def _panel_context(request: HttpRequest, assessment: Assessment, *, in_room: bool = False) -> dict:
     thresholds = findings_context(assessment).thresholds
     return {
@@ -96,15 +110,7 @@ def panel_for_appointment(request: HttpRequest, appointment_uuid: UUID) -> HttpR
     if assessment is None:
         return render(request, "assessments/_start.html", {"appointment": appointment})
     if assessment.is_locked:
-        return render(
-            request,
-            "assessments/_completed.html",
-            {
-                "assessment": assessment,
-                "findings": list(assessment.findings.all()),
-                "caveat": TELEHEALTH_CAVEAT,
-            },
-        )
+        return _completed_panel(request, assessment)
     assessment_viewed(
         assessment=assessment, viewer=request.user, context=RequestContext.from_request(request)
     )
@@ -319,15 +325,7 @@ def complete(request: HttpRequest, assessment_uuid: UUID) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("assessments:detail", assessment_uuid=assessment.uuid)
     if _is_htmx(request):
-        return render(
-            request,
-            "assessments/_completed.html",
-            {
-                "assessment": assessment,
-                "findings": list(assessment.findings.all()),
-                "caveat": TELEHEALTH_CAVEAT,
-            },
-        )
+        return _completed_panel(request, assessment)
     messages.success(request, "Assessment completed. A follow-up plan is being prepared.")
     return redirect("assessments:detail", assessment_uuid=assessment.uuid)
 
