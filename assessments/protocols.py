@@ -639,8 +639,9 @@ def address_check(protocol: Any, side: Any, trial: Any, field_key: Any) -> Value
     if side not in SIDES:
         raise ValueRefused("Side must be left or right.")
     trial_check(definition, trial)
-    if trial > definition.field(field_key).trials:
-        raise ValueRefused(f"{definition.field(field_key).label} is recorded once, in trial 1.")
+    field = definition.field(field_key)
+    if trial > field.trials:
+        raise ValueRefused(f"{field.label} is recorded once, in trial 1.")
     return ValueAddress(protocol=definition.key, side=side, trial=trial, field=field_key)
 
 
