@@ -395,13 +395,22 @@ def test_a_phase_emptied_after_approval_sends_nothing_in_its_weeks(
 # --- The client's own time zone changes -------------------------------------------------------
 
 
-def test_moving_time_zone_in_my_profile_replans_the_reminders_across_dst(
-    clinician, client_record, as_client, time_machine
-) -> None:
+def save_my_profile(as_client, client, **changes: str):
+    """The client's profile form sent back as the page shows it, with ``changes``."""
     from django.urls import reverse
 
     from clinic.forms import ClientProfileForm
 
+    shown = {
+        key: "" if value is None else value
+        for key, value in ClientProfileForm.initial_for(client).items()
+    }
+    return as_client.post(reverse("dashboard:my_profile"), {**shown, **changes}, follow=True)
+
+
+def test_moving_time_zone_in_my_profile_replans_the_reminders_across_dst(
+    clinician, client_record, as_client, time_machine
+) -> None:
     # Ana is in London (BST) when the program is approved: 08:00 is 07:00 UTC.
     plan = make_plan(
         client=client_record,
@@ -416,12 +425,7 @@ def test_moving_time_zone_in_my_profile_replans_the_reminders_across_dst(
     )
     # She moves to New York and says so on her profile.
     time_machine.move_to(utc(2026, 10, 22, 9), tick=False)
-    data = {
-        key: "" if value is None else value
-        for key, value in ClientProfileForm.initial_for(client_record).items()
-    }
-    data["time_zone"] = "America/New_York"
-    response = as_client.post(reverse("dashboard:my_profile"), data, follow=True)
+    response = save_my_profile(as_client, client_record, time_zone="America/New_York")
     assert response.status_code == 200
     assert "Your reminders now come at 08:00 (America/New_York)." in response.content.decode()
     times = practice_times(plan)
@@ -442,10 +446,6 @@ def test_moving_time_zone_in_my_profile_replans_the_reminders_across_dst(
 def test_a_profile_saved_without_a_new_zone_leaves_the_reminders_alone(
     clinician, client_record, as_client, time_machine
 ) -> None:
-    from django.urls import reverse
-
-    from clinic.forms import ClientProfileForm
-
     plan = make_plan(
         client=client_record,
         clinician=clinician,
@@ -454,12 +454,7 @@ def test_a_profile_saved_without_a_new_zone_leaves_the_reminders_alone(
     )
     before = set(Reminder.objects.filter(plan=plan, status="pending").values_list("pk", flat=True))
     time_machine.move_to(utc(2026, 6, 10, 13), tick=False)
-    data = {
-        key: "" if value is None else value
-        for key, value in ClientProfileForm.initial_for(client_record).items()
-    }
-    data["phone"] = "+44 20 7946 0999"
-    response = as_client.post(reverse("dashboard:my_profile"), data, follow=True)
+    response = save_my_profile(as_client, client_record, phone="+44 20 7946 0999")
     assert "Your reminders now come" not in response.content.decode()
     after = set(Reminder.objects.filter(plan=plan, status="pending").values_list("pk", flat=True))
     assert after == before
