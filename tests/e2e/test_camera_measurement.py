@@ -4,36 +4,42 @@ is in view, the clinician stops it, and the call goes on. A reloaded panel gets 
 measurement back, and moving on to another test ends it on the server."""
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, Page, expect
 
 from assessments.models import Measurement, MeasurementStatus
 from tests.e2e.conftest import LaunchBrowser, Room
-from tests.e2e.test_video_call import ARGS, person, start_call
+from tests.e2e.test_video_call import ARGS, people, start_call
 
 NOBODY = "Nobody is in view: stand in front of the camera."
+
+
+def measure_the_lunge(client_page: Page, clinician_page: Page, *, side: str) -> Locator:
+    """During the call the clinician starts the guided assessment and measures the lunge of
+    ``side`` ("Left" or "Right"); the lunge's measure box, once the client's camera reaches
+    the server and the measurement runs."""
+    clinician_page.get_by_role("button", name="Start the guided assessment").click()
+    expect(clinician_page.locator("#assessment")).to_have_attribute("data-connection", "open")
+    clinician_page.locator('.step-link[data-step="lunge"]').click()
+    box = clinician_page.locator('.measure[data-protocol="lunge"]')
+    box.get_by_label(side).check()
+    box.get_by_role("button", name="Measure").click()
+    expect(client_page.locator("#room")).to_have_attribute(
+        "data-measure", "connected", timeout=30_000
+    )
+    expect(box).to_have_attribute("data-state", "running", timeout=30_000)
+    return box
 
 
 @pytest.mark.e2e
 def test_the_clinician_starts_and_stops_a_measurement_during_the_call(
     room: Room, launch_browser: LaunchBrowser
 ) -> None:
-    url = room.server.url
     with launch_browser(args=ARGS) as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
         client_page, clinician_page = start_call(room, client, clinician)
-        clinician_page.get_by_role("button", name="Start the guided assessment").click()
-        expect(clinician_page.locator("#assessment")).to_have_attribute("data-connection", "open")
-        clinician_page.locator('.step-link[data-step="lunge"]').click()
-        box = clinician_page.locator('.measure[data-protocol="lunge"]')
-        box.get_by_label("Right").check()
-        box.get_by_role("button", name="Measure").click()
+        box = measure_the_lunge(client_page, clinician_page, side="Right")
 
         # The client's page sends its camera to the server; nobody is in the fake picture.
-        expect(client_page.locator("#room")).to_have_attribute(
-            "data-measure", "connected", timeout=30_000
-        )
-        expect(box).to_have_attribute("data-state", "running", timeout=30_000)
         expect(box.locator(".measure-hint")).to_have_text(NOBODY)
         expect(box.locator(".measure-value")).to_have_text("FPPA: —")
         expect(client_page.locator("#prompt-framing")).to_have_text(NOBODY)
@@ -65,20 +71,10 @@ def test_the_clinician_starts_and_stops_a_measurement_during_the_call(
 def test_a_reloaded_panel_keeps_the_measurement_and_leaving_the_step_ends_it(
     room: Room, launch_browser: LaunchBrowser
 ) -> None:
-    url = room.server.url
     with launch_browser(args=ARGS) as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
         client_page, clinician_page = start_call(room, client, clinician)
-        clinician_page.get_by_role("button", name="Start the guided assessment").click()
-        expect(clinician_page.locator("#assessment")).to_have_attribute("data-connection", "open")
-        clinician_page.locator('.step-link[data-step="lunge"]').click()
-        box = clinician_page.locator('.measure[data-protocol="lunge"]')
-        box.get_by_role("button", name="Measure").click()
-        expect(client_page.locator("#room")).to_have_attribute(
-            "data-measure", "connected", timeout=30_000
-        )
-        expect(box).to_have_attribute("data-state", "running", timeout=30_000)
+        box = measure_the_lunge(client_page, clinician_page, side="Left")
 
         # The clinician reloads the page: the call comes back, and so does the measurement,
         # still running, with its live readings and its Stop button.

@@ -30,7 +30,7 @@ from sessions.models import Appointment, AppointmentStatus
 from tests import factories
 from tests.conftest import session_key_for
 from tests.e2e.conftest import LaunchBrowser, Room, make_room
-from tests.e2e.test_video_call import ARGS, person, start_call
+from tests.e2e.test_video_call import ARGS, people, person, start_call
 
 # What the clinician enters, step by step (key: value); selects take their option value.
 STEPS: list[tuple[str, dict[str, str]]] = [
@@ -136,8 +136,7 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
     room = room_with_consent
     url = room.server.url
     with launch_browser(args=ARGS) as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
         client_page, clinician_page = start_call(room, client, clinician)
 
         # The panel sits beside the video; the clinician starts the guided assessment.

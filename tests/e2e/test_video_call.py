@@ -191,6 +191,14 @@ def person(browser: Browser, *, url: str, session: str, name: str) -> BrowserCon
     return context
 
 
+def people(browser: Browser, room: Room) -> tuple[BrowserContext, BrowserContext]:
+    """The client's and the clinician's browser contexts, each signed in for the room."""
+    return (
+        person(browser, url=room.server.url, session=room.client_session, name="client"),
+        person(browser, url=room.server.url, session=room.clinician_session, name="clinician"),
+    )
+
+
 def log_frames(name: str, socket: WebSocket) -> None:
     """Signaling frames in the test's output (shown when it fails), without the SDP."""
     path = urlsplit(socket.url).path
@@ -375,8 +383,7 @@ def test_a_full_call_from_the_waiting_room_to_the_end(
 ) -> None:
     url = room.server.url
     with launch_browser(args=ARGS) as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
 
         # Maya has her sessions page open.
         dashboard = open_dashboard(clinician, url)
@@ -508,10 +515,8 @@ def test_a_full_call_from_the_waiting_room_to_the_end(
 def test_reloading_during_the_call_rejoins_it_without_the_device_check(
     room: Room, launch_browser: LaunchBrowser
 ) -> None:
-    url = room.server.url
     with launch_browser(args=ARGS) as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
         client_page, clinician_page = start_call(room, client, clinician)
 
         devices = [client_page.locator(f"#{kind}-select") for kind in ("camera", "microphone")]
@@ -545,10 +550,8 @@ def test_reloading_during_the_call_rejoins_it_without_the_device_check(
 def test_a_second_tab_takes_over_the_call_and_the_first_one_stops(
     room: Room, launch_browser: LaunchBrowser
 ) -> None:
-    url = room.server.url
     with launch_browser(args=ARGS) as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
         first_tab, clinician_page = start_call(room, client, clinician)
         first_tab_sockets: list[str] = []
         first_tab.on("websocket", lambda socket: first_tab_sockets.append(socket.url))
@@ -662,8 +665,7 @@ def test_a_waiting_client_is_announced_in_the_clinicians_background_tabs(
     # has used the page, as in a browser on her desk.
     url = room.server.url
     with launch_browser() as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
         clinician.add_init_script(BACKGROUND_TAB_WITH_TONES)
 
         # Maya's sessions page offers to turn sound on, since the browser holds it back.
@@ -706,10 +708,8 @@ def test_a_waiting_client_is_announced_in_the_clinicians_background_tabs(
 def test_mute_camera_off_quality_and_an_ice_restart_during_a_call(
     room: Room, launch_browser: LaunchBrowser
 ) -> None:
-    url = room.server.url
     with launch_browser(args=ARGS) as browser:
-        client = person(browser, url=url, session=room.client_session, name="client")
-        clinician = person(browser, url=url, session=room.clinician_session, name="clinician")
+        client, clinician = people(browser, room)
         for context in (client, clinician):
             context.add_init_script(KEEP_PEER_CONNECTIONS)
         client_page, clinician_page = start_call(room, client, clinician)
