@@ -1,14 +1,15 @@
 """Clients are created or matched by email, also when the same new email arrives twice at once."""
 
-import threading
 import time
+from functools import partial
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from clinic.audit import SYSTEM
 from clinic.models import AuditEvent, Client, User
 from clinic.services import client_find_or_create
+from tests.concurrency import at_once
 
 NEW_EMAIL = "dora@example.org"
 
@@ -19,38 +20,21 @@ def find_or_create_at_once(attempts: int) -> tuple[list[Client], list[Exception]
     Each keeps its transaction open for a moment after the call, as a booking does while it
     books the appointment, so every thread looks before the first one commits.
     """
-    barrier = threading.Barrier(attempts)
-    found: list[Client] = []
-    failed: list[Exception] = []
-    lock = threading.Lock()
 
-    def attempt(number: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            with transaction.atomic():
-                client = client_find_or_create(
-                    email=NEW_EMAIL.upper() if number % 2 else NEW_EMAIL,
-                    full_name=f"Dora {number}",
-                    time_zone="Europe/Lisbon",
-                    actor=None,
-                    context=SYSTEM,
-                    details={"phone": f"+351 21 000 000{number}"},
-                )
-                time.sleep(0.3)
-            with lock:
-                found.append(client)
-        except Exception as error:
-            with lock:
-                failed.append(error)
-        finally:
-            connection.close()
+    def attempt(number: int) -> Client:
+        with transaction.atomic():
+            client = client_find_or_create(
+                email=NEW_EMAIL.upper() if number % 2 else NEW_EMAIL,
+                full_name=f"Dora {number}",
+                time_zone="Europe/Lisbon",
+                actor=None,
+                context=SYSTEM,
+                details={"phone": f"+351 21 000 000{number}"},
+            )
+            time.sleep(0.3)
+        return client
 
-    threads = [threading.Thread(target=attempt, args=(number,)) for number in range(attempts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return found, failed
+    return at_once([partial(attempt, number) for number in range(attempts)])
 
 
 @pytest.mark.django_db(transaction=True)

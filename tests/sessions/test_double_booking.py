@@ -1,11 +1,11 @@
 """Double booking is impossible: the PostgreSQL exclusion constraint decides races."""
 
 import datetime as dt
-import threading
+from functools import partial
 
 import pytest
 import time_machine
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from clinic.audit import SYSTEM
@@ -14,6 +14,7 @@ from sessions.links import manage_token
 from sessions.models import Appointment, AppointmentStatus
 from sessions.services import SlotUnavailable, appointment_book
 from tests import factories
+from tests.concurrency import at_once
 from tests.conftest import MONDAY_MORNING
 from tests.sessions.booking_helpers import booking_data, details_url, iso
 
@@ -61,29 +62,9 @@ def test_the_database_refuses_overlapping_appointments_of_one_clinician(
 
 def race(attempts: list[dict]) -> tuple[list[Appointment], list[Exception]]:
     """Run appointment_book for every attempt at the same moment, each on its own connection."""
-    barrier = threading.Barrier(len(attempts))
-    booked: list[Appointment] = []
-    failed: list[Exception] = []
-    lock = threading.Lock()
-
-    def attempt(kwargs: dict) -> None:
-        try:
-            barrier.wait(timeout=30)
-            appointment = appointment_book(actor=None, context=SYSTEM, **kwargs)
-            with lock:
-                booked.append(appointment)
-        except Exception as error:
-            with lock:
-                failed.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=attempt, args=(kwargs,)) for kwargs in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return booked, failed
+    return at_once(
+        [partial(appointment_book, actor=None, context=SYSTEM, **kwargs) for kwargs in attempts]
+    )
 
 
 @pytest.mark.django_db(transaction=True)
