@@ -56,12 +56,33 @@ def world(*, left_flexion: float = 8.0, right_flexion: float = 8.0, jitter: floa
         ((23, 25, 27), 0.1, left_flexion),
         ((24, 26, 28), -0.1, right_flexion),
     ):
-        a, b = math.radians(0.6 * flexion), math.radians(0.6 * flexion - flexion)
-        knee = (x, 0.42 * math.cos(a), -0.42 * math.sin(a))
-        ankle = (x, knee[1] + 0.4 * math.cos(b), knee[2] - 0.4 * math.sin(b))
-        for index, spot in zip(indexes, ((x, 0.0, 0.0), knee, ankle), strict=True):
-            points[index] = Point3(*(value + random.gauss(0, jitter) for value in spot))
+        leg = world_leg(flexion_deg=flexion, thigh_forward_deg=0.6 * flexion, hip_x=x)
+        for index, p in zip(indexes, leg, strict=True):
+            points[index] = Point3(*(value + random.gauss(0, jitter) for value in (p.x, p.y, p.z)))
     return points
+
+
+def world_leg(
+    *, flexion_deg: float, thigh_forward_deg: float, turn_deg: float = 0.0, hip_x: float = 0.1
+) -> tuple[Point3, Point3, Point3]:
+    """Hip, knee and ankle in metres (hip-centred, y down) with an exact 3D knee flexion.
+
+    The hip is ``hip_x`` to the side of the centre. The thigh leaves it ``thigh_forward_deg``
+    forward of vertical (towards -z, the camera) and the shank turns back by ``flexion_deg`` in
+    the same plane; the whole leg is then turned by ``turn_deg`` about the vertical axis, as a
+    person standing at an angle to the camera.
+    """
+    a, b, t = (
+        math.radians(v) for v in (thigh_forward_deg, thigh_forward_deg - flexion_deg, turn_deg)
+    )
+
+    def turned(x: float, y: float, z: float) -> tuple[float, float, float]:
+        return x * math.cos(t) + z * math.sin(t), y, -x * math.sin(t) + z * math.cos(t)
+
+    hip = (hip_x, 0.0, 0.0)
+    knee = (hip[0], hip[1] + 0.42 * math.cos(a), hip[2] - 0.42 * math.sin(a))
+    ankle = (knee[0], knee[1] + 0.4 * math.cos(b), knee[2] - 0.4 * math.sin(b))
+    return tuple(Point3(*turned(*p)) for p in (hip, knee, ankle))  # type: ignore[return-value]
 
 
 # The script: standing, then three lunges of the left leg (8 frames down, 6 held at 90° of

@@ -27,6 +27,7 @@ from assessments.pose.geometry import (
     pelvic_drop,
     slr_angle_deg,
 )
+from tests.assessments.synthetic_poses import world_leg
 
 # The project's autouse fixtures (cache, mail) are function-scoped; these tests don't use them.
 property_test = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -99,28 +100,6 @@ def test_knee_flexion_is_the_angle_between_thigh_and_shank(bend: float) -> None:
     ankle = Point(knee.x + 0.2 * math.cos(shank_angle), knee.y + 0.2 * math.sin(shank_angle))
 
     assert knee_flexion_deg(hip, knee, ankle) == pytest.approx(bend, abs=1e-6)
-
-
-def world_leg(
-    *, flexion_deg: float, thigh_forward_deg: float, turn_deg: float = 0.0
-) -> tuple[Point3, Point3, Point3]:
-    """Hip, knee and ankle in metres (hip-centred, y down) with an exact 3D knee flexion.
-
-    The thigh leaves the hip ``thigh_forward_deg`` forward of vertical (towards -z, the camera)
-    and the shank turns back by ``flexion_deg`` in the same plane; the whole leg is then turned
-    by ``turn_deg`` about the vertical axis, as a person standing at an angle to the camera.
-    """
-    a, b, t = (
-        math.radians(v) for v in (thigh_forward_deg, thigh_forward_deg - flexion_deg, turn_deg)
-    )
-
-    def turned(x: float, y: float, z: float) -> tuple[float, float, float]:
-        return x * math.cos(t) + z * math.sin(t), y, -x * math.sin(t) + z * math.cos(t)
-
-    hip = (0.1, 0.0, 0.0)
-    knee = (hip[0], hip[1] + 0.42 * math.cos(a), hip[2] - 0.42 * math.sin(a))
-    ankle = (knee[0], knee[1] + 0.4 * math.cos(b), knee[2] - 0.4 * math.sin(b))
-    return tuple(Point3(*turned(*p)) for p in (hip, knee, ankle))  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("flexion", [0.0, 15.0, 45.0, 90.0, 120.0])
