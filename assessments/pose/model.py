@@ -119,10 +119,6 @@ def vision_unavailable() -> VisionUnavailable | None:
     return None
 
 
-def vision_available() -> bool:
-    return vision_unavailable() is None
-
-
 def pose_model() -> PoseModel:
     """A new model of the configured class (``POSE_MODEL``, a dotted path)."""
     module, _, name = settings.POSE_MODEL.rpartition(".")

@@ -24,10 +24,11 @@ from assessments.pose.analysis import (
     framing_check,
 )
 from assessments.pose.geometry import Point
-from assessments.pose.model import pose_model, vision_available
+from assessments.pose.model import pose_model, vision_unavailable
 from tests.assessments.synthetic_poses import ScriptedLunge, standing, world
 
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+NEEDS_VISION = "camera measurement needs the vision extra: scripts/install vision"
 
 
 def test_framing_hints() -> None:
@@ -258,7 +259,7 @@ def test_memory_stays_bounded_over_a_long_stream() -> None:
 )
 def test_the_model_finds_the_person_in_most_frames_of_the_real_clips(clip) -> None:
     # The test command installs the vision extra; without it this says so.
-    assert vision_available(), "camera measurement needs the vision extra: scripts/install vision"
+    assert vision_unavailable() is None, NEEDS_VISION
     model = pose_model()
     found = 0
     with av.open(str(MEDIA / clip)) as container:
@@ -276,7 +277,7 @@ def test_the_model_finds_the_person_in_most_frames_of_the_real_clips(clip) -> No
 def test_a_lunge_analysis_runs_on_a_real_clip_with_the_3d_landmarks() -> None:
     # No ground truth here (see ../shared/media/README.md): the whole chain runs on real video,
     # and the knee flexion comes from the model's world landmarks in most frames.
-    assert vision_available(), "camera measurement needs the vision extra: scripts/install vision"
+    assert vision_unavailable() is None, NEEDS_VISION
     model = pose_model()
     analysis = LungeAnalysis(side="left", aspect=360 / 640)
     with av.open(str(MEDIA / "pose2sim-single-person-cam02.mp4")) as container:
