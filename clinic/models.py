@@ -384,6 +384,10 @@ class OutgoingEmail(models.Model):
             ),
         ]
 
+    @property
+    def state(self) -> str:
+        return "sent" if self.sent_at else "refused" if self.failed_at else "to send"
+
 
 class AuditAction(models.TextChoices):
     VIEWED = "viewed", "Viewed"

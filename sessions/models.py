@@ -304,8 +304,7 @@ class AppointmentEmail(OutgoingEmail):
         ]
 
     def __str__(self) -> str:
-        state = "sent" if self.sent_at else "refused" if self.failed_at else "to send"
-        return f"{self.event} email {self.sequence} to the {self.recipient}: {state}"
+        return f"{self.event} email {self.sequence} to the {self.recipient}: {self.state}"
 
 
 class RoomEventKind(models.TextChoices):

@@ -214,8 +214,7 @@ class ProgramEmail(OutgoingEmail):
         ]
 
     def __str__(self) -> str:
-        state = "sent" if self.sent_at else "refused" if self.failed_at else "to send"
-        return f"Program email, revision {self.revision}: {state}"
+        return f"Program email, revision {self.revision}: {self.state}"
 
 
 class PlanPhase(models.Model):
