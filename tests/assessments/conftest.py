@@ -125,6 +125,16 @@ def make_plan(
     return plan
 
 
+def answered_findings(plan: Plan) -> set[str]:
+    """The identities of the findings the plan's items answer."""
+    return {
+        answer["identity"]
+        for phase in plan.phases.all()
+        for item in phase.items.all()
+        for answer in item.answers
+    }
+
+
 def jpeg(width: int = 64, height: int = 48, image_format: str = "JPEG") -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (120, 80, 40)).save(buffer, format=image_format)

@@ -23,7 +23,7 @@ from assessments.models import (
 from assessments.services import assessment_complete, assessment_value_save
 from clinic.audit import SYSTEM
 from clinic.models import AuditEvent, ConsentKind
-from tests.assessments.conftest import images_consent, jpeg, record
+from tests.assessments.conftest import answered_findings, images_consent, jpeg, record
 
 pytestmark = pytest.mark.django_db
 
@@ -416,15 +416,7 @@ def test_completing_locks_stores_findings_and_proposes_a_plan(
     ]
     # The plan task ran after the commit (Celery runs eagerly in these tests).
     plan = Plan.objects.get(assessment=assessment)
-    assert {
-        answer["identity"]
-        for phase in plan.phases.all()
-        for item in phase.items.all()
-        for answer in item.answers
-    } >= {
-        "ktw_restricted:right",
-        "lunge_valgus:right",
-    }
+    assert answered_findings(plan) >= {"ktw_restricted:right", "lunge_valgus:right"}
     # The page now shows results, not inputs, and completing again changes nothing.
     page = as_clinician.get(reverse("assessments:detail", args=[assessment.uuid]))
     assert b"Add an addendum" in page.content

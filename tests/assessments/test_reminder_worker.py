@@ -13,7 +13,12 @@ from django.utils import timezone
 from assessments.models import Plan, Reminder, ReminderKind, ReminderStatus
 from assessments.tasks import dispatch_reminders
 from tests import factories
-from tests.assessments.conftest import ANKLE_AND_VALGUS, completed_assessment, make_plan
+from tests.assessments.conftest import (
+    ANKLE_AND_VALGUS,
+    answered_findings,
+    completed_assessment,
+    make_plan,
+)
 from tests.smtp import Inbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -145,15 +150,7 @@ def test_completing_an_assessment_has_a_worker_propose_the_plan(
     worker.wait_for_log("assessments.tasks.plan_generate")
     plan = Plan.objects.get(assessment=assessment)
     assert plan.status == "draft"
-    assert {
-        answer["identity"]
-        for phase in plan.phases.all()
-        for item in phase.items.all()
-        for answer in item.answers
-    } >= {
-        "ktw_restricted:right",
-        "lunge_valgus:right",
-    }
+    assert answered_findings(plan) >= {"ktw_restricted:right", "lunge_valgus:right"}
 
 
 def test_a_backlog_is_shared_out_in_helper_batches_across_two_workers(
