@@ -22,12 +22,13 @@ from assessments.models import (
     Snapshot,
 )
 from assessments.protocols import PROTOCOLS
-from assessments.services import assessment_start_for_appointment, assessment_value_save
+from assessments.services import assessment_start_for_appointment
 from clinic.audit import SYSTEM
 from clinic.models import ConsentDocument, ConsentKind
 from clinic.services import consent_accept
 from sessions.models import Appointment, AppointmentStatus
 from tests import factories
+from tests.assessments.conftest import record
 from tests.conftest import session_key_for
 from tests.e2e.conftest import LaunchBrowser, Room, make_room
 from tests.e2e.test_video_call import ARGS, people, person, start_call
@@ -443,16 +444,11 @@ def test_the_assessment_is_completed_after_the_call(
     assessment = assessment_start_for_appointment(
         appointment=appointment, actor=clinician.user, context=SYSTEM, now=timezone.now()
     )
-    for key, value in (("knee_to_wall.left.1.ktw_cm", 12), ("knee_to_wall.right.1.ktw_cm", 8)):
-        assessment_value_save(
-            assessment_id=assessment.pk,
-            actor=clinician.user,
-            key=key,
-            raw=value,
-            base_version=0,
-            context=SYSTEM,
-            now=timezone.now(),
-        )
+    record(
+        assessment,
+        clinician.user,
+        {"knee_to_wall.left.1.ktw_cm": 12, "knee_to_wall.right.1.ktw_cm": 8},
+    )
     url = asgi_server.url
     clinician_session = session_key_for(clinician.user)
     client_session = session_key_for(client_record.user)
