@@ -41,7 +41,12 @@ from assessments.measurements import (
 )
 from assessments.models import MeasurementStatus
 from assessments.pose.analysis import ANALYSES, Analysis, FrameReading
-from assessments.pose.model import PoseModel, pose_model
+from assessments.pose.model import (
+    PoseModel,
+    PoseModelUnavailable,
+    pose_library_import,
+    pose_model,
+)
 from sessions.media_peer import ArrivedFrame, ReceiveOnlyPeer
 from sessions.room import room_group
 
@@ -155,6 +160,7 @@ class MeasurementSession:
         loop = asyncio.get_running_loop()
         last = 0.0
         reason = "the video stopped"
+        failed = False
         try:
             while True:
                 if time.monotonic() - self.started > settings.MEDIA_MAX_SECONDS:
@@ -176,10 +182,17 @@ class MeasurementSession:
                 await self._publish(reading, arrived)
         except asyncio.CancelledError:
             return
+        except PoseModelUnavailable as error:
+            # Its message says why; a traceback would only point here. Logged as text: a log
+            # record kept by a handler would keep the exception, and through its traceback
+            # this session, alive.
+            logger.warning("Measurement %s: no pose model: %s", self.uuid, str(error))
+            reason = "the pose model could not be loaded on the media worker"
+            failed = True
         except Exception:
             logger.exception("Measurement %s failed", self.uuid)
             reason = "the analysis failed"
-        await self.end(reason)
+        await self.end(reason, failed=failed)
 
     def _analyse(self, arrived: ArrivedFrame) -> FrameReading:
         """In the measurement's thread: decode, downscale, pose, angles."""
@@ -275,6 +288,8 @@ class MediaWorkerConsumer(AsyncConsumer):
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         self.sessions: dict[str, MeasurementSession] = {}
+        # Usually already under way since the process loaded the ASGI application.
+        pose_library_import()
         try:
             await super().__call__(scope, receive, send)
         finally:

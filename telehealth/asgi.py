@@ -14,6 +14,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from assessments.media_worker import MediaWorkerConsumer  # noqa: E402
+from assessments.pose.model import pose_library_import  # noqa: E402
 from telehealth.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -26,3 +27,9 @@ application = ProtocolTypeRouter(
         "channel": ChannelNameRouter({"media": MediaWorkerConsumer.as_asgi()}),
     }
 )
+
+# A process serving this application analyses video (the inline media worker of a web
+# process, `manage.py runworker media`, whose consumer only starts with the first offer) or
+# at least checks that it can: the pose library is imported now, in the background, not
+# during the first measurement. Other manage.py commands never load this module.
+pose_library_import()

@@ -13,10 +13,14 @@ loaded.
 MediaPipe is an optional install (the ``vision`` extra). ``vision_unavailable()`` says why
 camera measurement cannot be offered, in words for the clinician: not installed (and how to
 install it), switched off with POSE_ANALYSIS=off, or a configured model that cannot be loaded.
+
+The model's library is imported once per process, in a thread of its own
+(``pose_library_import``), which a process that analyses video starts as it starts.
 """
 
-import functools
 import importlib
+import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +28,8 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from assessments.pose.geometry import Point, Point3
+
+logger = logging.getLogger(__name__)
 
 ENABLE_HINT = (
     "Camera measurement is not installed on this server. To enable it, install the vision "
@@ -83,17 +89,79 @@ class MediaPipePose:
         self._pose.close()
 
 
-@functools.cache
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
+class PoseModelUnavailable(RuntimeError):
+    """The configured model's library could not be imported (the message says why)."""
 
 
 def _is_mediapipe() -> bool:
     return settings.POSE_MODEL.endswith("MediaPipePose")
+
+
+def _library_module() -> str:
+    """The module to import for the configured model: mediapipe, or the model's own module."""
+    return "mediapipe" if _is_mediapipe() else settings.POSE_MODEL.rpartition(".")[0]
+
+
+class _LibraryImport:
+    """The import of one pose library, in a thread that holds nothing else.
+
+    Imported where it is first needed, the library made the first reading of a process wait
+    for it (a second for mediapipe), and what it keeps from its own import kept its importer
+    alive: mediapipe stores the error of an optional import (``sd_error``, its audio module)
+    with a traceback whose frames reach up to whoever imported mediapipe, so the first
+    measurement's session, peer and frame lived as long as the process. A failure is kept as
+    text, never as the exception, whose traceback would keep these frames too.
+    """
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.failure: str | None = None
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"import {module}")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            importlib.import_module(self.module)
+        except Exception as error:  # a broken install fails in more ways than ImportError
+            self.failure = f"{type(error).__name__}: {error}"
+            not_installed = isinstance(error, ModuleNotFoundError) and error.name == self.module
+            # Not installed is a choice the panel explains; anything else is a broken install.
+            logger.log(
+                logging.INFO if not_installed else logging.WARNING,
+                "The pose library %s cannot be imported: %s",
+                self.module,
+                self.failure,
+            )
+        finally:
+            self.done.set()
+
+
+_imports: dict[str, _LibraryImport] = {}
+_imports_lock = threading.Lock()
+
+
+def _library_import() -> _LibraryImport:
+    module = _library_module()
+    with _imports_lock:
+        if module not in _imports:
+            _imports[module] = _LibraryImport(module)
+        return _imports[module]
+
+
+def pose_library_import() -> None:
+    """Start importing the configured model's library (once per process; returns at once),
+    so that the first measurement does not wait for it. Nothing when POSE_ANALYSIS is off."""
+    if settings.POSE_ANALYSIS_ENABLED:
+        _library_import()
+
+
+def _library_failure() -> str | None:
+    """Why the configured model's library cannot be imported, None once it is imported;
+    waits for an import under way."""
+    library = _library_import()
+    library.done.wait()
+    return library.failure
 
 
 @dataclass(frozen=True)
@@ -109,18 +177,22 @@ def vision_unavailable() -> VisionUnavailable | None:
     """Why this server cannot measure from video; None when it can."""
     if not settings.POSE_ANALYSIS_ENABLED:
         return VisionUnavailable(SWITCHED_OFF, switched_off=True)
+    if _library_failure() is None:
+        return None
     if _is_mediapipe():
-        return None if _importable("mediapipe") else VisionUnavailable(ENABLE_HINT)
-    if not _importable(settings.POSE_MODEL.rpartition(".")[0]):
-        return VisionUnavailable(
-            f"Camera measurement is not available: the pose model {settings.POSE_MODEL} "
-            "cannot be loaded on this server. Enter values by hand."
-        )
-    return None
+        return VisionUnavailable(ENABLE_HINT)
+    return VisionUnavailable(
+        f"Camera measurement is not available: the pose model {settings.POSE_MODEL} "
+        "cannot be loaded on this server. Enter values by hand."
+    )
 
 
 def pose_model() -> PoseModel:
-    """A new model of the configured class (``POSE_MODEL``, a dotted path)."""
+    """A new model of the configured class (``POSE_MODEL``, a dotted path), once its library
+    is imported (see pose_library_import)."""
+    failure = _library_failure()
+    if failure is not None:
+        raise PoseModelUnavailable(failure)
     module, _, name = settings.POSE_MODEL.rpartition(".")
     return getattr(importlib.import_module(module), name)()
 

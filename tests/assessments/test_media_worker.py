@@ -6,8 +6,17 @@ that it is alive."""
 
 import asyncio
 import datetime as dt
+import gc
+import os
+import subprocess
+import sys
 import threading
 import time
+import uuid
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import aioice.ice
@@ -21,7 +30,7 @@ from django.utils import timezone
 from assessments.models import Measurement, MeasurementStatus
 from assessments.services import assessment_group
 from tests.assessments.conftest import open_panel
-from tests.assessments.synthetic_poses import SCRIPTED_LUNGE
+from tests.assessments.synthetic_poses import SCRIPTED_LUNGE, ScriptedLunge
 from tests.assessments.test_measure_over_webrtc import CLIP, ClipTrack, worker_running_here
 from tests.conftest import session_key_for
 from tests.webrtc_peer import PatternTrack
@@ -420,3 +429,146 @@ def test_a_measurement_ends_once_no_panel_of_the_clinician_is_open(
         MeasurementStatus.ENDED,
         "the clinician's panel was closed",
     )
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A pose library as mediapipe is: its import keeps the error of an optional import of its own
+# (mediapipe's audio module keeps sounddevice's as ``sd_error``), traceback and all. Or, with
+# BROKEN, one whose import fails. Either way it notes in a file that its import was run.
+LIBRARY = """
+import pathlib
+
+pathlib.Path({marker!r}).write_text("imported")
+{broken}
+try:
+    import an_optional_dependency_that_is_not_installed
+except ImportError as error:
+    optional_dependency_error = error
+
+from {model_module} import {model_class} as Model
+"""
+BROKEN = "import a_dependency_that_is_not_installed"
+
+
+@dataclass
+class PoseLibrary:
+    name: str
+    marker: Path  # exists once the library's import was run
+
+
+def new_pose_library(tmp_path: Path, monkeypatch, settings, *, broken: bool = False) -> PoseLibrary:
+    """A pose library that no process has imported yet, selected with POSE_MODEL."""
+    name = f"pose_library_{uuid.uuid4().hex}"
+    marker = tmp_path / f"{name}.imported"
+    (tmp_path / f"{name}.py").write_text(
+        LIBRARY.format(
+            marker=str(marker),
+            broken=BROKEN if broken else "",
+            model_module=ScriptedLunge.__module__,
+            model_class=ScriptedLunge.__qualname__,
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.POSE_MODEL = f"{name}.Model"
+    return PoseLibrary(name=name, marker=marker)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["keeps an import error", "fails"])
+def test_nothing_of_a_measurement_outlives_it_whatever_its_pose_library_does_on_import(
+    assessment, clinician, settings, tmp_path, monkeypatch, broken
+) -> None:
+    library = new_pose_library(tmp_path, monkeypatch, settings, broken=broken)
+    measurement = make_measurement(assessment, clinician)
+    alive: dict[str, weakref.ref] = {}
+
+    async def scenario(layer, worker, inbox) -> dict:
+        await layer.group_add(assessment_group(assessment), inbox)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver(PatternTrack("client"), direction="sendonly")
+        answer = await offer(layer, inbox, measurement, pc)
+        session = worker.sessions[str(measurement.uuid)]
+        alive.update(
+            session=weakref.ref(session),
+            peer=weakref.ref(session.peer),
+            connection=weakref.ref(session.peer.pc),
+        )
+        del session
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        if not broken:
+            await next_of(layer, inbox, "assessment.measurement", state="running")
+            await pc.close()
+        ended = await next_of(
+            layer, inbox, "assessment.measurement", state="failed" if broken else "ended"
+        )
+        await pc.close()
+        return {"ended": ended}
+
+    result = asyncio.run(with_worker(scenario))
+    gc.collect()
+    assert {name: ref() is None for name, ref in alive.items()} == dict.fromkeys(alive, True)
+    assert no_pose_threads()
+    measurement.refresh_from_db()
+    if broken:
+        assert result["ended"]["reason"] == "the pose model could not be loaded on the media worker"
+        assert measurement.status == MeasurementStatus.FAILED
+        assert library.name not in sys.modules
+    else:
+        assert measurement.frames_analysed >= 1
+        # The library did keep a traceback, as mediapipe does: what was tested is real.
+        kept = sys.modules[library.name].optional_dependency_error
+        assert isinstance(kept.__traceback__, TracebackType)
+
+
+def test_the_media_worker_imports_its_pose_library_as_it_starts(
+    settings, tmp_path, monkeypatch
+) -> None:
+    """So that the first reading of its first measurement does not wait for the import (about
+    a second for mediapipe)."""
+    library = new_pose_library(tmp_path, monkeypatch, settings)
+
+    async def scenario(layer, worker, inbox) -> dict:
+        deadline = time.monotonic() + 20
+        while library.name not in sys.modules and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return {"imported": library.name in sys.modules, "sessions": dict(worker.sessions)}
+
+    result = asyncio.run(with_worker(scenario))
+    assert result == {"imported": True, "sessions": {}, "leftover_tasks": []}
+
+
+def test_a_media_worker_process_imports_its_pose_library_before_any_measurement(
+    settings, tmp_path, monkeypatch
+) -> None:
+    """`manage.py runworker media` starts its consumer only with the first offer: the import
+    starts as the process loads the application. Other commands never import it."""
+    library = new_pose_library(tmp_path, monkeypatch, settings)
+    env = {
+        **os.environ,
+        "POSE_MODEL": settings.POSE_MODEL,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, check=True, timeout=60
+    )
+    assert not library.marker.exists()
+
+    log_path = tmp_path / "runworker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "media"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not library.marker.exists() and worker.poll() is None:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        assert worker.poll() is None, log_path.read_text()
+    finally:
+        worker.terminate()
+        worker.wait(15)
