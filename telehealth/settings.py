@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from sessions.limits import MAX_DURATION_MINUTES
 from telehealth.env import env_bool, env_int, env_json_object, env_list, env_str
@@ -218,6 +219,22 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "telehealth")
+# Reminder dispatch has a queue of its own: at everyone's 08:00 each beat queues batches that
+# take seconds each, and a draft plan, a booking email or a sign-in link must not wait behind
+# all of them. A worker started without -Q consumes both queues and takes from them in turn
+# (kombu's Redis transport puts the queue it just took from last), so other tasks wait for one
+# batch at most; workers started with -Q can be dedicated to either.
+REMINDER_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-reminders"
+CELERY_TASK_QUEUES = [
+    # Each bound to its own exchange by its own name, as Celery declares the default queue
+    # when it is left to itself.
+    Queue(name, Exchange(name), routing_key=name)
+    for name in (CELERY_TASK_DEFAULT_QUEUE, REMINDER_QUEUE)
+]
+CELERY_TASK_ROUTES = {
+    "assessments.tasks.dispatch_reminders": {"queue": REMINDER_QUEUE},
+    "assessments.tasks.dispatch_reminder_batch": {"queue": REMINDER_QUEUE},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULE: dict = {

@@ -3,7 +3,7 @@
 Usage::
 
     worker = CeleryWorker(queue="telehealth-test-gw0", env={...}, log_path=tmp_path / "w.log")
-    with worker:  # starts it (purging the queue first) and waits until it is ready
+    with worker:  # starts it (purging its queues first) and waits until it is ready
         ...
         worker.wait_for_log("succeeded")
     # stopped here: warm shutdown, then SIGKILL if it does not go
@@ -58,10 +58,13 @@ class CeleryWorkerError(RuntimeError):
 
 
 class CeleryWorker:
-    """One ``celery worker --pool=solo`` process consuming one queue.
+    """One ``celery worker --pool=solo`` process whose default queue is ``queue``.
 
-    ``env`` is laid over the test process's environment. Output goes to ``log_path``, which
-    ``log()`` reads back (tests print it when they fail).
+    It is started without -Q, as a production worker may be: it consumes every queue the
+    settings declare for that default queue (CELERY_TASK_QUEUES: the queue itself and its
+    reminder queue), so a test sees reminders sent the way such a worker sends them. ``env`` is
+    laid over the test process's environment. Output goes to ``log_path``, which ``log()``
+    reads back (tests print it when they fail).
     """
 
     def __init__(
@@ -100,12 +103,10 @@ class CeleryWorker:
             self.app,
             "worker",
             "--pool=solo",
-            "-Q",
-            self.queue,
             f"--loglevel={self.loglevel}",
             "-n",
             self.node_name,
-            # No waiting for, or chatting with, other workers: this one is alone on its queue.
+            # No waiting for, or chatting with, other workers: this one is alone on its queues.
             "--without-mingle",
             "--without-gossip",
             *(["--purge"] if purge else []),
@@ -113,13 +114,18 @@ class CeleryWorker:
         ]
 
     def start(self, *, purge: bool = True, timeout: float = 30) -> None:
-        """Start the worker and return once it consumes; ``purge`` empties the queue first."""
+        """Start the worker and return once it consumes; ``purge`` empties its queues first."""
         if self.running:
             raise CeleryWorkerError("the worker is already running")
         self._starts += 1
         # Unique per worker object and start: "ready." in a kept log must be this one's.
         self.node_name = f"{self.queue}-{os.getpid()}-{id(self):x}-{self._starts}@%h"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+        }
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self.command(purge=purge),
@@ -138,7 +144,7 @@ class CeleryWorker:
             raise
 
     def _wait_until_ready(self, timeout: float) -> None:
-        # The worker logs "<node name> ready." once it consumes from its queue.
+        # The worker logs "<node name> ready." once it consumes from its queues.
         marker = self.node_name.split("@", 1)[0]
         deadline = time.monotonic() + timeout
         while True:

@@ -182,3 +182,32 @@ def test_a_backlog_is_shared_out_in_helper_batches_across_two_workers(
     # Both workers took part.
     for worker in (first, second):
         assert re.search(r"'sent': [1-9]", worker.log()), worker.log()
+
+
+def test_a_plan_is_proposed_while_a_reminder_backlog_is_still_being_sent(
+    clinician, client_record, library, make_worker, inbox
+) -> None:
+    """Reminder batches have a queue of their own: a plan queued behind a minute's backlog is
+    taken between two batches, not after the last one. One worker, started like the others
+    (without -Q), consumes both queues."""
+    backlog(clinician, inbox, 60)
+    inbox.delay = 0.05  # a batch of 5 takes about half a second
+    worker = make_worker("both", REMINDER_BATCH="5", REMINDER_PARALLEL_TASKS="12")
+    worker.start(purge=True)
+    dispatch_reminders.delay()  # sends 5 and queues 11 more batches
+    wait_until(lambda: sent_count() >= 1, timeout=60, what="the first reminder sent")
+    assessment = completed_assessment(
+        client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS
+    )
+    wait_until(
+        lambda: Plan.objects.filter(assessment=assessment).exists(),
+        timeout=60,
+        what="the plan proposed",
+    )
+    still_pending = Reminder.objects.filter(status=ReminderStatus.PENDING).count()
+    assert still_pending >= 20, f"the plan waited until {60 - still_pending} of 60 were sent"
+
+    wait_until(lambda: sent_count() == 60, timeout=90, what="all 60 reminders sent")
+    delivered = reminder_ids(inbox)
+    assert len(delivered) == 60
+    assert set(delivered.values()) == {1}
