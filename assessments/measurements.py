@@ -45,6 +45,11 @@ from clinic.models import User
 from sessions.models import Appointment
 from sessions.room import RoomState, room_prompt_set, room_state
 
+# Frames are analysed at most this many pixels on their long side. The client's page is asked to
+# send no larger (the prompt's ``longSide``): a bigger frame costs the worker decoding and
+# downscaling, for nothing the model would see.
+ANALYSIS_LONG_SIDE = 640
+
 
 def _send_after_commit(channel_or_group: str, message: dict[str, Any], *, group: bool) -> None:
     def send() -> None:
@@ -169,7 +174,11 @@ def measurement_start(
             prompt=_prompt(
                 assessment,
                 protocol,
-                {"id": str(measurement.uuid), "view": definition.camera_view.value},
+                {
+                    "id": str(measurement.uuid),
+                    "view": definition.camera_view.value,
+                    "longSide": ANALYSIS_LONG_SIDE,
+                },
             ),
         )
         if assessment.current_protocol != protocol:

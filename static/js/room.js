@@ -565,11 +565,25 @@ async function followMeasure(measure) {
   if (measure && !media && localStream && localStream.getVideoTracks().length) await startMedia(measure);
 }
 
+// The server analyses frames no larger than longSide pixels: the camera is sent to it scaled
+// down to that (the call with the clinician keeps its full size), which spares the uplink and
+// the server's decoding.
+function measureScale(track, longSide) {
+  const { width = 0, height = 0 } = track.getSettings();
+  const side = Math.max(width, height);
+  return longSide && side > longSide ? side / longSide : 1;
+}
+
 async function startMedia(measure) {
   const pc = new RTCPeerConnection({ iceServers });
   media = { id: measure.id, pc };
   room.dataset.measure = "connecting";
-  pc.addTransceiver(localStream.getVideoTracks()[0], { direction: "sendonly", streams: [localStream] });
+  const track = localStream.getVideoTracks()[0];
+  pc.addTransceiver(track, {
+    direction: "sendonly",
+    streams: [localStream],
+    sendEncodings: [{ scaleResolutionDownBy: measureScale(track, measure.longSide) }],
+  });
   pc.addEventListener("icecandidate", ({ candidate }) => {
     send({ type: "media", action: "candidate", id: measure.id, candidate: candidate ? candidate.toJSON() : null });
   });

@@ -69,7 +69,11 @@ def test_a_measurement_starts_once_the_client_is_in(assessment, clinician) -> No
     assert measurement.model_name == "MediaPipe Pose"
     # The client's room prompt asks for the camera.
     prompt = Appointment.objects.get(pk=assessment.appointment_id).room_prompt
-    assert prompt["measure"] == {"id": str(measurement.uuid), "view": "front"}
+    assert prompt["measure"] == {
+        "id": str(measurement.uuid),
+        "view": "front",
+        "longSide": 640,
+    }
     # A second start replaces the first.
     talk(assessment, clinician.user, [START], wait_for="measurement")
     assert Measurement.objects.filter(status=MeasurementStatus.STARTED).count() == 1

@@ -8,9 +8,32 @@ from playwright.sync_api import Locator, Page, expect
 
 from assessments.models import Measurement, MeasurementStatus
 from tests.e2e.conftest import LaunchBrowser, Room
-from tests.e2e.test_video_call import ARGS, people, start_call
+from tests.e2e.test_video_call import (
+    ARGS,
+    KEEP_PEER_CONNECTIONS,
+    eventually,
+    people,
+    start_call,
+)
 
 NOBODY = "Nobody is in view: stand in front of the camera."
+# The client's send-only connection to the server (the call's connection sends audio too): the
+# camera's size, the sender's downscale, and the size of the frames it sends (null until the
+# first statistics have them).
+MEASUREMENT_SENDER = """async () => {
+  const pc = window.peerConnections.find(
+    (pc) => pc.connectionState !== "closed" && pc.getSenders().every((s) => s.track?.kind === "video")
+  );
+  const sender = pc.getSenders()[0];
+  const { width, height } = sender.track.getSettings();
+  let sent = null;
+  (await pc.getStats()).forEach((report) => {
+    if (report.type === "outbound-rtp" && report.frameWidth) {
+      sent = [report.frameWidth, report.frameHeight];
+    }
+  });
+  return { camera: [width, height], scale: sender.getParameters().encodings[0].scaleResolutionDownBy, sent };
+}"""
 
 
 def measure_the_lunge(client_page: Page, clinician_page: Page, *, side: str) -> Locator:
@@ -36,8 +59,22 @@ def test_the_clinician_starts_and_stops_a_measurement_during_the_call(
 ) -> None:
     with launch_browser(args=ARGS) as browser:
         client, clinician = people(browser, room)
+        client.add_init_script(KEEP_PEER_CONNECTIONS)
         client_page, clinician_page = start_call(room, client, clinician)
         box = measure_the_lunge(client_page, clinician_page, side="Right")
+
+        # The camera goes to the server at the size it analyses (640 pixels on the long side),
+        # while the call keeps the camera's own size.
+        sender = eventually(
+            client_page,
+            lambda: client_page.evaluate(MEASUREMENT_SENDER),
+            lambda sender: sender["sent"] is not None,
+            what="frames sent for the measurement",
+            timeout=15,
+        )
+        assert sender["camera"] == [1280, 720]
+        assert sender["scale"] == 2
+        assert max(sender["sent"]) <= 640, sender
 
         # The client's page sends its camera to the server; nobody is in the fake picture.
         expect(box.locator(".measure-hint")).to_have_text(NOBODY)
