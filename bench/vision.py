@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import fractions
 import gc
 import importlib.metadata
 import json
@@ -107,6 +108,7 @@ from assessments.media_worker import (  # noqa: E402
     MAX_KEPT_FRAMES,
     MeasurementSession,
     MediaWorkerConsumer,
+    analysis_image,
     downscaled_size,
 )
 from assessments.models import Measurement  # noqa: E402
@@ -1503,6 +1505,22 @@ def new_session() -> MeasurementSession:
     return asyncio.run(build())
 
 
+def vp8_packets(frames: list[av.VideoFrame], bit_rate: int) -> list[bytes]:
+    """The frames encoded as a browser sends them over WebRTC: VP8, 30 frames a second."""
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height = frames[0].width, frames[0].height
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = fractions.Fraction(1, STREAM_FPS)
+    encoder.bit_rate = bit_rate
+    packets = []
+    for number, frame in enumerate(frames):
+        frame = frame.reformat(format="yuv420p")
+        frame.pts = number
+        packets.extend(bytes(packet) for packet in encoder.encode(frame))
+    packets.extend(bytes(packet) for packet in encoder.encode(None))
+    return packets
+
+
 def throughput(*, clip: Path, rounds: int, frames: int, stream_size: tuple[int, int]) -> None:
     print()
     print(
@@ -1518,14 +1536,16 @@ def throughput(*, clip: Path, rounds: int, frames: int, stream_size: tuple[int, 
     width, height = downscaled_size(source[0].width, source[0].height)
     # Contiguous copies: a pure input for the model (to_ndarray pads rows; it made no
     # difference to the model's speed in a separate check).
-    rgb = [
-        numpy.ascontiguousarray(frame.to_ndarray(format="rgb24", width=width, height=height))
-        for frame in source
-    ]
+    rgb = [numpy.ascontiguousarray(analysis_image(frame)) for frame in source]
     small = [
         frame.reformat(width=stream_size[0], height=stream_size[1], format="yuv420p")
         for frame in source
     ]
+    # What the server's peer decodes: the client's camera as VP8, at the size the page sends
+    # for a measurement (640 on the long side), and at the clip's size (a page that did not
+    # scale its camera down, as before 2026-12-02).
+    stream_packets = vp8_packets(small, bit_rate=1_000_000)
+    clip_packets = vp8_packets(source, bit_rate=4_000_000)
     print(
         f"   clip: {len(source)} frames {source[0].width}x{source[0].height} "
         f"{source[0].format.name} ({codec}), decoded "
@@ -1546,7 +1566,9 @@ def throughput(*, clip: Path, rounds: int, frames: int, stream_size: tuple[int, 
         + " ms"
     )
     pose = pose_model()
-    sessions = {name: new_session() for name in ("clip", "stream", "decode")}
+    sessions = {
+        name: new_session() for name in ("clip", "stream", "decode", "vp8 stream", "vp8 clip")
+    }
 
     def pose_alone(n: int) -> None:
         for number in range(n):
@@ -1567,6 +1589,20 @@ def throughput(*, clip: Path, rounds: int, frames: int, stream_size: tuple[int, 
                     break
                 session._analyse(ArrivedFrame(frame, time.monotonic(), time.time(), number))
 
+    def vp8_and_full(session: MeasurementSession, packets: list[bytes]) -> Callable[[int], None]:
+        def process(n: int) -> None:
+            # aiortc's own VP8 decoder is this PyAV codec context (aiortc/codecs/vpx.py).
+            decoder = av.CodecContext.create("libvpx", "r")
+            number = 0
+            for data in packets:
+                for frame in decoder.decode(av.Packet(data)):
+                    if number >= n:
+                        return
+                    session._analyse(ArrivedFrame(frame, time.monotonic(), time.time(), number))
+                    number += 1
+
+        return process
+
     variants = [
         Variant("pose alone (RGB 360x640 in memory -> detect)", pose_alone),
         Variant(
@@ -1578,6 +1614,14 @@ def throughput(*, clip: Path, rounds: int, frames: int, stream_size: tuple[int, 
             full(sessions["stream"], small),
         ),
         Variant("decode + full (PyAV decodes the mp4 -> _analyse)", decode_and_full),
+        Variant(
+            f"VP8 decode + full, as sent ({stream_size[0]}x{stream_size[1]} -> _analyse)",
+            vp8_and_full(sessions["vp8 stream"], stream_packets),
+        ),
+        Variant(
+            f"VP8 decode + full, unscaled ({source[0].width}x{source[0].height} -> _analyse)",
+            vp8_and_full(sessions["vp8 clip"], clip_packets),
+        ),
     ]
     for variant in variants:  # warm-up: models load, tracking settles
         variant.process(frames)
@@ -1628,12 +1672,12 @@ def throughput(*, clip: Path, rounds: int, frames: int, stream_size: tuple[int, 
     conversion = []
     for frame in source[:frames]:
         t = time.perf_counter()
-        frame.to_ndarray(format="rgb24", width=width, height=height)
+        analysis_image(frame)
         conversion.append(time.perf_counter() - t)
     small_conversion = []
     for frame in small[:frames]:
         t = time.perf_counter()
-        frame.to_ndarray(format="rgb24", width=stream_size[0], height=stream_size[1])
+        analysis_image(frame)
         small_conversion.append(time.perf_counter() - t)
     analysis = sessions["stream"].analysis
     found = [pose.detect(image) for image in rgb[:frames]]
