@@ -22,7 +22,9 @@ NOBODY = "Nobody is in view: stand in front of the camera."
 # first statistics have them).
 MEASUREMENT_SENDER = """async () => {
   const pc = window.peerConnections.find(
-    (pc) => pc.connectionState !== "closed" && pc.getSenders().every((s) => s.track?.kind === "video")
+    (pc) =>
+      pc.connectionState !== "closed" &&
+      pc.getSenders().every((sender) => sender.track?.kind === "video")
   );
   const sender = pc.getSenders()[0];
   const { width, height } = sender.track.getSettings();
@@ -32,7 +34,8 @@ MEASUREMENT_SENDER = """async () => {
       sent = [report.frameWidth, report.frameHeight];
     }
   });
-  return { camera: [width, height], scale: sender.getParameters().encodings[0].scaleResolutionDownBy, sent };
+  const scale = sender.getParameters().encodings[0].scaleResolutionDownBy;
+  return { camera: [width, height], scale, sent };
 }"""
 
 
