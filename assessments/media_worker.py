@@ -25,10 +25,9 @@ import logging
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
-import numpy
 from av.video.reformatter import Interpolation
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
@@ -54,6 +53,9 @@ from assessments.pose.model import (
 from sessions.media_peer import ArrivedFrame, ReceiveOnlyPeer
 from sessions.room import room_group
 
+if TYPE_CHECKING:  # numpy comes with the vision extra, the only one that converts frames
+    import numpy
+
 logger = logging.getLogger(__name__)
 
 # Frames analysed a second (MEDIA_ANALYSIS_FPS, checked at start-up): enough to catch the
@@ -71,7 +73,7 @@ def downscaled_size(
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def analysis_image(frame: av.VideoFrame) -> numpy.ndarray:
+def analysis_image(frame: av.VideoFrame) -> "numpy.ndarray":
     """The frame as the model takes it: RGB, at most ANALYSIS_LONG_SIDE on its long side."""
     width, height = downscaled_size(frame.width, frame.height)
     # swscale's fast bilinear scaler: a third less time than its default (bilinear) on a
