@@ -134,21 +134,26 @@ def test_two_workers_share_a_batch_without_sending_anything_twice(
         assert max(sent) > 0, worker.log()
 
 
-def test_completing_an_assessment_has_a_worker_propose_the_plan(
-    make_worker, clinician, client_record, library
-) -> None:
-    worker = make_worker("plans")
-    worker.start(purge=True)
+def complete_and_wait_for_the_plan(client_record, clinician, *, timeout: float) -> Plan:
+    """The clinician completes an assessment; its plan, once a worker has proposed it."""
     assessment = completed_assessment(
         client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS
     )
     wait_until(
         lambda: Plan.objects.filter(assessment=assessment).exists(),
-        timeout=30,
+        timeout=timeout,
         what="the plan proposed by the worker",
     )
+    return Plan.objects.get(assessment=assessment)
+
+
+def test_completing_an_assessment_has_a_worker_propose_the_plan(
+    make_worker, clinician, client_record, library
+) -> None:
+    worker = make_worker("plans")
+    worker.start(purge=True)
+    plan = complete_and_wait_for_the_plan(client_record, clinician, timeout=30)
     worker.wait_for_log("assessments.tasks.plan_generate")
-    plan = Plan.objects.get(assessment=assessment)
     assert plan.status == "draft"
     assert answered_findings(plan) >= {"ktw_restricted:right", "lunge_valgus:right"}
 
@@ -196,14 +201,7 @@ def test_a_plan_is_proposed_while_a_reminder_backlog_is_still_being_sent(
     worker.start(purge=True)
     dispatch_reminders.delay()  # sends 5 and queues 11 more batches
     wait_until(lambda: sent_count() >= 1, timeout=60, what="the first reminder sent")
-    assessment = completed_assessment(
-        client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS
-    )
-    wait_until(
-        lambda: Plan.objects.filter(assessment=assessment).exists(),
-        timeout=60,
-        what="the plan proposed",
-    )
+    complete_and_wait_for_the_plan(client_record, clinician, timeout=60)
     still_pending = Reminder.objects.filter(status=ReminderStatus.PENDING).count()
     assert still_pending >= 20, f"the plan waited until {60 - still_pending} of 60 were sent"
 
