@@ -33,21 +33,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth_bench")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
-os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", "telehealth-bench")
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")  # no INFO line per eager Celery task
-os.environ.setdefault("TELEHEALTH_VAR_DIR", str(Path(tempfile.gettempdir()) / "telehealth-bench"))
-os.environ.pop("TELEHEALTH_MODE", None)
-os.environ.pop("EMAIL_HOST", None)
+from bench.support import percentile, set_up_django, table  # noqa: E402
+
+set_up_django(
+    {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/telehealth_bench",
+        "REDIS_URL": "redis://127.0.0.1:6379/12",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "CELERY_TASK_DEFAULT_QUEUE": "telehealth-bench",
+        "TELEHEALTH_VAR_DIR": str(Path(tempfile.gettempdir()) / "telehealth-bench"),
+    }
+)
 
 import django  # noqa: E402
-
-django.setup()
-
 import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
@@ -94,27 +92,8 @@ SEED = 20260101
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with ``fraction`` of the values at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-    ]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])]
-        cells += [str(c).rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def database_name() -> str:

@@ -45,28 +45,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import percentile, set_up_django, table  # noqa: E402
+
 REDIS_DB = 14
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
-os.environ.setdefault(
-    "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth_bench_dashboard"
+set_up_django(
+    {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/telehealth_bench_dashboard",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "CACHE_PREFIX": "telehealth-bench",
+        "CHANNELS_PREFIX": "telehealth-bench",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "CELERY_TASK_DEFAULT_QUEUE": "telehealth-bench",
+        "TELEHEALTH_VAR_DIR": str(Path(tempfile.gettempdir()) / "telehealth-bench-dashboard"),
+    }
 )
-os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
-os.environ.setdefault("CACHE_PREFIX", "telehealth-bench")
-os.environ.setdefault("CHANNELS_PREFIX", "telehealth-bench")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
-os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", "telehealth-bench")
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault(
-    "TELEHEALTH_VAR_DIR", str(Path(tempfile.gettempdir()) / "telehealth-bench-dashboard")
-)
-os.environ.pop("TELEHEALTH_MODE", None)
-os.environ.pop("EMAIL_HOST", None)
 
 import django  # noqa: E402
-
-django.setup()
-
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -220,30 +214,8 @@ RESULT_NOTES = (
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with ``fraction`` of the values at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
-
-
-def table(headers: list[str], rows: list[list[str]], *, text: tuple[int, ...] = (0,)) -> str:
-    """A Markdown table; the ``text`` columns are aligned left, the others (numbers) right."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-    ]
-    for row in rows:
-        cells = [
-            str(c).ljust(w) if number in text else str(c).rjust(w)
-            for number, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def database_name() -> str:

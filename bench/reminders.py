@@ -55,33 +55,31 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import percentile, set_up_django, table  # noqa: E402
+
 QUEUE = "telehealth-bench-reminders"
 MAIL_HOST = "clinic.bench"
+REDIS_DB = 13
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
-os.environ.setdefault(
-    "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth_bench_reminders"
+# The broker is the Redis database of REDIS_URL (check_services_are_ours refuses another).
+redis_url = os.environ.get("REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
+# EMAIL_HOST is dropped: the bench process chooses its email backend per phase, and the workers
+# get EMAIL_HOST below.
+set_up_django(
+    {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/telehealth_bench_reminders",
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CHANNELS_PREFIX": "telehealth-bench",
+        "CACHE_PREFIX": "telehealth-bench",
+        "SITE_URL": f"http://{MAIL_HOST}",
+        "TELEHEALTH_VAR_DIR": str(Path(tempfile.gettempdir()) / "telehealth-bench-reminders"),
+    }
 )
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
-os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
-os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", QUEUE)
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
-os.environ.setdefault("CHANNELS_PREFIX", "telehealth-bench")
-os.environ.setdefault("CACHE_PREFIX", "telehealth-bench")
-os.environ.setdefault("SITE_URL", f"http://{MAIL_HOST}")
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault(
-    "TELEHEALTH_VAR_DIR", str(Path(tempfile.gettempdir()) / "telehealth-bench-reminders")
-)
-os.environ.pop("TELEHEALTH_MODE", None)
-# The bench process chooses its email backend per phase; the workers get EMAIL_HOST below.
-os.environ.pop("EMAIL_HOST", None)
 
 import django  # noqa: E402
-
-django.setup()
-
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
 import redis  # noqa: E402
@@ -134,7 +132,6 @@ from tests.celery_worker import CeleryWorker, database_url  # noqa: E402
 from tests.smtp import free_port  # noqa: E402
 
 ZONE_NAME = "Europe/London"
-REDIS_DB = 13
 # As tests/assessments/conftest.py: restricted right ankle and right knee valgus, so the
 # assessment has findings and the planner proposes exercises for them.
 ANKLE_AND_VALGUS = {
@@ -160,25 +157,6 @@ TASK_DONE = re.compile(
 
 
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with ``fraction`` of the values at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-    ]
-    for row in rows:
-        cells = [str(row[0]).ljust(widths[0])]
-        cells += [str(c).rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def database_name() -> str:

@@ -42,26 +42,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
-os.environ.setdefault(
-    "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth_bench_signaling"
+from bench.support import mib, percentile, set_up_django, table  # noqa: E402
+
+REDIS_DB = 12
+set_up_django(
+    {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/telehealth_bench_signaling",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "CHANNELS_PREFIX": "telehealth-bench",
+        "CACHE_PREFIX": "telehealth-bench",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "TELEHEALTH_VAR_DIR": str(Path(tempfile.gettempdir()) / "telehealth-bench-signaling"),
+    }
 )
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
-os.environ.setdefault("CHANNELS_PREFIX", "telehealth-bench")
-os.environ.setdefault("CACHE_PREFIX", "telehealth-bench")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault(
-    "TELEHEALTH_VAR_DIR", str(Path(tempfile.gettempdir()) / "telehealth-bench-signaling")
-)
-os.environ.pop("TELEHEALTH_MODE", None)
-os.environ.pop("EMAIL_HOST", None)
 
 import django  # noqa: E402
-
-django.setup()
-
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
 import redis  # noqa: E402
@@ -85,7 +80,6 @@ from sessions.signaling import TokenBucket  # noqa: E402
 from tests.asgi_server import AsgiServer  # noqa: E402
 
 ZONE_NAME = "Europe/London"
-REDIS_DB = 12
 ROLES = ("clinician", "client")
 CANDIDATES_PER_SIDE = 20
 FRAMES_PER_SIDE = 1 + CANDIDATES_PER_SIDE  # the offer or answer, then the candidates
@@ -105,31 +99,8 @@ SDP_ID = re.compile(r"^o=- (\d+) ", re.MULTILINE)
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with ``fraction`` of the values at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
-
-
-def mib(size: float) -> str:
-    return f"{size / 1024 / 1024:.1f}"
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-    ]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])]
-        cells += [str(c).rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def database_name() -> str:

@@ -61,26 +61,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth_bench_vision")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("CHANNELS_PREFIX", "telehealth-bench-vision")
-os.environ.setdefault("CACHE_PREFIX", "telehealth-bench-vision")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("MEDIA_WORKER", "separate")
-os.environ.setdefault(
-    "TELEHEALTH_VAR_DIR", str(Path(tempfile.gettempdir()) / "telehealth-bench-vision")
+from bench.support import mib, percentile, set_up_django, table  # noqa: E402
+
+REDIS_DB = 15
+set_up_django(
+    {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/telehealth_bench_vision",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "CHANNELS_PREFIX": "telehealth-bench-vision",
+        "CACHE_PREFIX": "telehealth-bench-vision",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "MEDIA_WORKER": "separate",
+        "TELEHEALTH_VAR_DIR": str(Path(tempfile.gettempdir()) / "telehealth-bench-vision"),
+    }
 )
-os.environ.pop("TELEHEALTH_MODE", None)
-os.environ.pop("EMAIL_HOST", None)
-
-import django  # noqa: E402
-
-django.setup()
 
 import av  # noqa: E402
+import django  # noqa: E402
 import numpy  # noqa: E402
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
@@ -122,7 +119,6 @@ from sessions.models import AppointmentStatus  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.asgi_server import AsgiServer  # noqa: E402
 
-REDIS_DB = 15
 MEDIA = ROOT.parent / "shared" / "media"
 CLIPS = {
     "cam02": MEDIA / "pose2sim-single-person-cam02.mp4",
@@ -142,31 +138,8 @@ ALL_PARTS = ("latency", "repeats", "memory", "throughput")
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def percentile(values: list[float] | array, fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with ``fraction`` of the values at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}"
-
-
-def mib(size: float) -> str:
-    return f"{size / 1024 / 1024:.1f}"
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-    ]
-    for row in rows:
-        cells = [str(row[0]).ljust(widths[0])]
-        cells += [str(c).rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def database_name() -> str:
