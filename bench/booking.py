@@ -33,7 +33,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import percentile, set_up_django, table  # noqa: E402
+from bench.support import (  # noqa: E402
+    check_database_is_ours,
+    database_name,
+    percentile,
+    recreate_database,
+    scalar,
+    set_up_django,
+    table,
+)
 
 set_up_django(
     {
@@ -46,7 +54,6 @@ set_up_django(
 )
 
 import django  # noqa: E402
-import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core import mail  # noqa: E402
@@ -56,7 +63,6 @@ from django.test import Client as HttpClient  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from psycopg import sql as pg_sql  # noqa: E402
 
 from clinic.audit import SYSTEM  # noqa: E402
 from clinic.models import Client, Clinician, Profession, Role, User  # noqa: E402
@@ -94,48 +100,6 @@ SEED = 20260101
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
-
-
-def database_name() -> str:
-    return str(settings.DATABASES["default"]["NAME"])
-
-
-def check_database_is_ours() -> None:
-    name = database_name()
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL points to {engine}.")
-    if name == "telehealth" or name.startswith("test") or "bench" not in name:
-        sys.exit(
-            f"Refusing to use database {name!r}: the benchmark drops and recreates it, so it only "
-            "runs against a database whose name contains 'bench' (e.g. telehealth_bench)."
-        )
-
-
-def recreate_database() -> None:
-    """Drop and create the benchmark's own database, so every run starts from the migrations.
-
-    Emptying the tables would not be enough while the initial migrations are still edited in
-    place: an old schema would stay behind.
-    """
-    db = settings.DATABASES["default"]
-    params = {
-        "host": db["HOST"] or None,
-        "port": db["PORT"] or None,
-        "user": db["USER"] or None,
-        "password": db["PASSWORD"] or None,
-        "dbname": "postgres",
-    }
-    name = pg_sql.Identifier(db["NAME"])
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as admin:
-        admin.execute(pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(pg_sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def scalar(sql: str, params: list[Any] | None = None) -> Any:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params or [])
-        return cursor.fetchone()[0]
 
 
 def code_version() -> str:

@@ -45,7 +45,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import percentile, set_up_django, table  # noqa: E402
+from bench.support import (  # noqa: E402
+    check_services_are_ours,
+    database_name,
+    flush_redis,
+    percentile,
+    recreate_database,
+    scalar,
+    set_up_django,
+    table,
+)
 
 REDIS_DB = 14
 set_up_django(
@@ -61,7 +70,6 @@ set_up_django(
 )
 
 import django  # noqa: E402
-import psycopg  # noqa: E402
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
@@ -73,7 +81,6 @@ from django.test import Client as HttpClient  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from psycopg import sql as pg_sql  # noqa: E402
 
 import dashboard.views.clinician as clinician_views  # noqa: E402
 from assessments.findings import Context, findings_derive, thresholds_with  # noqa: E402
@@ -216,63 +223,6 @@ RESULT_NOTES = (
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
-
-
-def database_name() -> str:
-    return str(settings.DATABASES["default"]["NAME"])
-
-
-def redis_db_number() -> int | None:
-    if not settings.REDIS_URL:
-        return None
-    path = urllib.parse.urlsplit(settings.REDIS_URL).path.strip("/")
-    return int(path) if path.isdigit() else 0
-
-
-def check_services_are_ours() -> None:
-    name = database_name()
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL points to {engine}.")
-    if name == "telehealth" or name.startswith("test") or "bench" not in name:
-        sys.exit(
-            f"Refusing to use database {name!r}: the benchmark drops and recreates it, so it only "
-            "runs against a database whose name contains 'bench'."
-        )
-    if redis_db_number() != REDIS_DB:
-        sys.exit(
-            f"Refusing REDIS_URL {settings.REDIS_URL!r}: the benchmark empties its Redis "
-            f"database, so it only runs on database {REDIS_DB}."
-        )
-
-
-def recreate_database() -> None:
-    """Drop and create the benchmark's own database, so every run starts from the migrations."""
-    db = settings.DATABASES["default"]
-    params = {
-        "host": db["HOST"] or None,
-        "port": db["PORT"] or None,
-        "user": db["USER"] or None,
-        "password": db["PASSWORD"] or None,
-        "dbname": "postgres",
-    }
-    name = pg_sql.Identifier(db["NAME"])
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as admin:
-        admin.execute(pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(pg_sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def flush_redis() -> None:
-    """Empty Redis database 14 (only that one: never FLUSHALL)."""
-    assert redis_db_number() == REDIS_DB
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        client.flushdb()
-
-
-def scalar(sql: str) -> Any:
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchone()[0]
 
 
 def code_version() -> str:
@@ -1880,11 +1830,11 @@ def main() -> int:
     sizes = QUICK if arguments.quick else FULL
     repetitions = arguments.repetitions or (10 if arguments.quick else 30)
 
-    check_services_are_ours()
+    check_services_are_ours(REDIS_DB)
     started = time.perf_counter()
     recreate_database()
     call_command("migrate", interactive=False, verbosity=0)
-    flush_redis()
+    flush_redis(REDIS_DB)
     migrated = time.perf_counter() - started
 
     print("Dashboard benchmark" + (" (quick)" if arguments.quick else ""))
@@ -1953,7 +1903,7 @@ def main() -> int:
         f"{len(getattr(mail, 'outbox', []))}; load average at the end {load_average()}; "
         f"other work seen: {other_work()}"
     )
-    flush_redis()
+    flush_redis(REDIS_DB)
     return 0 if same else 1
 
 

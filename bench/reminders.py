@@ -43,7 +43,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -55,13 +54,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import percentile, set_up_django, table  # noqa: E402
+from bench import support  # noqa: E402
+from bench.support import (  # noqa: E402
+    admin_connection,
+    database_name,
+    flush_redis,
+    percentile,
+    recreate_database,
+    redis_info,
+    scalar,
+    set_up_django,
+    table,
+)
 
 QUEUE = "telehealth-bench-reminders"
 MAIL_HOST = "clinic.bench"
 REDIS_DB = 13
 
-# The broker is the Redis database of REDIS_URL (check_services_are_ours refuses another).
+# The broker is REDIS_URL's Redis database (check_services_are_ours refuses another broker).
 redis_url = os.environ.get("REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
 # EMAIL_HOST is dropped: the bench process chooses its email backend per phase, and the workers
 # get EMAIL_HOST below.
@@ -81,7 +91,6 @@ set_up_django(
 
 import django  # noqa: E402
 import psutil  # noqa: E402
-import psycopg  # noqa: E402
 import redis  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -91,7 +100,6 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django.db.models import Count, Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from psycopg import sql as pg_sql  # noqa: E402
 
 from assessments import reminders as reminders_module  # noqa: E402
 from assessments.emails import reminder_email  # noqa: E402
@@ -159,32 +167,10 @@ TASK_DONE = re.compile(
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def database_name() -> str:
-    return str(settings.DATABASES["default"]["NAME"])
-
-
-def redis_db_number(url: str) -> int | None:
-    if not url:
-        return None
-    path = urllib.parse.urlsplit(url).path.strip("/")
-    return int(path) if path.isdigit() else 0
-
-
 def check_services_are_ours() -> None:
-    name = database_name()
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL points to {engine}.")
-    if name == "telehealth" or name.startswith("test") or "bench" not in name:
-        sys.exit(
-            f"Refusing to use database {name!r}: the benchmark drops and recreates it, so it only "
-            "runs against a database whose name contains 'bench'."
-        )
-    if redis_db_number(settings.REDIS_URL) != REDIS_DB:
-        sys.exit(
-            f"Refusing REDIS_URL {settings.REDIS_URL!r}: the benchmark empties its Redis "
-            f"database, so it only runs on database {REDIS_DB}."
-        )
+    """The shared checks of the database and the Redis database, then the broker and queue:
+    the workers must take the benchmark's tasks, and only those."""
+    support.check_services_are_ours(REDIS_DB)
     if settings.CELERY_BROKER_URL != settings.REDIS_URL:
         sys.exit(
             f"Refusing CELERY_BROKER_URL {settings.CELERY_BROKER_URL!r}: the benchmark's tasks "
@@ -194,50 +180,12 @@ def check_services_are_ours() -> None:
         sys.exit("Refusing the queue 'telehealth': the benchmark uses a queue of its own.")
 
 
-def recreate_database() -> None:
-    """Drop and create the benchmark's own database, so every run starts from the migrations."""
-    with admin_connection("postgres") as admin:
-        name = pg_sql.Identifier(database_name())
-        admin.execute(pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(pg_sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def admin_connection(dbname: str) -> psycopg.Connection:
-    db = settings.DATABASES["default"]
-    params = {
-        "host": db["HOST"] or None,
-        "port": db["PORT"] or None,
-        "user": db["USER"] or None,
-        "password": db["PASSWORD"] or None,
-        "dbname": dbname,
-    }
-    return psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
-
-
-def flush_redis() -> None:
-    """Empty the benchmark's Redis database (only that one: never FLUSHALL)."""
-    assert redis_db_number(settings.REDIS_URL) == REDIS_DB
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        client.flushdb()
-
-
-def redis_info() -> dict[str, Any]:
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        return client.info("server")
-
-
 def queue_backlog() -> tuple[int, int]:
     """Tasks waiting in the benchmark's queue, and tasks taken by a worker but not acked."""
     with redis.Redis.from_url(settings.REDIS_URL) as client:
         # kombu keeps a queue as a list named after it (priority levels add suffixes).
         keys = [key for key in client.scan_iter(match=f"{QUEUE}*") if client.type(key) == b"list"]
         return sum(client.llen(key) for key in keys), client.hlen("unacked")
-
-
-def scalar(query: str, params: list[Any] | None = None) -> Any:
-    with connection.cursor() as cursor:
-        cursor.execute(query, params or [])
-        return cursor.fetchone()[0]
 
 
 def code_version() -> str:
@@ -1276,7 +1224,7 @@ def main() -> int:
     started = time.perf_counter()
     recreate_database()
     call_command("migrate", interactive=False, verbosity=0)
-    flush_redis()
+    flush_redis(REDIS_DB)
     migrated = time.perf_counter() - started
 
     print("Reminders benchmark" + (" (quick)" if arguments.quick else ""))
@@ -1388,7 +1336,7 @@ def main() -> int:
     finally:
         stop_workers()
         controller.stop()
-        flush_redis()
+        flush_redis(REDIS_DB)
         duplicates = sum(r.duplicates for r in runs)
         lost = sum(r.lost for r in runs)
         print(

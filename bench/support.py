@@ -8,9 +8,17 @@ stays in the scripts and comes in as a parameter.
 
 import math
 import os
+import sys
+import urllib.parse
 from collections.abc import Iterable
+from typing import Any
 
 import django
+import psycopg
+import redis
+from django.conf import settings
+from django.db import connection
+from psycopg import sql as pg_sql
 
 # Defaults every benchmark shares; a script adds its own database, Redis database and prefixes.
 COMMON_ENVIRONMENT = {
@@ -59,3 +67,96 @@ def table(headers: list[str], rows: list[list[str]], *, text: tuple[int, ...] = 
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# --- The script's own database and Redis database --------------------------------------------
+
+
+def database_name() -> str:
+    return str(settings.DATABASES["default"]["NAME"])
+
+
+def check_database_is_ours() -> None:
+    """Exit unless the database is PostgreSQL and its name says it is a benchmark's: the script
+    drops and recreates it."""
+    name = database_name()
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL points to {engine}.")
+    if name == "telehealth" or name.startswith("test") or "bench" not in name:
+        sys.exit(
+            f"Refusing to use database {name!r}: the benchmark drops and recreates it, so it only "
+            "runs against a database whose name contains 'bench'."
+        )
+
+
+def redis_db_number(url: str) -> int | None:
+    if not url:
+        return None
+    path = urllib.parse.urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+def check_services_are_ours(redis_db: int) -> None:
+    """check_database_is_ours, and exit unless REDIS_URL is Redis database ``redis_db``, the one
+    database the script may empty."""
+    check_database_is_ours()
+    if redis_db_number(settings.REDIS_URL) != redis_db:
+        sys.exit(
+            f"Refusing REDIS_URL {settings.REDIS_URL!r}: the benchmark empties its Redis "
+            f"database, so it only runs on database {redis_db}."
+        )
+
+
+def admin_connection(dbname: str) -> psycopg.Connection:
+    """An autocommit connection to ``dbname`` on the benchmark's server, outside Django."""
+    db = settings.DATABASES["default"]
+    params = {
+        "host": db["HOST"] or None,
+        "port": db["PORT"] or None,
+        "user": db["USER"] or None,
+        "password": db["PASSWORD"] or None,
+        "dbname": dbname,
+    }
+    return psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
+
+
+def recreate_database() -> None:
+    """Drop and create the benchmark's own database, so every run starts from the migrations.
+
+    Emptying the tables would not be enough while the initial migrations are still edited in
+    place: an old schema would stay behind.
+    """
+    with admin_connection("postgres") as admin:
+        name = pg_sql.Identifier(database_name())
+        admin.execute(pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        admin.execute(pg_sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def flush_redis(redis_db: int) -> None:
+    """Empty Redis database ``redis_db``, the script's own (only that one: never FLUSHALL)."""
+    assert redis_db_number(settings.REDIS_URL) == redis_db
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        client.flushdb()
+
+
+def redis_info() -> dict[str, Any]:
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        return client.info("server")
+
+
+def scalar(sql: str, params: list[Any] | None = None) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def database_url_for_server() -> str:
+    """DATABASE_URL for a server process the script starts, pointing at the same database."""
+    db = settings.DATABASES["default"]
+    user = urllib.parse.quote(db.get("USER") or "", safe="")
+    password = urllib.parse.quote(db.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = db.get("HOST") or "localhost"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{urllib.parse.quote(db['NAME'], safe='')}"

@@ -48,7 +48,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import uuid
 from array import array
 from collections import Counter
@@ -61,7 +60,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import mib, percentile, set_up_django, table  # noqa: E402
+from bench.support import (  # noqa: E402
+    check_services_are_ours,
+    database_name,
+    database_url_for_server,
+    flush_redis,
+    mib,
+    percentile,
+    recreate_database,
+    scalar,
+    set_up_django,
+    table,
+)
 
 REDIS_DB = 15
 set_up_django(
@@ -80,7 +90,6 @@ import av  # noqa: E402
 import django  # noqa: E402
 import numpy  # noqa: E402
 import psutil  # noqa: E402
-import psycopg  # noqa: E402
 import redis  # noqa: E402
 from aiortc import (  # noqa: E402
     RTCConfiguration,
@@ -94,9 +103,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from psycopg import sql as pg_sql  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 from websockets.typing import Origin  # noqa: E402
@@ -140,73 +147,6 @@ ALL_PARTS = ("latency", "repeats", "memory", "throughput")
 
 def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}"
-
-
-def database_name() -> str:
-    return str(settings.DATABASES["default"]["NAME"])
-
-
-def redis_db_number() -> int | None:
-    if not settings.REDIS_URL:
-        return None
-    path = urllib.parse.urlsplit(settings.REDIS_URL).path.strip("/")
-    return int(path) if path.isdigit() else 0
-
-
-def check_services_are_ours() -> None:
-    name = database_name()
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL points to {engine}.")
-    if name == "telehealth" or name.startswith("test") or "bench" not in name:
-        sys.exit(
-            f"Refusing to use database {name!r}: the benchmark drops and recreates it, so it only "
-            "runs against a database whose name contains 'bench'."
-        )
-    if redis_db_number() != REDIS_DB:
-        sys.exit(
-            f"Refusing REDIS_URL {settings.REDIS_URL!r}: the benchmark empties its Redis "
-            f"database, so it only runs on database {REDIS_DB}."
-        )
-
-
-def recreate_database() -> None:
-    """Drop and create the benchmark's own database, so every run starts from the migrations."""
-    db = settings.DATABASES["default"]
-    params = {
-        "host": db["HOST"] or None,
-        "port": db["PORT"] or None,
-        "user": db["USER"] or None,
-        "password": db["PASSWORD"] or None,
-        "dbname": "postgres",
-    }
-    name = pg_sql.Identifier(db["NAME"])
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as admin:
-        admin.execute(pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(pg_sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def flush_redis() -> None:
-    """Empty Redis database 15 (only that one: never FLUSHALL)."""
-    assert redis_db_number() == REDIS_DB
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        client.flushdb()
-
-
-def scalar(sql: str) -> Any:
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchone()[0]
-
-
-def database_url_for_server() -> str:
-    db = settings.DATABASES["default"]
-    user = urllib.parse.quote(db.get("USER") or "", safe="")
-    password = urllib.parse.quote(db.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
-    host = db.get("HOST") or "localhost"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{credentials}{host}{port}/{urllib.parse.quote(db['NAME'], safe='')}"
 
 
 def code_version() -> str:
@@ -1742,11 +1682,11 @@ def main() -> int:
     if not clip.exists():
         sys.exit(f"The clip {clip} is missing (see ../shared/media/README.md).")
 
-    check_services_are_ours()
+    check_services_are_ours(REDIS_DB)
     started = time.perf_counter()
     recreate_database()
     call_command("migrate", interactive=False, verbosity=0)
-    flush_redis()
+    flush_redis(REDIS_DB)
     migrated = time.perf_counter() - started
 
     print("Vision benchmark" + (" (quick)" if quick else ""))
@@ -1813,7 +1753,7 @@ def main() -> int:
     finally:
         server.stop()
         kill_remotes()
-        flush_redis()
+        flush_redis(REDIS_DB)
         log = server.log()
         problems = [
             line
