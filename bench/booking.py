@@ -21,7 +21,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,8 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support import (  # noqa: E402
+    SqlTimer,
     check_database_is_ours,
+    code_version,
+    cpu_model,
     database_name,
+    memory_total,
     percentile,
     recreate_database,
     scalar,
@@ -102,39 +105,10 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
 
 
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "code: unknown version"
-    return f"code: commit {commit or 'unknown'}" + (" with uncommitted changes" if dirty else "")
-
-
 def machine_description() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "unknown"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
     return [
-        f"CPU: {cpu} x {os.cpu_count()} (os.cpu_count)",
-        f"RAM: {ram}",
+        f"CPU: {cpu_model()} x {os.cpu_count()} (os.cpu_count)",
+        f"RAM: {memory_total()}",
         f"PostgreSQL: {scalar('SHOW server_version')}, max_connections "
         f"{scalar('SHOW max_connections')}, deadlock_timeout {scalar('SHOW deadlock_timeout')}",
         f"Python {platform.python_version()}, Django {django.get_version()}",
@@ -242,29 +216,6 @@ def make_appointments(
 
 
 # --- 1. Slot listing -------------------------------------------------------------------------
-
-
-class SqlTimer:
-    """Adds up the time spent in SQL (sending, PostgreSQL's work, fetching) on the connection."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._wrapper: Any = None
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-    def __enter__(self) -> "SqlTimer":
-        self._wrapper = connection.execute_wrapper(self)
-        self._wrapper.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._wrapper.__exit__(*exc)
 
 
 def measure_slot_listing(

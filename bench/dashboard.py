@@ -18,7 +18,6 @@ same. See docs/benchmarks.md ("Dashboard") for what is measured and how to read 
 import argparse
 import cProfile
 import datetime as dt
-import importlib.metadata
 import io
 import itertools
 import json
@@ -29,7 +28,6 @@ import pstats
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,11 +44,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support import (  # noqa: E402
+    SqlTimer,
     check_services_are_ours,
+    code_version,
+    cpu_model,
     database_name,
     flush_redis,
+    load_average,
+    memory_total,
+    package_versions,
     percentile,
     recreate_database,
+    redis_info,
     scalar,
     set_up_django,
     table,
@@ -70,7 +75,6 @@ set_up_django(
 )
 
 import django  # noqa: E402
-import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core import mail  # noqa: E402
@@ -225,23 +229,6 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "code: unknown version"
-    return f"code: commit {commit or 'unknown'}" + (" with uncommitted changes" if dirty else "")
-
-
-def load_average() -> str:
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def other_work() -> str:
     """Other benchmark scripts and test runs on the machine (read from /proc; nothing touched)."""
     seen: Counter[str] = Counter()
@@ -269,31 +256,12 @@ def other_work() -> str:
 
 
 def machine_description() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "unknown"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        redis_version = client.info("server")["redis_version"]
-    versions = ", ".join(
-        f"{package} {importlib.metadata.version(package)}" for package in ("psycopg", "pygal")
-    )
+    versions = package_versions(("psycopg", "pygal"))
     return [
-        f"CPU: {cpu} x {os.cpu_count()} (os.cpu_count); RAM {ram}; load average {load_average()}",
+        f"CPU: {cpu_model()} x {os.cpu_count()} (os.cpu_count); RAM {memory_total()}; "
+        f"load average {load_average()}",
         f"other work seen on the machine: {other_work()}",
-        f"PostgreSQL {scalar('SHOW server_version')}; Redis {redis_version}",
+        f"PostgreSQL {scalar('SHOW server_version')}; Redis {redis_info()['redis_version']}",
         f"Python {platform.python_version()}, Django {django.get_version()}, {versions}",
         f"Database: {database_name()} on {settings.DATABASES['default']['HOST']}; "
         f"Redis: {settings.REDIS_URL} (cache only)",
@@ -1347,35 +1315,6 @@ def describe_clinic(clinic: Clinic) -> list[str]:
 
 
 # --- Measuring -------------------------------------------------------------------------------
-
-
-class SqlTimer:
-    """Adds up the time spent in SQL on the connection; optionally logs each statement."""
-
-    def __init__(self, *, log: bool = False) -> None:
-        self.seconds = 0.0
-        self.log = log
-        self.statements: list[tuple[str, float, int]] = []
-        self._wrapper: Any = None
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            elapsed = time.perf_counter() - started
-            self.seconds += elapsed
-            if self.log:
-                rows = getattr(context.get("cursor"), "rowcount", -1)
-                self.statements.append((sql, elapsed, rows))
-
-    def __enter__(self) -> "SqlTimer":
-        self._wrapper = connection.execute_wrapper(self)
-        self._wrapper.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._wrapper.__exit__(*exc)
 
 
 @dataclass(frozen=True)

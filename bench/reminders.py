@@ -31,14 +31,12 @@ sent with one attempt. See docs/benchmarks.md for what is measured and how to re
 import argparse
 import ast
 import datetime as dt
-import importlib.metadata
 import math
 import os
 import platform
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,8 +55,13 @@ sys.path.insert(0, str(ROOT))
 from bench import support  # noqa: E402
 from bench.support import (  # noqa: E402
     admin_connection,
+    code_version,
+    cpu_model,
     database_name,
     flush_redis,
+    load_average,
+    memory_total,
+    package_versions,
     percentile,
     recreate_database,
     redis_info,
@@ -188,36 +191,11 @@ def queue_backlog() -> tuple[int, int]:
         return sum(client.llen(key) for key in keys), client.hlen("unacked")
 
 
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "code: unknown version"
-    return f"code: commit {commit or 'unknown'}" + (" with uncommitted changes" if dirty else "")
-
-
 def machine_description() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = ", ".join(
-        f"{package} {importlib.metadata.version(package)}"
-        for package in ("celery", "kombu", "redis", "psycopg", "aiosmtpd")
-    )
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    versions = package_versions(("celery", "kombu", "redis", "psycopg", "aiosmtpd"))
     return [
-        f"CPU: {cpu} x {os.cpu_count()} (os.cpu_count); RAM "
-        f"{psutil.virtual_memory().total / 1024**3:.1f} GiB; load average now {load}",
+        f"CPU: {cpu_model()} x {os.cpu_count()} (os.cpu_count); RAM {memory_total()}; "
+        f"load average now {load_average()}",
         f"PostgreSQL: {scalar('SHOW server_version')}; Redis {redis_info()['redis_version']}",
         f"Python {platform.python_version()}, Django {django.get_version()}, {versions}",
         f"Database: {database_name()} on {settings.DATABASES['default']['HOST']}; "

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib.metadata
 import itertools
 import json
 import math
@@ -27,7 +26,6 @@ import platform
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,10 +41,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.support import (  # noqa: E402
     check_services_are_ours,
+    code_version,
+    cpu_model,
     database_name,
     database_url_for_server,
     flush_redis,
+    load_average,
+    memory_total,
     mib,
+    package_versions,
     percentile,
     recreate_database,
     redis_info,
@@ -112,36 +115,13 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
 
 
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "code: unknown version"
-    return f"code: commit {commit or 'unknown'}" + (" with uncommitted changes" if dirty else "")
-
-
 def machine_description() -> list[str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = ", ".join(
-        f"{package} {importlib.metadata.version(package)}"
-        for package in ("channels", "channels-redis", "daphne", "Twisted", "websockets", "redis")
+    versions = package_versions(
+        ("channels", "channels-redis", "daphne", "Twisted", "websockets", "redis")
     )
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
-        f"CPU: {cpu} x {os.cpu_count()} (os.cpu_count); RAM "
-        f"{psutil.virtual_memory().total / 1024**3:.1f} GiB; load average now {load}",
+        f"CPU: {cpu_model()} x {os.cpu_count()} (os.cpu_count); RAM {memory_total()}; "
+        f"load average now {load_average()}",
         f"PostgreSQL: {scalar('SHOW server_version')}; Redis {redis_info()['redis_version']}",
         f"Python {platform.python_version()}, Django {django.get_version()}, {versions}",
         f"Database: {database_name()} on {settings.DATABASES['default']['HOST']}; "

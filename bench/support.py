@@ -1,16 +1,21 @@
 """Support code shared by the benchmark scripts in bench/.
 
 A script imports this module after putting the checkout on sys.path and before Django is set
-up: nothing here imports a model, and ``set_up_django`` is what sets Django up. What differs
-between the scripts (their database, their Redis database number, the figures' precision)
-stays in the scripts and comes in as a parameter.
+up: nothing here imports a model, and ``set_up_django`` is what sets Django up. What only
+differs in value between the scripts (their environment, the Redis database number each may
+empty) comes in as a parameter; what works differently in one script (the precision of its
+``ms``, its CPU meter, its machine description) stays in that script.
 """
 
+import importlib.metadata
 import math
 import os
+import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import django
@@ -19,6 +24,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 from psycopg import sql as pg_sql
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Defaults every benchmark shares; a script adds its own database, Redis database and prefixes.
 COMMON_ENVIRONMENT = {
@@ -160,3 +167,80 @@ def database_url_for_server() -> str:
     host = db.get("HOST") or "localhost"
     port = f":{db['PORT']}" if db.get("PORT") else ""
     return f"postgres://{credentials}{host}{port}/{urllib.parse.quote(db['NAME'], safe='')}"
+
+
+# --- The machine and the code a run's figures come from --------------------------------------
+
+
+def code_version() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "code: unknown version"
+    return f"code: commit {commit or 'unknown'}" + (" with uncommitted changes" if dirty else "")
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def memory_total() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def package_versions(packages: Iterable[str]) -> str:
+    return ", ".join(f"{package} {importlib.metadata.version(package)}" for package in packages)
+
+
+# --- Measuring -------------------------------------------------------------------------------
+
+
+class SqlTimer:
+    """Adds up the time spent in SQL (sending, PostgreSQL's work, fetching) on the connection;
+    with ``log``, also keeps each statement, its time and its row count."""
+
+    def __init__(self, *, log: bool = False) -> None:
+        self.seconds = 0.0
+        self.log = log
+        self.statements: list[tuple[str, float, int]] = []
+        self._wrapper: Any = None
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.seconds += elapsed
+            if self.log:
+                rows = getattr(context.get("cursor"), "rowcount", -1)
+                self.statements.append((sql, elapsed, rows))
+
+    def __enter__(self) -> "SqlTimer":
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._wrapper.__exit__(*exc)

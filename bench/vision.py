@@ -36,14 +36,12 @@ import contextlib
 import datetime as dt
 import fractions
 import gc
-import importlib.metadata
 import json
 import math
 import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -62,12 +60,18 @@ sys.path.insert(0, str(ROOT))
 
 from bench.support import (  # noqa: E402
     check_services_are_ours,
+    code_version,
+    cpu_model,
     database_name,
     database_url_for_server,
     flush_redis,
+    load_average,
+    memory_total,
     mib,
+    package_versions,
     percentile,
     recreate_database,
+    redis_info,
     scalar,
     set_up_django,
     table,
@@ -90,7 +94,6 @@ import av  # noqa: E402
 import django  # noqa: E402
 import numpy  # noqa: E402
 import psutil  # noqa: E402
-import redis  # noqa: E402
 from aiortc import (  # noqa: E402
     RTCConfiguration,
     RTCPeerConnection,
@@ -149,33 +152,9 @@ def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}"
 
 
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "code: unknown version"
-    return f"code: commit {commit or 'unknown'}" + (" with uncommitted changes" if dirty else "")
-
-
-def load_average() -> str:
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def machine_description() -> list[str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = ", ".join(
-        f"{package} {importlib.metadata.version(package)}"
-        for package in (
+    versions = package_versions(
+        (
             "mediapipe",
             "aiortc",
             "av",
@@ -186,13 +165,11 @@ def machine_description() -> list[str]:
             "channels-redis",
         )
     )
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        redis_version = client.info("server")["redis_version"]
     return [
-        f"CPU: {cpu} x {os.cpu_count()} (os.cpu_count); RAM "
-        f"{psutil.virtual_memory().total / 1024**3:.1f} GiB; load average now {load_average()}",
+        f"CPU: {cpu_model()} x {os.cpu_count()} (os.cpu_count); RAM {memory_total()}; "
+        f"load average now {load_average()}",
         f"Python {platform.python_version()}, Django {django.get_version()}, {versions}",
-        f"PostgreSQL {scalar('SHOW server_version')}; Redis {redis_version}",
+        f"PostgreSQL {scalar('SHOW server_version')}; Redis {redis_info()['redis_version']}",
         f"Database: {database_name()}; Redis: {settings.REDIS_URL}",
     ]
 
