@@ -511,6 +511,9 @@ def race_worker(
     results: Any,
 ) -> None:
     """One process: its own connection; one attempt (or none) per wave, released by the barrier."""
+    # One plain connection, as one request holds while it books: no pool of its own in each of
+    # the racing processes (40 pools would open more connections than the server allows).
+    connection.settings_dict["OPTIONS"].pop("pool", None)
     attempts: list[dict[str, Any]] = []
     setup_error = ""
     service = clinician = None
@@ -604,7 +607,10 @@ def run_race(
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
-    connections.close_all()  # children must not share the parent's connection
+    # Children must not share the parent's connection, nor its pool's: a forked pool's sockets
+    # and threads are the parent's, and the racers hung on them.
+    connections.close_all()
+    connection.close_pool()
     processes = [
         context.Process(
             target=race_worker,
