@@ -60,19 +60,21 @@ def _audit(
     )
 
 
+def library_exercise(exercise: Exercise) -> LibraryExercise:
+    """The library row as the planner reads it."""
+    return LibraryExercise(
+        id=exercise.pk,
+        slug=exercise.slug,
+        name=exercise.name,
+        phase=exercise.phase,
+        targets=tuple(exercise.targets),
+        position=exercise.position,
+        maintenance=exercise.maintenance,
+    )
+
+
 def _library() -> list[LibraryExercise]:
-    return [
-        LibraryExercise(
-            id=exercise.pk,
-            slug=exercise.slug,
-            name=exercise.name,
-            phase=exercise.phase,
-            targets=tuple(exercise.targets),
-            position=exercise.position,
-            maintenance=exercise.maintenance,
-        )
-        for exercise in Exercise.objects.filter(is_active=True)
-    ]
+    return [library_exercise(exercise) for exercise in Exercise.objects.filter(is_active=True)]
 
 
 def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:

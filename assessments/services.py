@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from assessments import findings
 from assessments.findings import Context, findings_derive, thresholds_with
 from assessments.models import (
     Addendum,
@@ -456,22 +457,27 @@ def findings_preview(assessment: Assessment) -> list:
     return findings_derive(values, context=findings_context(assessment))
 
 
+def finding_row(assessment: Assessment, finding: findings.Finding, position: int) -> Finding:
+    """A derived finding as the assessment stores it (not saved)."""
+    return Finding(
+        assessment=assessment,
+        key=finding.key,
+        protocol=finding.protocol,
+        side=finding.side,
+        title=finding.title,
+        detail=finding.detail,
+        targets=[str(target) for target in finding.targets],
+        sources=[source.as_dict() for source in finding.sources],
+        threshold=finding.threshold,
+        threshold_value=finding.threshold_value,
+        position=position,
+    )
+
+
 def _findings_store(assessment: Assessment) -> list[Finding]:
     assessment.findings.all().delete()
     return Finding.objects.bulk_create(
-        Finding(
-            assessment=assessment,
-            key=finding.key,
-            protocol=finding.protocol,
-            side=finding.side,
-            title=finding.title,
-            detail=finding.detail,
-            targets=[str(target) for target in finding.targets],
-            sources=[source.as_dict() for source in finding.sources],
-            threshold=finding.threshold,
-            threshold_value=finding.threshold_value,
-            position=position,
-        )
+        finding_row(assessment, finding, position)
         for position, finding in enumerate(findings_preview(assessment))
     )
 

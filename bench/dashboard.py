@@ -107,9 +107,10 @@ from assessments.models import (  # noqa: E402
     ValueSource,
 )
 from assessments.planner import FindingForPlan, LibraryExercise, plan_propose  # noqa: E402
-from assessments.programs import phase_days  # noqa: E402
+from assessments.programs import library_exercise, phase_days  # noqa: E402
 from assessments.protocols import ValueAddress, value_clean  # noqa: E402
 from assessments.reminders import APPOINTMENT_OFFSETS, program_reminders  # noqa: E402
+from assessments.services import finding_row  # noqa: E402
 from clinic.models import (  # noqa: E402
     AuditEvent,
     Client,
@@ -344,18 +345,7 @@ def shared_rows() -> Shared:
         name="Follow-up session", duration_minutes=30, buffer_after_minutes=15, position=1
     )
     exercises = {e.pk: e for e in Exercise.objects.filter(is_active=True)}
-    library = [
-        LibraryExercise(
-            id=e.pk,
-            slug=e.slug,
-            name=e.name,
-            phase=e.phase,
-            targets=tuple(e.targets),
-            position=e.position,
-            maintenance=e.maintenance,
-        )
-        for e in exercises.values()
-    ]
+    library = [library_exercise(e) for e in exercises.values()]
     documents = {d.kind: d for d in ConsentDocument.objects.filter(version="2026-01")}
     return Shared(
         first_visit=first_visit,
@@ -895,22 +885,10 @@ def make_assessment_rows(
                     )
                 )
             derived = findings_derive(results, context=context)
-            for position, finding in enumerate(derived):
-                findings.append(
-                    Finding(
-                        assessment=assessment,
-                        key=finding.key,
-                        protocol=finding.protocol,
-                        side=finding.side,
-                        title=finding.title,
-                        detail=finding.detail,
-                        targets=[str(t) for t in finding.targets],
-                        sources=[s.as_dict() for s in finding.sources],
-                        threshold=finding.threshold,
-                        threshold_value=finding.threshold_value,
-                        position=position,
-                    )
-                )
+            findings.extend(
+                finding_row(assessment, finding, position)
+                for position, finding in enumerate(derived)
+            )
             for_plans[assessment.pk] = [
                 FindingForPlan(identity=f.identity, title=f.title, targets=tuple(f.targets))
                 for f in derived
