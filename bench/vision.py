@@ -26,7 +26,7 @@ Four parts (--parts picks some):
 It uses its own PostgreSQL database (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/
 telehealth_bench_vision, dropped, recreated and migrated at the start; the script refuses a name
 without "bench") and Redis database 15 (REDIS_URL, emptied with FLUSHDB at the start and the end;
-the script refuses any other database number). The clips are read from ../shared/media.
+the script refuses any other database number). The clips are read from tests/media.
 See docs/benchmarks.md for what is measured and how to read the figures.
 """
 
@@ -129,7 +129,7 @@ from sessions.models import AppointmentStatus  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.asgi_server import AsgiServer  # noqa: E402
 
-MEDIA = ROOT.parent / "shared" / "media"
+MEDIA = ROOT / "tests" / "media"
 CLIPS = {
     "cam02": MEDIA / "pose2sim-single-person-cam02.mp4",
     "cam01": MEDIA / "pose2sim-single-person-cam01.mp4",

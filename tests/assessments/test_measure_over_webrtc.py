@@ -1,4 +1,4 @@
-"""Measuring from real video, end to end: a real person's clip (../shared/media, BSD licence)
+"""Measuring from real video, end to end: a real person's clip (tests/media, BSD licence)
 streamed by an aiortc peer playing the client, through the real signaling endpoint (daphne),
 to the media worker over the channel layer (Redis), whose readings reach the clinician's socket.
 
@@ -43,7 +43,7 @@ from tests.conftest import session_key_for
 from tests.webrtc_peer import PatternTrack
 
 pytestmark = pytest.mark.django_db(transaction=True)
-CLIP = Path(__file__).resolve().parents[3] / "shared" / "media" / "pose2sim-single-person-cam02.mp4"
+CLIP = Path(__file__).resolve().parents[1] / "media" / "pose2sim-single-person-cam02.mp4"
 WIDTH, HEIGHT = 360, 640  # the clip is portrait, 1080 × 1920
 SECONDS = 60
 READINGS = 30
