@@ -229,6 +229,9 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
                 "type": "accepted",
                 "measurement": frame.get("measurement"),
                 "values": [value.as_frame() for value in accepted.values],
+                "refused": [
+                    {"trial": trial, "message": message} for trial, message in accepted.refused
+                ],
                 "model": accepted.model,
                 "version": accepted.version,
             }

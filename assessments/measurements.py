@@ -30,9 +30,9 @@ from assessments.models import (
     ResultValue,
     ValueSource,
 )
-from assessments.pose.analysis import ANALYSES
+from assessments.pose.analysis import ANALYSES, LEFT_OUT_REASONS
 from assessments.pose.model import model_description, vision_unavailable
-from assessments.protocols import PROTOCOLS, SIDES, ValueAddress, ValueRefused
+from assessments.protocols import PROTOCOLS, SIDES, ValueAddress, ValueRefused, value_clean
 from assessments.services import (
     AssessmentError,
     SavedValue,
@@ -86,9 +86,20 @@ def _panel_frame(measurement: Measurement, *, client_name: str = "") -> dict[str
         "state": "failed" if measurement.status == MeasurementStatus.FAILED else "ended",
         "reason": measurement.end_reason,
         "summary": measurement.summary,
+        "left_out": left_out_text(measurement.frames_left_out),
         "model": measurement.model_name,
         "version": measurement.model_version,
     }
+
+
+def left_out_text(left_out: dict[str, int]) -> list[str]:
+    """Frames left out of a measurement, most first, as the clinician reads them
+    ("12 facing the wrong way")."""
+    return [
+        f"{count} {LEFT_OUT_REASONS.get(reason, reason)}"
+        for reason, count in sorted(left_out.items(), key=lambda item: (-item[1], item[0]))
+        if count
+    ]
 
 
 def _event(frame: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +327,8 @@ class Accepted:
     values: list[SavedValue]
     model: str
     version: str
+    # Measured values the field refused (trial, message): not recorded, the others were.
+    refused: list[tuple[int, str]]
 
 
 def measurement_accept(
@@ -333,50 +346,77 @@ def measurement_accept(
         raise AssessmentError("The measurement has not finished yet: stop it first.")
     values = measurement.summary.get("values") or {}
     if not values:
+        withheld = measurement.summary.get("withheld") or []
+        if withheld:
+            raise AssessmentError(
+                "The measurement found no value to record: "
+                + "; ".join(f"trial {item['trial']}: {item['reason']}" for item in withheld)
+                + "."
+            )
         raise AssessmentError(
             "The measurement found no value to record (no repetition was recognised)."
         )
+    # Each value is checked against its field before anything is written: one the field
+    # refuses (a measurement summed up under older rules, say) is left out with the reason,
+    # and the others are recorded.
+    addresses, refused = [], []
+    for field_key, trials in sorted(values.items()):
+        for trial, value in trials:
+            address = ValueAddress(measurement.protocol, measurement.side, trial, field_key)
+            try:
+                value_clean(address, value)
+            except ValueRefused as error:
+                refused.append((trial, error.message))
+                continue
+            addresses.append((address, value))
     detail = {
         "measurement": str(measurement.uuid),
         "model": measurement.model_name,
         "version": measurement.model_version,
-        "confidence": measurement.summary.get("confidence"),
-        "frames_used": measurement.summary.get("frames_used"),
-        "frames_left_out": measurement.summary.get("frames_low_confidence", 0)
-        + measurement.summary.get("frames_badly_framed", 0),
+        "confidence": measurement.confidence,
+        "frames_used": measurement.frames_used,
+        "frames_left_out": sum(measurement.frames_left_out.values()),
     }
+    if not addresses:
+        raise AssessmentError(
+            "None of the measured values can be recorded: "
+            + "; ".join(f"trial {trial}: {message}" for trial, message in refused)
+        )
     saved = []
     with transaction.atomic():
-        for field_key, trials in sorted(values.items()):
-            for trial, value in trials:
-                address = ValueAddress(measurement.protocol, measurement.side, trial, field_key)
-                current = (
-                    ResultValue.objects.filter(
-                        assessment_id=assessment_id,
-                        protocol=address.protocol,
-                        side=address.side,
-                        trial=address.trial,
-                        field=address.field,
-                    )
-                    .values_list("version", flat=True)
-                    .first()
+        for address, value in addresses:
+            current = (
+                ResultValue.objects.filter(
+                    assessment_id=assessment_id,
+                    protocol=address.protocol,
+                    side=address.side,
+                    trial=address.trial,
+                    field=address.field,
                 )
-                saved.append(
-                    assessment_value_save(
-                        assessment_id=assessment_id,
-                        actor=actor,
-                        key=address,
-                        raw=value,
-                        # Accepting is the clinician's explicit choice over what is there.
-                        base_version=current or 0,
-                        context=context,
-                        now=now,
-                        source=ValueSource.VIDEO,
-                        measurement=detail,
-                    )
+                .values_list("version", flat=True)
+                .first()
+            )
+            saved.append(
+                assessment_value_save(
+                    assessment_id=assessment_id,
+                    actor=actor,
+                    key=address,
+                    raw=value,
+                    # Accepting is the clinician's explicit choice over what is there.
+                    base_version=current or 0,
+                    context=context,
+                    now=now,
+                    source=ValueSource.VIDEO,
+                    measurement=detail,
                 )
+            )
         Measurement.objects.filter(pk=measurement.pk).update(accepted_at=now)
-    return Accepted(values=saved, model=measurement.model_name, version=measurement.model_version)
+    return Accepted(
+        values=saved,
+        model=measurement.model_name,
+        version=measurement.model_version,
+        refused=refused,
+    )
 
 
 # --- The worker's side (called from the media worker, in a thread) -----------------------------
@@ -435,6 +475,10 @@ def measurement_record(
         measurement.end_reason = reason[:200]
         measurement.ended_at = now
         measurement.summary = summary
+        measurement.frames_used = summary.get("frames_used") or 0
+        measurement.frames_left_out = summary.get("frames_left_out_by") or {}
+        measurement.confidence = summary.get("confidence")
+        measurement.visibility = summary.get("visibility")
         measurement.landmarks = landmarks
         measurement.frames_received = frames_received
         measurement.frames_analysed = frames_analysed

@@ -43,7 +43,7 @@ from assessments.measurements import (
     measurement_running,
 )
 from assessments.models import MeasurementStatus
-from assessments.pose.analysis import ANALYSES, Analysis, FrameReading
+from assessments.pose.analysis import ANALYSES, LEFT_OUT_REASONS, Analysis, FrameReading
 from assessments.pose.model import (
     PoseModel,
     PoseModelUnavailable,
@@ -242,6 +242,10 @@ class MeasurementSession:
                 "state": "running",
                 "value": None if reading.value is None else round(reading.value, 1),
                 "confidence": None if reading.confidence is None else round(reading.confidence, 2),
+                # Why the frame was left out ("" when used), in the clinician's words, and
+                # whether its value could be proposed (inside the test's range).
+                "leftOut": LEFT_OUT_REASONS.get(reading.left_out, ""),
+                "inRange": reading.in_range,
                 "framing": {"ok": reading.framing.ok, "hint": reading.framing.hint},
                 "skeleton": reading.skeleton,
                 "aspect": self.analysis.aspect if self.analysis else None,

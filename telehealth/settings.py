@@ -320,6 +320,9 @@ NUM_PROXIES = env_int("NUM_PROXIES", 0)
 # Pose analysis of the client's camera (the optional "vision" extra). POSE_ANALYSIS=off hides it.
 POSE_ANALYSIS_ENABLED = env_bool("POSE_ANALYSIS", default=True)
 POSE_MODEL = env_str("POSE_MODEL", "assessments.pose.model.MediaPipePose")
+# MediaPipe also measures each frame mirrored and averages the two (the flip test): a left knee
+# and a right knee are measured alike, at twice the model's cost (assessments.pose.model).
+POSE_FLIP_TEST = env_bool("POSE_FLIP_TEST", default=True)
 # Where the media peer runs: "inline" in the web process (the quick start), or "separate":
 # processes started with `manage.py runworker media`, reached over the channel layer.
 MEDIA_WORKER = env_str("MEDIA_WORKER", "inline")

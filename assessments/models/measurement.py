@@ -40,9 +40,18 @@ class Measurement(models.Model):
     # failed once it has been silent for MEDIA_WORKER_TIMEOUT_SECONDS.
     worker_channel = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Frames that arrived, that were analysed, and that were skipped unanalysed because the
+    # analysis was behind (the newest frame wins).
     frames_received = models.PositiveIntegerField(default=0)
     frames_analysed = models.PositiveIntegerField(default=0)
     frames_dropped = models.PositiveIntegerField(default=0)
+    # How far the values can be trusted: of the frames analysed, those used and those left
+    # out, by reason (assessments.pose.analysis.LEFT_OUT_REASONS); the mean confidence of the
+    # used frames (their least visible landmark) and the mean visibility of the skeleton.
+    frames_used = models.PositiveIntegerField(default=0)
+    frames_left_out = models.JSONField(default=dict, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    visibility = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     # [[seconds, [[x, y, visibility] × 12]] …] for the analysed frames (capped).
     landmarks = models.JSONField(default=list, blank=True)

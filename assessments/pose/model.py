@@ -20,6 +20,7 @@ The model's library is imported once per process, in a thread of its own
 
 import importlib
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from assessments.pose.body import relabelled
 from assessments.pose.geometry import Point, Point3
 
 logger = logging.getLogger(__name__)
@@ -56,27 +58,57 @@ class PoseModel(Protocol):
     def close(self) -> None: ...
 
 
+def _mediapipe_version(version: str) -> str:
+    settings_text = "model_complexity=1, unsmoothed"
+    if settings.POSE_FLIP_TEST:
+        settings_text += ", flip test"
+    return f"{version} ({settings_text})"
+
+
 class MediaPipePose:
     """MediaPipe Pose (BlazePose), model_complexity=1: the model bundled in mediapipe 0.10.21,
-    so nothing is downloaded at run time."""
+    so nothing is downloaded at run time.
+
+    Run without its temporal smoothing. The solution API stamps every frame 1/30 s after the
+    last whatever the real rate (the server analyses 10-15 frames a second), so its filter is
+    tuned for the wrong rate; worse, it smooths across the model's swaps of left and right,
+    blending one leg into the other for a few frames. The analysis smooths over seconds
+    itself, after the sides are put right (see assessments.pose.body). Tracking the person
+    from frame to frame (where to look next) stays on: it depends on no clock.
+
+    With POSE_FLIP_TEST (the default) each frame is also given to a second instance mirrored,
+    and the two answers are averaged (`flip_averaged`), the "flip test" of pose estimation.
+    The network is not mirror-symmetric: on the frontal test clip it places a knee 3-5 pixels
+    differently in a mirrored picture, which moves a frontal-plane angle by up to 8° for as
+    long as the person holds the pose. Averaged, a left knee and a right knee are measured
+    alike, at twice the model's cost (about 45 ms a frame instead of 22 on the benchmark
+    machine, see docs/benchmarks.md); POSE_FLIP_TEST=off halves it.
+    """
 
     name = "MediaPipe Pose"
 
     def __init__(self) -> None:
         import mediapipe
 
-        self.version = f"{mediapipe.__version__} (model_complexity=1)"
-        self._pose = mediapipe.solutions.pose.Pose(
+        self.version = _mediapipe_version(mediapipe.__version__)
+        self._pose = self._instance()
+        self._mirrored = self._instance() if settings.POSE_FLIP_TEST else None
+
+    @staticmethod
+    def _instance() -> Any:
+        import mediapipe
+
+        return mediapipe.solutions.pose.Pose(
             static_image_mode=False,
             model_complexity=1,
-            smooth_landmarks=True,
+            smooth_landmarks=False,
             enable_segmentation=False,
             min_detection_confidence=0.5,
             min_tracking_confidence=0.5,
         )
 
-    def detect(self, rgb: Any) -> PoseResult | None:
-        found = self._pose.process(rgb)
+    @staticmethod
+    def _result(found: Any) -> PoseResult | None:
         if found.pose_landmarks is None:
             return None
         world = found.pose_world_landmarks
@@ -85,8 +117,69 @@ class MediaPipePose:
             world_landmarks=None if world is None else [Point3.of(p) for p in world.landmark],
         )
 
+    def detect(self, rgb: Any) -> PoseResult | None:
+        found = self._result(self._pose.process(rgb))
+        if self._mirrored is None:
+            return found
+        # A view of the array, copied into the contiguous buffer MediaPipe needs.
+        mirrored = self._result(self._mirrored.process(rgb[:, ::-1].copy()))
+        return flip_averaged(found, None if mirrored is None else unmirrored(mirrored))
+
     def close(self) -> None:
         self._pose.close()
+        if self._mirrored is not None:
+            self._mirrored.close()
+
+
+def unmirrored(result: PoseResult) -> PoseResult:
+    """What a model found in a mirrored picture, put back into the picture: x reflected, and
+    each left/right label exchanged (the model names the person in the mirror, whose left is
+    the real person's right)."""
+    points = relabelled([Point(1 - p.x, p.y, p.visibility) for p in result.landmarks])
+    world = result.world_landmarks
+    if world is not None:
+        world = relabelled([Point3(-p.x, p.y, p.z, p.visibility) for p in world])
+    return PoseResult(landmarks=points, world_landmarks=world)
+
+
+def flip_averaged(found: PoseResult | None, mirrored: PoseResult | None) -> PoseResult | None:
+    """The mean of a frame's pose and its mirrored pose (`unmirrored`), landmark by landmark.
+
+    The two may disagree about which way the person faces, and so name the sides the other
+    way round: the mirrored pose's labels are matched to the first's by where the landmarks
+    are before averaging. Then the 2D landmarks are averaged; the 3D ones only when the two
+    agreed (a model that took a front view for a back view builds a different body in
+    depth), the first pose's otherwise. Either alone when the other found nobody.
+    """
+    if found is None or mirrored is None:
+        return found or mirrored
+    points = mirrored.landmarks
+    swapped = relabelled(points)
+    if _apart(found.landmarks, swapped) < _apart(found.landmarks, points):
+        return PoseResult(
+            landmarks=_mean_points(found.landmarks, swapped),
+            world_landmarks=found.world_landmarks,
+        )
+    world = found.world_landmarks
+    if world is not None and mirrored.world_landmarks is not None:
+        world = [
+            Point3(
+                (a.x + b.x) / 2, (a.y + b.y) / 2, (a.z + b.z) / 2, (a.visibility + b.visibility) / 2
+            )
+            for a, b in zip(world, mirrored.world_landmarks, strict=True)
+        ]
+    return PoseResult(landmarks=_mean_points(found.landmarks, points), world_landmarks=world)
+
+
+def _apart(one: Sequence[Point], other: Sequence[Point]) -> float:
+    return sum(math.dist((a.x, a.y), (b.x, b.y)) for a, b in zip(one, other, strict=True))
+
+
+def _mean_points(one: Sequence[Point], other: Sequence[Point]) -> list[Point]:
+    return [
+        Point((a.x + b.x) / 2, (a.y + b.y) / 2, (a.visibility + b.visibility) / 2)
+        for a, b in zip(one, other, strict=True)
+    ]
 
 
 class PoseModelUnavailable(RuntimeError):
@@ -202,10 +295,7 @@ def model_description() -> dict[str, str]:
     if _is_mediapipe():
         import mediapipe
 
-        return {
-            "model": MediaPipePose.name,
-            "version": f"{mediapipe.__version__} (model_complexity=1)",
-        }
+        return {"model": MediaPipePose.name, "version": _mediapipe_version(mediapipe.__version__)}
     module, _, name = settings.POSE_MODEL.rpartition(".")
     model = getattr(importlib.import_module(module), name)
     return {

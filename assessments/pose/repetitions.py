@@ -1,15 +1,18 @@
-"""Repetitions in a live series of flexion angles, in degrees: the knee's for lunges, squats and
-step-downs, the hip's (the raised leg's angle) for a straight leg raise.
+"""Repetitions in a live series: how low the pelvis is for lunges, squats and step-downs (in
+percent of the torso's length below standing), the raised leg's angle for a straight leg raise
+(degrees). Thresholds are in the series' own unit, and the analyses set them relative to the
+client's own standing (or lying) baseline (`baseline`), so that nobody's build or camera moves
+them.
 
 A series is a sequence of ``(time_s, value)`` samples in time order, one per video frame, where
 ``value`` is None for a frame that was left out (no person found, or landmarks below the
 confidence threshold). Non-finite values count as left out too.
 
-A repetition is counted only when it is seen whole: flexion rising above ``start_deg`` from
-below it, reaching at least ``min_peak_deg``, and falling back below ``end_deg``, with no run
-of missing frames longer than ``max_gap_s`` in between. Anything else (a recording that starts
-or ends mid-movement, a movement hidden by a long gap) is dropped rather than reported with a
-made-up start, end or depth.
+A repetition is counted only when it is seen whole: the value rising above ``start`` from
+below it, reaching at least ``min_peak``, and falling back below ``end``, lasting at least
+``min_duration_s``, with no run of missing frames longer than ``max_gap_s`` in between.
+Anything else (a recording that starts or ends mid-movement, a movement hidden by a long gap)
+is dropped rather than reported with a made-up start, end or depth.
 """
 
 import math
@@ -24,15 +27,15 @@ Sample = tuple[float, float | None]
 class Repetition:
     """One down-and-up movement. Times are in seconds on the series' clock.
 
-    ``start`` is the first frame with (smoothed) flexion above the start threshold, ``end`` the
-    first frame back below the end threshold, ``bottom`` the frame of the deepest flexion, and
-    ``peak_flexion_deg`` that smoothed flexion.
+    ``start`` is the first frame with the (smoothed) value above the start threshold, ``end``
+    the first frame back below the end threshold, ``bottom`` the frame of the largest value (the
+    lowest point of a lunge), and ``peak`` that smoothed value.
     """
 
     start: float
     bottom: float
     end: float
-    peak_flexion_deg: float
+    peak: float
 
     @property
     def duration_s(self) -> float:
@@ -94,58 +97,61 @@ def _median_smoothed(segment: list[tuple[float, float]], window_s: float) -> lis
 def detect_repetitions(
     samples: Iterable[Sample],
     *,
-    min_peak_deg: float = 40.0,
-    start_deg: float = 25.0,
-    end_deg: float = 15.0,
+    min_peak: float = 40.0,
+    start: float = 25.0,
+    end: float = 15.0,
     smoothing_s: float = 0.15,
     max_gap_s: float = 0.75,
+    min_duration_s: float = 0.0,
 ) -> list[Repetition]:
-    """Find each complete down-and-up movement in a knee flexion series, in time order.
+    """Find each complete down-and-up movement in a series, in time order.
 
     The series is smoothed with a ``smoothing_s`` running median, then read with hysteresis: a
-    repetition starts when flexion rises above ``start_deg`` and ends when it falls below the
-    lower ``end_deg``, so noise around either threshold neither ends a repetition early nor
-    starts a second one. A movement whose peak stays under ``min_peak_deg`` is a wobble or a
-    shift of weight, not a repetition, and is ignored.
+    repetition starts when the value rises above ``start`` and ends when it falls below the
+    lower ``end``, so noise around either threshold neither ends a repetition early nor starts
+    a second one. A movement whose peak stays under ``min_peak`` is a wobble or a shift of
+    weight, not a repetition, and is ignored; so is one shorter than ``min_duration_s`` (a
+    jolt of the estimate, which no controlled movement is). Both are in seconds, not frames,
+    so the same movement counts the same at any frame rate.
 
     Missing frames are skipped: a gap of up to ``max_gap_s`` is bridged (the repetition goes
-    on; its peak is the deepest flexion actually seen), which is shorter than standing up and
+    on; its peak is the largest value actually seen), which is shorter than standing up and
     going down again in a controlled movement, so two repetitions are never joined across one.
     A longer gap drops the repetition in progress. A repetition still in progress at the end of
     the series is not reported: it may yet go deeper, and it has no end.
 
-    Defaults suit knee flexion (standing reads 0-10°, a lunge's front knee about 90°); they are
-    parameters because a shallow step-down, a noisier estimate or a leg raise needs others.
+    Defaults suit a knee flexion in degrees (standing reads 0-10°, a lunge's front knee about
+    90°); the analyses pass thresholds above the client's own baseline.
     """
-    if not end_deg < start_deg <= min_peak_deg:
-        raise ValueError("thresholds must satisfy end_deg < start_deg <= min_peak_deg")
-    if smoothing_s < 0 or max_gap_s <= 0:
-        raise ValueError("smoothing_s must be >= 0 and max_gap_s > 0")
+    if not end < start <= min_peak:
+        raise ValueError("thresholds must satisfy end < start <= min_peak")
+    if smoothing_s < 0 or max_gap_s <= 0 or min_duration_s < 0:
+        raise ValueError("smoothing_s and min_duration_s must be >= 0 and max_gap_s > 0")
 
     repetitions: list[Repetition] = []
     for segment in _segments(_usable(samples), max_gap_s):
         smoothed = _median_smoothed(segment, smoothing_s)
         # A repetition must be seen starting: a segment that opens mid-movement waits until
-        # flexion is back under the start threshold.
+        # the value is back under the start threshold.
         armed = False
-        start: float | None = None
+        began: float | None = None
         peak = -math.inf
         bottom = 0.0
         for (time_s, _), value in zip(segment, smoothed, strict=True):
-            if start is None:
-                if armed and value > start_deg:
-                    start, peak, bottom = time_s, value, time_s
-                elif value <= start_deg:
+            if began is None:
+                if armed and value > start:
+                    began, peak, bottom = time_s, value, time_s
+                elif value <= start:
                     armed = True
                 continue
             if value > peak:
                 peak, bottom = value, time_s
-            if value < end_deg:
-                if peak >= min_peak_deg:
+            if value < end:
+                if peak >= min_peak and time_s - began >= min_duration_s:
                     repetitions.append(
-                        Repetition(start=start, bottom=bottom, end=time_s, peak_flexion_deg=peak)
+                        Repetition(start=began, bottom=bottom, end=time_s, peak=peak)
                     )
-                start = None
+                began = None
     return repetitions
 
 
@@ -216,3 +222,17 @@ def mean_of_first(values: Iterable[float | None], n: int = 3) -> float | None:
             if len(usable) == n:
                 break
     return statistics.fmean(usable) if usable else None
+
+
+def baseline(samples: Iterable[Sample], *, quantile: float = 0.1) -> float | None:
+    """The client's own resting value in a series: its ``quantile`` (the 10th percentile by
+    default) of the usable values, None without any.
+
+    A lunge's repetitions return to standing between them, so a low percentile of the whole
+    measurement is how the client stands (their knees, their build, their camera), while a
+    few frames of the estimate's noise below it do not move it.
+    """
+    values = sorted(value for _, value in samples if value is not None and math.isfinite(value))
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(quantile * len(values)))]

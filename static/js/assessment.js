@@ -473,8 +473,10 @@ function start(panel) {
       const { label, unit } = box.dataset;
       const shown = unit === "°" || !unit ? `${frame.value}${unit}` : `${frame.value} ${unit}`;
       let text = `${label}: —`;
-      if (frame.value !== null) text = `${label} (${frame.side}): ${shown} · confidence ${frame.confidence}`;
-      else if (frame.confidence !== null) text = `${label}: — (confidence ${frame.confidence} is too low)`;
+      if (frame.value !== null) {
+        text = `${label} (${frame.side}): ${shown} · confidence ${frame.confidence}`;
+        if (frame.inRange === false) text += " · outside the test's range: it will not be proposed";
+      } else if (frame.leftOut) text = `${label}: — (frame left out: ${frame.leftOut})`;
       box.querySelector(".measure-value").textContent = text;
       box.querySelector(".measure-hint").textContent = frame.framing.hint;
       box.querySelector(".measure-hint").classList.toggle("error", !frame.framing.ok);
@@ -493,9 +495,17 @@ function start(panel) {
     const parts = Object.entries(values).map(([field, trials]) =>
       trials.map(([trial, value]) => `trial ${trial}: ${value}${unit === "°" || !unit ? unit : ` ${unit}`}`).join(", "),
     );
-    const frames = summary.frames
-      ? ` ${summary.frames_used} of ${summary.frames} frames used (${summary.frames_low_confidence} left out for low confidence, ${summary.frames_badly_framed} badly framed).`
-      : "";
+    // How far to trust it: frames used and why the others were left out, the confidence, and
+    // values measured but not offered (outside the test's range), each with why.
+    let frames = "";
+    if (summary.frames) {
+      frames = ` ${summary.frames_used} of ${summary.frames} frames used`;
+      if ((frame.left_out || []).length) frames += `; left out: ${frame.left_out.join(", ")}`;
+      frames += ".";
+      if (summary.confidence !== null && summary.confidence !== undefined) frames += ` Confidence ${summary.confidence}.`;
+      if (summary.sides_corrected) frames += ` Left and right put right in ${summary.sides_corrected} frames.`;
+    }
+    for (const item of summary.withheld || []) frames += ` Trial ${item.trial} not offered: ${item.reason}.`;
     const model = [frame.model, frame.version].filter(Boolean).join(" ");
     let text = `Nothing to record (${frame.reason}).`;
     if (frame.state === "failed") text = `The measurement failed: ${frame.reason}.`;
@@ -519,7 +529,8 @@ function start(panel) {
     const box = panel.querySelector(`.measure[data-measurement="${frame.measurement}"]`);
     if (box) {
       box.querySelector(".measure-accept").hidden = true;
-      box.querySelector(".measure-summary").textContent += " Accepted.";
+      const refused = (frame.refused || []).map((item) => ` Trial ${item.trial} not recorded: ${item.message}`).join("");
+      box.querySelector(".measure-summary").textContent += ` Accepted.${refused}`;
     }
   }
 

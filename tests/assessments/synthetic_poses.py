@@ -86,7 +86,8 @@ def world_leg(
 
 
 # The script: standing, then three lunges of the left leg (8 frames down, 6 held at 90° of
-# knee flexion, 8 up, 8 standing), the knee caving in by 12°, 14° and 16° throughout each.
+# knee flexion, 8 up, 8 standing), the knee caving in by 12°, 14° and 16° throughout each, the
+# pelvis going down by 12 % of the frame's height at the bottom.
 LUNGE_VALGUS = (12.0, 14.0, 16.0)
 LUNGE_FLEXION = 90.0
 
@@ -102,7 +103,9 @@ def _lunge_script() -> list[PoseResult]:
         )
         script += [
             PoseResult(
-                landmarks=standing(valgus_deg=valgus),
+                landmarks=standing(
+                    depth=0.12 * (flexion - 8) / (LUNGE_FLEXION - 8), valgus_deg=valgus
+                ),
                 world_landmarks=world(left_flexion=flexion),
             )
             for flexion in flexions

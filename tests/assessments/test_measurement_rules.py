@@ -147,11 +147,14 @@ def test_accepting_records_the_values_as_measured_from_video(assessment, clinici
         summary={
             "frames": 120,
             "frames_used": 110,
-            "frames_low_confidence": 6,
-            "frames_badly_framed": 4,
+            "frames_left_out_by": {"low_confidence": 6, "out_of_frame": 4},
             "confidence": 0.93,
             "values": {"fppa_deg": [[1, 11.5], [2, 12], [3, 13.5]]},
         },
+        # As the media worker records them from the summary.
+        frames_used=110,
+        frames_left_out={"low_confidence": 6, "out_of_frame": 4},
+        confidence=0.93,
     )
     # A value typed before is replaced by the accepted measurement (the clinician chose it).
     talk(
@@ -237,7 +240,14 @@ def finished_measurement(assessment, clinician) -> Measurement:
         model_version="0.10.21 (model_complexity=1)",
         started_at=timezone.now() - dt.timedelta(minutes=1),
         started_by=clinician.user,
-        summary={"frames": 40, "frames_used": 40, "values": {"fppa_deg": [[1, 11.5]]}},
+        summary={
+            "frames": 50,
+            "frames_used": 40,
+            "frames_left_out_by": {"facing": 3, "turned": 7},
+            "values": {"fppa_deg": [[1, 11.5]]},
+        },
+        frames_used=40,
+        frames_left_out={"facing": 3, "turned": 7},
     )
 
 
@@ -329,6 +339,8 @@ def test_a_reloaded_panel_can_still_accept_a_finished_measurement(assessment, cl
         "state": "ended",
         "reason": "stopped by the clinician",
         "summary": measurement.summary,
+        # Frames left out, most first, in the clinician's words.
+        "left_out": ["7 turned away from the view the test needs", "3 facing the wrong way"],
         "model": "MediaPipe Pose",
         "version": "0.10.21 (model_complexity=1)",
     }

@@ -90,7 +90,7 @@ def test_clean_repetitions_are_counted_with_their_depth_and_timing() -> None:
 
     found = detect_repetitions(samples)
 
-    assert [r.peak_flexion_deg for r in found] == pytest.approx([90.0, 75.0, 104.0], abs=1e-9)
+    assert [r.peak for r in found] == pytest.approx([90.0, 75.0, 104.0], abs=1e-9)
     for index, repetition in enumerate(found):
         down_starts, bottom_reached, bottom_left, up_done = (
             keyframes[1 + 4 * index][0],
@@ -121,7 +121,7 @@ def test_continuous_sinusoidal_repetitions() -> None:
     assert len(found) == 4
     for index, repetition in enumerate(found):
         # The median of the frames around a sharp peak sits a little below it.
-        assert repetition.peak_flexion_deg == pytest.approx(90.0, abs=1.0)
+        assert repetition.peak == pytest.approx(90.0, abs=1.0)
         assert repetition.bottom == pytest.approx((index + 0.5) * period, abs=2 / FPS)
 
 
@@ -143,7 +143,7 @@ def test_noisy_repetitions_are_counted_once_each() -> None:
 
     found = detect_repetitions(samples)
 
-    assert [r.peak_flexion_deg for r in found] == pytest.approx(depths, abs=4.0)
+    assert [r.peak for r in found] == pytest.approx(depths, abs=4.0)
 
 
 def test_without_smoothing_a_glitch_would_count() -> None:
@@ -165,7 +165,7 @@ def test_scattered_missing_frames_change_nothing() -> None:
 
     found = detect_repetitions(samples)
 
-    assert [r.peak_flexion_deg for r in found] == pytest.approx([90.0, 80.0, 100.0], abs=1e-9)
+    assert [r.peak for r in found] == pytest.approx([90.0, 80.0, 100.0], abs=1e-9)
 
 
 def test_a_short_gap_in_the_middle_of_a_repetition_does_not_split_it() -> None:
@@ -189,7 +189,7 @@ def test_a_gap_at_the_bottom_lowers_the_peak_to_what_was_seen() -> None:
 
     (repetition,) = detect_repetitions(samples)
 
-    assert 60.0 < repetition.peak_flexion_deg < 90.0
+    assert 60.0 < repetition.peak < 90.0
 
 
 def test_missing_frames_may_also_be_absent_from_the_series() -> None:
@@ -219,7 +219,7 @@ def test_a_long_gap_drops_the_repetition_it_hides() -> None:
 
     found = detect_repetitions(samples)
 
-    assert [r.peak_flexion_deg for r in found] == pytest.approx([90.0, 70.0], abs=1e-9)
+    assert [r.peak for r in found] == pytest.approx([90.0, 70.0], abs=1e-9)
 
 
 # Wobbles, close repetitions, partial ones
@@ -231,7 +231,7 @@ def test_a_small_wobble_is_not_a_repetition() -> None:
 
     found = detect_repetitions(_series(reps))
 
-    assert [r.peak_flexion_deg for r in found] == pytest.approx([90.0, 80.0], abs=1e-9)
+    assert [r.peak for r in found] == pytest.approx([90.0, 80.0], abs=1e-9)
 
 
 def test_wobbling_at_the_bottom_or_near_a_threshold_is_one_repetition() -> None:
@@ -254,7 +254,7 @@ def test_wobbling_at_the_bottom_or_near_a_threshold_is_one_repetition() -> None:
     (repetition,) = detect_repetitions(_sampled(keyframes))
 
     assert repetition.start == pytest.approx(1.5, abs=0.1)
-    assert repetition.peak_flexion_deg == pytest.approx(96.0, abs=1.0)
+    assert repetition.peak == pytest.approx(96.0, abs=1.0)
 
 
 def test_two_repetitions_close_together_are_two() -> None:
@@ -275,7 +275,7 @@ def test_coming_only_part_way_up_does_not_start_a_new_repetition() -> None:
     found = detect_repetitions(_sampled(keyframes))
 
     assert len(found) == 1
-    assert found[0].peak_flexion_deg == pytest.approx(90.0, abs=1.0)
+    assert found[0].peak == pytest.approx(90.0, abs=1.0)
 
 
 def test_an_unfinished_repetition_at_the_end_is_dropped() -> None:
@@ -285,7 +285,7 @@ def test_an_unfinished_repetition_at_the_end_is_dropped() -> None:
 
     found = detect_repetitions(_sampled(keyframes))
 
-    assert [r.peak_flexion_deg for r in found] == pytest.approx([90.0, 85.0], abs=1e-9)
+    assert [r.peak for r in found] == pytest.approx([90.0, 85.0], abs=1e-9)
 
 
 def test_a_repetition_already_under_way_when_the_recording_starts_is_dropped() -> None:
@@ -306,17 +306,17 @@ def test_samples_must_be_in_time_order() -> None:
 
 
 def test_thresholds_must_make_a_hysteresis() -> None:
-    with pytest.raises(ValueError, match="end_deg < start_deg"):
-        detect_repetitions([], start_deg=20.0, end_deg=20.0)
-    with pytest.raises(ValueError, match="start_deg <= min_peak_deg"):
-        detect_repetitions([], start_deg=50.0, min_peak_deg=40.0)
+    with pytest.raises(ValueError, match="end < start"):
+        detect_repetitions([], start=20.0, end=20.0)
+    with pytest.raises(ValueError, match="start <= min_peak"):
+        detect_repetitions([], start=50.0, min_peak=40.0)
 
 
 def test_thresholds_are_honoured() -> None:
     samples = _series([Rep(depth=50.0), Rep(depth=90.0)])
 
     assert len(detect_repetitions(samples)) == 2
-    assert len(detect_repetitions(samples, min_peak_deg=60.0)) == 1
+    assert len(detect_repetitions(samples, min_peak=60.0)) == 1
 
 
 # Properties
@@ -351,7 +351,7 @@ def test_every_generated_repetition_is_found_once(
     for index, (rep, repetition) in enumerate(zip(reps, found, strict=True)):
         down_starts, up_done = keyframes[1 + 4 * index][0], keyframes[4 + 4 * index][0]
         assert down_starts < repetition.start <= repetition.bottom <= repetition.end < up_done
-        assert repetition.peak_flexion_deg == pytest.approx(rep.depth, abs=1.5 + 2.5 * noise_deg)
+        assert repetition.peak == pytest.approx(rep.depth, abs=1.5 + 2.5 * noise_deg)
 
 
 series_values = st.one_of(st.none(), st.floats(0.0, 150.0))
@@ -368,21 +368,18 @@ def test_any_series_gives_ordered_deep_enough_repetitions_that_shift_with_time(
     shifted = detect_repetitions([(t + shift, v) for t, v in samples])
 
     assert all(r.start <= r.bottom <= r.end for r in found)
-    assert all(r.peak_flexion_deg >= 40.0 for r in found)
+    assert all(r.peak >= 40.0 for r in found)
     assert all(a.end < b.start for a, b in itertools.pairwise(found))
     # Each peak is a median of real frames, so one frame at least was that deep.
     for repetition in found:
         nearby = [
             v
             for t, v in samples
-            if v is not None
-            and abs(t - repetition.bottom) <= 0.1
-            and v >= repetition.peak_flexion_deg
+            if v is not None and abs(t - repetition.bottom) <= 0.1 and v >= repetition.peak
         ]
         assert nearby
     assert shifted == [
-        Repetition(r.start + shift, r.bottom + shift, r.end + shift, r.peak_flexion_deg)
-        for r in found
+        Repetition(r.start + shift, r.bottom + shift, r.end + shift, r.peak) for r in found
     ]
 
 
