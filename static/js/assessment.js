@@ -476,7 +476,7 @@ function start(panel) {
       if (frame.value !== null) {
         text = `${label} (${frame.side}): ${shown} · confidence ${frame.confidence}`;
         if (frame.inRange === false) text += " · outside the test's range: it will not be proposed";
-      } else if (frame.leftOut) text = `${label}: — (frame left out: ${frame.leftOut})`;
+      } else if (frame.leftOut && frame.skeleton) text = `${label}: — (frame left out: ${frame.leftOut})`;
       box.querySelector(".measure-value").textContent = text;
       box.querySelector(".measure-hint").textContent = frame.framing.hint;
       box.querySelector(".measure-hint").classList.toggle("error", !frame.framing.ok);

@@ -287,6 +287,14 @@ def test_a_real_clip_is_measured_and_everything_is_cleaned_up(measured_room) -> 
     assert measurement.model_name == "MediaPipe Pose"
     assert measurement.model_version.startswith("0.10.21")
     assert measurement.worker_channel == ""
+    # How far to trust it is stored beside the model: every frame analysed was used or left
+    # out for a reason, with the confidence of those used and how visible the body was.
+    summary = measurement.summary
+    assert measurement.frames_used == summary["frames_used"] > 0
+    assert measurement.frames_left_out == summary["frames_left_out_by"]
+    assert measurement.frames_used + sum(measurement.frames_left_out.values()) == summary["frames"]
+    assert 0.5 <= measurement.confidence <= 1
+    assert 0 < measurement.visibility <= 1
 
 
 @pytest.mark.parametrize(

@@ -254,6 +254,72 @@ def finished_measurement(assessment, clinician) -> Measurement:
 MEASURED_WITH = "Measured from video with MediaPipe Pose 0.10.21 (model_complexity=1)"
 
 
+def test_a_value_its_field_refuses_is_left_out_and_the_others_are_recorded(
+    assessment, clinician
+) -> None:
+    # A measurement summed up under older rules offered an FPPA beyond the field's range:
+    # accepting records the others and says which was not recorded, instead of failing whole.
+    measurement = Measurement.objects.create(
+        assessment=assessment,
+        protocol="lunge",
+        side="left",
+        status=MeasurementStatus.ENDED,
+        model_name="MediaPipe Pose",
+        model_version="0.10.21 (model_complexity=1)",
+        started_at=timezone.now() - dt.timedelta(minutes=1),
+        started_by=clinician.user,
+        summary={"frames": 40, "values": {"fppa_deg": [[1, 11.5], [2, -62.5], [3, 13]]}},
+    )
+    answer = talk(
+        assessment,
+        clinician.user,
+        [{"type": "accept", "measurement": str(measurement.uuid)}],
+        wait_for="accepted",
+    )
+    assert [(v["key"], v["value"]) for v in answer["values"]] == [
+        ("lunge.left.1.fppa_deg", 11.5),
+        ("lunge.left.3.fppa_deg", 13),
+    ]
+    assert answer["refused"] == [{"trial": 2, "message": "Enter a value from -30 to 40°."}]
+    assert sorted(ResultValue.objects.values_list("trial", flat=True)) == [1, 3]
+
+
+def test_a_measurement_whose_values_were_all_withheld_says_why(assessment, clinician) -> None:
+    measurement = Measurement.objects.create(
+        assessment=assessment,
+        protocol="single_leg_stance",
+        side="left",
+        status=MeasurementStatus.ENDED,
+        started_at=timezone.now() - dt.timedelta(minutes=1),
+        started_by=clinician.user,
+        summary={
+            "frames": 40,
+            "values": {},
+            "withheld": [
+                {
+                    "field": "pelvic_tilt_deg",
+                    "trial": 1,
+                    "value": 28.0,
+                    "reason": "28° is outside the test's range (-20 to 20°): check the framing, "
+                    "or enter a value",
+                }
+            ],
+        },
+    )
+    answer = talk(
+        assessment,
+        clinician.user,
+        [{"type": "accept", "measurement": str(measurement.uuid)}],
+        wait_for="measurement",
+    )
+    assert answer["state"] == "refused"
+    assert answer["message"] == (
+        "The measurement found no value to record: trial 1: 28° is outside the test's range "
+        "(-20 to 20°): check the framing, or enter a value."
+    )
+    assert not ResultValue.objects.exists()
+
+
 def test_accepted_values_show_the_model_and_version_beside_measured_from_video(
     as_clinician, assessment, clinician
 ) -> None:

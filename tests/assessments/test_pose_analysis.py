@@ -13,6 +13,7 @@ import pytest
 from assessments.pose.analysis import (
     HINT_FACE_FRONT,
     HINT_GOOD,
+    HINT_LEVEL,
     HINT_NOBODY,
     HINT_SIDE,
     HINT_TURN_ROUND_FRONT,
@@ -120,27 +121,62 @@ for _left, _right in [
     MIRRORED_LABELS[_left], MIRRORED_LABELS[_right] = _right, _left
 
 
-def lunges(analysis, *, bottoms, jitter: float = 0.0, gaps: bool = False) -> None:
-    """Feed lunges of the left leg: the knee bends to each bottom's flexion (3D landmarks) and
-    caves in to its valgus (2D), then the person stands for a second."""
+def lunges(
+    analysis,
+    *,
+    bottoms,
+    jitter: float = 0.0,
+    gaps: bool = False,
+    fps: float = 12,
+    standing_flexion: float = 8.0,
+    point_jitter: float = 0.0,
+) -> None:
+    """Feed lunges of the left leg at ``fps``: the pelvis goes down by 12 % of the frame's
+    height, the knee bends from ``standing_flexion`` to each bottom's flexion (3D landmarks) and
+    caves in to its valgus (2D) over 3.25 s, then the person stands for a second. ``jitter`` and
+    ``point_jitter`` add that much random error to the 3D (metres) and 2D (frame heights)
+    landmarks; ``gaps`` leaves 15 % of the frames and a quarter of a second on the way down of
+    each without a person."""
     random.seed(7)
     time = 0.0
-    for _ in range(12):
-        analysis.feed(time, standing(), world())
-        time += 1 / 12
-    for flexion, valgus in bottoms:
-        for step in range(40):
-            phase = math.sin(math.pi * step / 39)  # 0 → 1 → 0
-            missing = gaps and (random.random() < 0.15 or 8 <= step <= 10)
+
+    def still(seconds: float) -> None:
+        nonlocal time
+        for _ in range(round(seconds * fps)):
             analysis.feed(
                 time,
-                None if missing else standing(depth=0.12 * phase, valgus_deg=valgus * phase),
-                None if missing else world(left_flexion=8 + (flexion - 8) * phase, jitter=jitter),
+                shaken(standing(), point_jitter),
+                world(left_flexion=standing_flexion, jitter=jitter),
             )
-            time += 1 / 12
-        for _ in range(12):  # standing between repetitions
-            analysis.feed(time, standing(), world(jitter=jitter))
-            time += 1 / 12
+            time += 1 / fps
+
+    still(1.0)
+    steps = round(3.25 * fps)
+    for flexion, valgus in bottoms:
+        for step in range(steps):
+            phase = math.sin(math.pi * step / (steps - 1))  # 0 → 1 → 0
+            seconds = step / fps
+            missing = gaps and (random.random() < 0.15 or 0.67 <= seconds <= 0.92)
+            bend = standing_flexion + (flexion - standing_flexion) * phase
+            analysis.feed(
+                time,
+                None
+                if missing
+                else shaken(standing(depth=0.12 * phase, valgus_deg=valgus * phase), point_jitter),
+                None if missing else world(left_flexion=bend, jitter=jitter),
+            )
+            time += 1 / fps
+        still(1.0)
+
+
+def shaken(points: list, jitter: float) -> list:
+    """The landmarks, each moved by a random error of ``jitter`` (standard deviation)."""
+    if not jitter:
+        return points
+    return [
+        Point(p.x + random.gauss(0, jitter), p.y + random.gauss(0, jitter), p.visibility)
+        for p in points
+    ]
 
 
 def test_a_lunge_gives_the_fppa_at_the_bottom_of_each_repetition() -> None:
@@ -184,6 +220,79 @@ def test_lunge_repetitions_survive_noisy_3d_landmarks_and_missing_frames() -> No
         pytest.approx(16, abs=1.5),
     ]
     assert summary.frames_used < summary.frames
+
+
+@pytest.mark.parametrize("fps", [30, 15, 12, 10])
+def test_repetitions_count_the_same_at_any_frame_rate_through_jitter(fps) -> None:
+    # A pixel's worth of error on every 2D landmark (at 640 pixels) and a centimetre on every
+    # 3D one, at the rates the server analyses and a phone films.
+    analysis = LungeAnalysis(side="left", aspect=1.0)
+    lunges(
+        analysis,
+        bottoms=[(85.0, 12.0), (95.0, 14.0), (100.0, 16.0)],
+        jitter=0.01,
+        point_jitter=1 / 640,
+        fps=fps,
+    )
+    summary = analysis.finish()
+    assert len(summary.repetitions) == 3
+    # A pixel on each of hip, knee and ankle moves the angle by about 1.5° (SD), a median
+    # of the frames around the bottom by about 1°.
+    assert [value for _, value in summary.values["fppa_deg"]] == [
+        pytest.approx(12, abs=3.0),
+        pytest.approx(14, abs=3.0),
+        pytest.approx(16, abs=3.0),
+    ]
+
+
+def test_thresholds_follow_the_clients_own_standing_knee() -> None:
+    # The model reads some people's straight knee as 20-25° (14-25° on the frontal clip): the
+    # knee must bend 25° more than that, whatever that is. Bending 15-20° more is no lunge.
+    for standing_flexion, bottoms, counted in ((22.0, (80, 85, 90), 3), (60.0, (75, 78, 80), 0)):
+        analysis = LungeAnalysis(side="left", aspect=1.0)
+        lunges(
+            analysis,
+            bottoms=[(bottom, 12.0) for bottom in bottoms],
+            standing_flexion=standing_flexion,
+        )
+        summary = analysis.finish()
+        assert len(summary.repetitions) == counted, standing_flexion
+        assert summary.baseline["knee_flexion_deg"] == pytest.approx(standing_flexion, abs=0.5)
+
+
+def test_a_jolt_shorter_than_a_repetition_counts_for_nothing() -> None:
+    # The pelvis and the knee "dip" for a quarter of a second: a glitch of the estimate (or a
+    # stumble), not a controlled repetition.
+    analysis = LungeAnalysis(side="left", aspect=1.0)
+    time = 0.0
+    for number in range(90):
+        dip = 1.0 if 40 <= number < 43 else 0.0  # 3 frames at 12 fps
+        analysis.feed(time, standing(depth=0.12 * dip), world(left_flexion=8 + 80 * dip))
+        time += 1 / 12
+    assert analysis.finish().repetitions == []
+
+
+def test_a_value_outside_the_protocols_range_is_withheld_with_why() -> None:
+    # The second lunge's knee caves in by 55°, beyond the FPPA's range (-30 to 40°): it is not
+    # offered, and says why; the other trials are.
+    analysis = LungeAnalysis(side="left", aspect=1.0)
+    lunges(analysis, bottoms=[(85.0, 12.0), (95.0, 55.0), (100.0, 16.0)])
+    summary = analysis.finish()
+    assert len(summary.repetitions) == 3
+    assert summary.values["fppa_deg"] == [(1, 12), (3, 16)]
+    [withheld] = summary.withheld
+    assert (withheld["field"], withheld["trial"]) == ("fppa_deg", 2)
+    assert withheld["value"] == pytest.approx(55, abs=1)
+    assert "is outside the test's range (-30 to 40°)" in withheld["reason"]
+
+
+def test_a_live_value_outside_the_range_is_shown_as_such() -> None:
+    analysis = LungeAnalysis(side="left", aspect=1.0)
+    inside = analysis.feed(0.0, standing(valgus_deg=10), world())
+    assert (inside.value, inside.in_range) == (pytest.approx(10, abs=0.1), True)
+    analysis = LungeAnalysis(side="left", aspect=1.0)
+    outside = analysis.feed(0.0, standing(valgus_deg=50), world())
+    assert (outside.value, outside.in_range) == (pytest.approx(50, abs=0.1), False)
 
 
 def test_hips_dropping_without_the_knee_bending_is_no_repetition() -> None:
@@ -316,6 +425,53 @@ def test_single_leg_stance_records_the_tilt_held() -> None:
     [(trial, tilt)] = summary.values["pelvic_tilt_deg"]
     assert trial == 1
     assert tilt == pytest.approx(math.degrees(math.atan2(0.01, 0.1)), abs=0.5)
+
+
+def rolled(points: list, degrees: float) -> list:
+    """The landmarks as a camera rolled by ``degrees`` about the picture's centre sees them."""
+    turn = math.radians(degrees)
+    return [
+        Point(
+            0.5 + (p.x - 0.5) * math.cos(turn) - (p.y - 0.5) * math.sin(turn),
+            0.5 + (p.x - 0.5) * math.sin(turn) + (p.y - 0.5) * math.cos(turn),
+            p.visibility,
+        )
+        for p in points
+    ]
+
+
+@pytest.mark.parametrize("roll", [0.0, 5.0, -5.0])
+def test_the_pelvic_drop_is_measured_from_the_level_the_client_stood_at(roll) -> None:
+    # The camera rolled by 5° tilts the hips' line by 5° in every frame: standing still on both
+    # feet first, the client shows where level is, and the drop is measured from there.
+    analysis = SingleLegStanceAnalysis(side="right", aspect=1.0)
+    readings = []
+    for number in range(60):
+        points = standing()
+        drop = 0.01 if number > 10 else 0.0
+        points[23] = Point(points[23].x, points[23].y + drop, 1)
+        readings.append(analysis.feed(number / 12, rolled(points, roll)))
+    # Until the client has stood still for LEVEL_REFERENCE_S, nothing is measured, and the
+    # client is asked to stand still.
+    assert readings[0].left_out == "no_level_reference"
+    assert readings[0].framing.hint == HINT_LEVEL
+    summary = analysis.finish()
+    assert abs(summary.baseline["level_tilt_deg"]) == pytest.approx(abs(roll), abs=0.2)
+    [(_, tilt)] = summary.values["pelvic_tilt_deg"]
+    assert tilt == pytest.approx(math.degrees(math.atan2(0.01, 0.1)), abs=0.5)
+
+
+def test_without_standing_still_first_no_pelvic_drop_is_made_up() -> None:
+    analysis = SingleLegStanceAnalysis(side="right", aspect=1.0)
+    for number in range(60):
+        points = standing()
+        # Swaying from side to side from the first frame: never still long enough.
+        sway = 0.05 * math.sin(number)
+        analysis.feed(number / 12, [Point(p.x + sway, p.y, p.visibility) for p in points])
+    summary = analysis.finish()
+    assert summary.values == {}
+    assert summary.frames_left_out_by == {"no_level_reference": 60}
+    assert summary.note.startswith("No level reference was taken")
 
 
 def test_memory_stays_bounded_over_a_long_stream() -> None:

@@ -182,6 +182,29 @@ def test_a_short_gap_in_the_middle_of_a_repetition_does_not_split_it() -> None:
     assert found[1].end > second_bottom + 0.2
 
 
+def test_a_movement_shorter_than_the_minimum_duration_is_no_repetition() -> None:
+    # A 0.3 s dip: as deep as a repetition, too quick for a controlled one.
+    quick = _series([Rep(depth=90.0, down_s=0.1, hold_s=0.1, up_s=0.1), Rep(depth=90.0)])
+
+    assert len(detect_repetitions(quick)) == 2
+    [slow] = detect_repetitions(quick, min_duration_s=0.4)
+    assert slow.duration_s > 1.0
+
+
+@pytest.mark.parametrize("fps", [30, 15, 12, 10])
+def test_the_same_movement_counts_the_same_at_any_frame_rate(fps) -> None:
+    samples = _series([Rep(depth=50.0), Rep(depth=70.0), Rep(depth=90.0, hold_s=0.0)])
+    sampled = samples[:: round(FPS / fps)] if FPS % fps == 0 else _resampled(samples, fps)
+
+    assert len(detect_repetitions(sampled, min_duration_s=0.4, smoothing_s=0.2)) == 3
+
+
+def _resampled(samples: Sequence[Sample], fps: float) -> list[Sample]:
+    """The samples nearest to each frame of a camera at ``fps``."""
+    end = samples[-1][0]
+    return [samples[round(n / fps * FPS)] for n in range(int(end * fps) + 1)]
+
+
 def test_a_gap_at_the_bottom_lowers_the_peak_to_what_was_seen() -> None:
     keyframes = _keyframes([Rep(depth=90.0, hold_s=0.0)])
     bottom = keyframes[2][0]
