@@ -1,4 +1,5 @@
-"""scripts/demo keeps everything it writes under TELEHEALTH_VAR_DIR."""
+"""scripts/demo keeps everything it writes under TELEHEALTH_VAR_DIR, and installs camera
+measurement unless asked not to."""
 
 import os
 import shlex
@@ -51,3 +52,35 @@ def test_the_demo_worker_keeps_the_beat_schedule_in_the_var_dir(tmp_path) -> Non
             worker.stderr.close()
 
     assert list(var_dir.glob("celerybeat-schedule*")), "beat wrote no schedule in the var dir"
+
+
+def run_demo_with_stubs(tmp_path: Path, **environment: str) -> list[str]:
+    """scripts/demo as written, in a copy of the checkout whose installer and programs are
+    stubs that only write down how they were called."""
+    (tmp_path / "scripts").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    demo = tmp_path / "scripts" / "demo"
+    demo.write_text(DEMO.read_text())
+    calls = tmp_path / "calls"
+    for stub in ("scripts/install", ".venv/bin/python", ".venv/bin/celery"):
+        path = tmp_path / stub
+        path.write_text(f'#!/usr/bin/env bash\necho "{stub} $*" >> "{calls}"\n')
+        path.chmod(0o755)
+    demo.chmod(0o755)
+    subprocess.run(
+        [str(demo)],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], **environment},
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    return calls.read_text().splitlines()
+
+
+def test_the_demo_installs_camera_measurement_unless_asked_not_to(tmp_path) -> None:
+    calls = run_demo_with_stubs(tmp_path / "camera")
+    assert calls[0] == "scripts/install vision"
+    assert "manage.py runserver 127.0.0.1:8000" in calls[-1]
+    calls = run_demo_with_stubs(tmp_path / "no-camera", DEMO_CAMERA="off")
+    assert calls[0] == "scripts/install "
