@@ -1,8 +1,14 @@
 """Measuring from the camera during a real call in two browsers (Chromium's fake camera shows
 no person): the clinician starts a measurement, both screens show the framing hint that nobody
 is in view, the clinician stops it, and the call goes on. A reloaded panel gets the running
-measurement back, and moving on to another test ends it on the server."""
+measurement back, and moving on to another test ends it on the server. With a real person's
+clip as the client's camera, the real model measures them live, and the summary says how many
+frames it used and why it left the others out."""
 
+import re
+from pathlib import Path
+
+import av
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -17,6 +23,7 @@ from tests.e2e.test_video_call import (
 )
 
 NOBODY = "Nobody is in view: stand in front of the camera."
+MEDIA = Path(__file__).resolve().parents[1] / "media"
 # The client's send-only connection to the server (the call's connection sends audio too): the
 # camera's size, the sender's downscale, and the size of the frames it sends (null until the
 # first statistics have them).
@@ -147,3 +154,58 @@ def test_a_reloaded_panel_keeps_the_measurement_and_leaving_the_step_ends_it(
     )
     assert measurement.worker_channel == ""
     assert measurement.frames_analysed > 0
+
+
+@pytest.fixture(scope="module")
+def clip_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The frontal clip of tests/media as a Y4M file, which Chromium plays (in a loop) as its
+    camera: portrait 360x640 at 30 frames a second (filmed at 60, so in slow motion)."""
+    path = tmp_path_factory.mktemp("camera") / "frontal.y4m"
+    source = MEDIA / "pose2sim-single-person-cam02.mp4"
+    with av.open(str(source)) as clip, av.open(str(path), "w", format="yuv4mpegpipe") as y4m:
+        stream = y4m.add_stream("rawvideo", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 360, 640, "yuv420p"
+        for frame in clip.decode(video=0):
+            small = frame.reformat(width=360, height=640, format="yuv420p")
+            small.pts = None
+            y4m.mux(stream.encode(small))
+        y4m.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.e2e
+def test_a_real_person_on_the_clients_camera_is_measured_live(
+    room: Room, launch_browser: LaunchBrowser, clip_camera: Path
+) -> None:
+    with launch_browser(
+        args=[*ARGS, f"--use-file-for-fake-video-capture={clip_camera}"]
+    ) as browser:
+        client, clinician = people(browser, room)
+        client_page, clinician_page = start_call(room, client, clinician)
+        box = measure_the_lunge(client_page, clinician_page, side="Left")
+
+        # The real model finds the client in the clip: a live angle with its confidence, and
+        # the client, square to the camera and wholly in the picture, is told to hold on.
+        expect(box.locator(".measure-value")).to_have_text(
+            re.compile(r"^FPPA \(left\): -?\d+(\.\d)?° · confidence (0|1)(\.\d+)?"),
+            timeout=30_000,
+        )
+        expect(client_page.locator("#prompt-framing")).to_have_text(
+            "Good: hold this position in the picture.", timeout=15_000
+        )
+
+        box.get_by_role("button", name="Stop measuring").click()
+        expect(box).to_have_attribute("data-state", "ended", timeout=30_000)
+        summary = box.locator(".measure-summary")
+        expect(summary).to_contain_text(re.compile(r"\d+ of \d+ frames used"))
+        expect(summary).to_contain_text("Confidence 0.")
+
+    measurement = Measurement.objects.get()
+    assert measurement.status == MeasurementStatus.ENDED
+    assert measurement.frames_used > 0
+    assert (
+        measurement.frames_used + sum(measurement.frames_left_out.values())
+        == (measurement.summary["frames"])
+    )
+    assert 0.5 <= measurement.confidence <= 1
+    assert measurement.model_version.endswith("(model_complexity=1, unsmoothed, flip test)")
