@@ -123,6 +123,9 @@ def assessment_start_for_appointment(
     )
     if created:
         _audit(assessment, actor=actor, action=AuditAction.CREATED, context=context)
+        # The client sees the first test's instructions at once, not only once the clinician
+        # clicks its tab (the prompt goes out after commit, with the assessment).
+        _step_show(assessment, protocol_order()[0])
     return assessment
 
 
@@ -294,21 +297,27 @@ def assessment_step_set(
         assessment = _locked(assessment_id)
         _check_writer(assessment, actor)
         _check_draft(assessment)
-        if assessment.current_protocol != protocol:
-            assessment.current_protocol = protocol
-            assessment.save(update_fields=["current_protocol"])
-            _after_commit_send(
-                assessment_group(assessment), {"type": "assessment.step", "protocol": protocol}
-            )
-        if assessment.appointment_id:
-            order = protocol_order()
-            prompt = (
-                PROTOCOLS[protocol].prompt(number=order.index(protocol) + 1, total=len(order))
-                if protocol
-                else {}
-            )
-            room_prompt_set(appointment_id=assessment.appointment_id, prompt=prompt)
+        _step_show(assessment, protocol)
     return assessment
+
+
+def _step_show(assessment: Assessment, protocol: str) -> None:
+    """Make ``protocol`` the open step (in a transaction): the clinician's other windows and
+    the client's room page hear it after commit."""
+    if assessment.current_protocol != protocol:
+        assessment.current_protocol = protocol
+        assessment.save(update_fields=["current_protocol"])
+        _after_commit_send(
+            assessment_group(assessment), {"type": "assessment.step", "protocol": protocol}
+        )
+    if assessment.appointment_id:
+        order = protocol_order()
+        prompt = (
+            PROTOCOLS[protocol].prompt(number=order.index(protocol) + 1, total=len(order))
+            if protocol
+            else {}
+        )
+        room_prompt_set(appointment_id=assessment.appointment_id, prompt=prompt)
 
 
 # --- Snapshots ------------------------------------------------------------------------------

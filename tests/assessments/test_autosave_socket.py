@@ -88,7 +88,8 @@ def test_values_are_saved_as_entered_and_survive_a_reconnect(assessment, clinici
         assert state == {
             "type": "state",
             "status": "draft",
-            "step": "",
+            # Starting opened the first test.
+            "step": "aslr",
             "values": [],
             "measurements": [],
         }
@@ -344,6 +345,8 @@ def test_opening_a_step_shows_its_instructions_on_the_clients_room_socket(
 
     async def scenario() -> None:
         room, _ = await joined(assessment.appointment, client_key)
+        # Starting the assessment opened the first test: the client sees it on joining.
+        assert (await room.frame_of("prompt"))["prompt"]["step"] == "aslr"
         panel = Panel(assessment, clinician_key)
         await panel.open()
         await panel.communicator.send_to(

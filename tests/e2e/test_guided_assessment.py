@@ -146,7 +146,9 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
         expect(panel).to_have_attribute("data-connection", "open")
         expect(panel.get_by_role("heading", name="Guided assessment")).to_be_visible()
         prompt = client_page.locator("#prompt")
-        expect(prompt).to_be_hidden()
+        # The client sees the first test at once, before any step is clicked.
+        expect(prompt).to_be_visible()
+        expect(client_page.locator("#prompt-title")).to_have_text(PROTOCOLS["aslr"].name)
 
         for number, (key, values) in enumerate(STEPS, start=1):
             protocol = PROTOCOLS[key]
