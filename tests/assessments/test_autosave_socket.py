@@ -52,7 +52,7 @@ class Panel:
             frame = await self.frame()
             if frame["type"] == kind:
                 return frame
-            assert frame["type"] in ("value", "step"), frame
+            assert frame["type"] in ("value", "step", "findings"), frame
 
     async def set(self, key: str, value: Any, base: int, edit: str = "e1") -> dict[str, Any]:
         await self.communicator.send_to(
@@ -85,6 +85,7 @@ def test_values_are_saved_as_entered_and_survive_a_reconnect(assessment, clinici
     async def scenario() -> None:
         panel = Panel(assessment, key)
         state = await panel.open()
+        findings = state.pop("findings")
         assert state == {
             "type": "state",
             "status": "draft",
@@ -93,6 +94,8 @@ def test_values_are_saved_as_entered_and_survive_a_reconnect(assessment, clinici
             "values": [],
             "measurements": [],
         }
+        assert findings["revision"] == 0
+        assert "Nothing flagged yet." in findings["html"]
         saved = await panel.set("faber.left.1.faber_height_cm", "14.5", base=0)
         assert saved["type"] == "saved"
         assert saved["value"] == 14.5
