@@ -224,6 +224,8 @@ def step_save(request: HttpRequest, assessment_uuid: UUID, protocol: str) -> Htt
     if errors:
         page = _panel_context(request, assessment)
         page["errors"] = errors
+        # A refused value stays in its field as typed, marked not saved.
+        page["typed"] = {key: request.POST.get(key, "") for key in errors}
         page["open_step"] = protocol
         return render(request, "assessments/record.html", page, status=400)
     if conflicts:
