@@ -1,12 +1,14 @@
 """The guided-assessment panel beside a real call between two Chromium contexts (daphne, Redis,
 PostgreSQL): starting shows the first test on the client's screen, each field shows where its
-value is (saving, saved, refused with the reason, waiting to be sent while offline), and the
-findings so far follow every save in each window without a reload.
+value is (saving, saved, refused with the reason, waiting to be sent while offline), the
+findings so far follow every save in each window without a reload, and the call with the
+panel fits a laptop's and a tablet's screen, every control reachable with the keyboard.
 
 The clinician's assessment socket goes through ``SocketGate`` (a Playwright route), so that
 the test can hold the page's frames (the server has not answered yet) or cut the socket."""
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
@@ -15,6 +17,7 @@ from assessments.models import Assessment, ResultValue
 from assessments.protocols import PROTOCOLS
 from sessions.models import Appointment
 from tests.e2e.conftest import LaunchBrowser, Room
+from tests.e2e.test_dashboard_journey import tab_to
 from tests.e2e.test_video_call import (
     ARGS,
     CLIENT,
@@ -24,6 +27,21 @@ from tests.e2e.test_video_call import (
     pass_device_check,
     people,
 )
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+LAPTOP = {"width": 1280, "height": 720}
+TABLET = {"width": 1024, "height": 768}
+WIDE = {"width": 1400, "height": 900}
+# Whatever sticks out of the window on the right, widest first (for a failure's message).
+STICKING_OUT = """() => [...document.querySelectorAll("body *")]
+  .map((element) => [element, element.getBoundingClientRect()])
+  .filter(([, box]) => box.right > window.innerWidth + 0.5)
+  .sort(([, a], [, b]) => b.right - a.right)
+  .slice(0, 8)
+  .map(([element, box]) =>
+    `${element.tagName.toLowerCase()}#${element.id}.${element.className}`
+      + ` right=${Math.round(box.right)}`)"""
+PAGE_WIDTH = "() => [document.documentElement.scrollWidth, window.innerWidth]"
 
 KTW_LEFT = "knee_to_wall.left.1.ktw_cm"
 KTW_LEFT_2 = "knee_to_wall.left.2.ktw_cm"
@@ -249,3 +267,65 @@ def test_each_field_shows_its_state_and_the_findings_follow_every_save(
     stored = {row.key: row.value for row in ResultValue.objects.filter(assessment=assessment)}
     assert stored == {KTW_LEFT: 12, KTW_RIGHT: 9, KTW_LEFT_2: 12.5}
     assert Appointment.objects.get(uuid=room.uuid).room_prompt["step"] == "faber"
+
+
+@pytest.mark.e2e
+def test_the_call_with_the_panel_fits_a_laptop_and_a_tablet(
+    room: Room, launch_browser: LaunchBrowser
+) -> None:
+    with launch_browser(args=ARGS) as browser:
+        client_page, page, _ = call_with_gate(room, browser)
+        page.get_by_role("button", name="Start the guided assessment").click()
+        expect(page.locator("#assessment")).to_have_attribute("data-connection", "open")
+        type_in(page, "aslr.right.3.slr_angle_deg", "55")
+        expect(message(page, "aslr.right.3.slr_angle_deg")).to_have_text("Saved")
+        video = page.locator("#remote-video")
+        panel = page.locator("#assessment")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        # The window of the report (1,614 px of page in 1,400) too.
+        for name, size in (("1280x720", LAPTOP), ("1024x768", TABLET), ("1400x900", WIDE)):
+            for shown in (page, client_page):
+                shown.set_viewport_size(size)
+            # Every step: those with a field recorded once had notes for screen readers that
+            # stuck out of the table's box.
+            for protocol in PROTOCOLS:
+                open_step(page, protocol)
+                width, window = page.evaluate(PAGE_WIDTH)
+                assert width <= window, (protocol, size, width, page.evaluate(STICKING_OUT))
+            width, window = client_page.evaluate(PAGE_WIDTH)
+            assert width <= window, ("client", size, width, client_page.evaluate(STICKING_OUT))
+            open_step(page, "aslr")
+            # Side by side on a laptop, the panel under the video on a tablet.
+            seen, beside = video.bounding_box(), panel.bounding_box()
+            assert seen is not None
+            assert beside is not None
+            if size is TABLET:
+                assert beside["y"] >= seen["y"] + seen["height"], (seen, beside)
+            else:
+                assert beside["x"] >= seen["x"] + seen["width"], (seen, beside)
+            # A wide table scrolls in its own box, inside the window.
+            box = page.locator("#step-aslr .table-scroll").bounding_box()
+            assert box is not None
+            assert box["x"] >= 0, box
+            assert box["x"] + box["width"] <= size["width"], box
+            if size is not WIDE:
+                page.screenshot(path=SCREENSHOTS / f"call-with-panel-{name}.png")
+                page.screenshot(
+                    path=SCREENSHOTS / f"call-with-panel-{name}-full.png", full_page=True
+                )
+                client_page.screenshot(path=SCREENSHOTS / f"call-client-{name}.png")
+
+        # The keyboard alone: from the call's controls into the panel, through the open step's
+        # fields (those scrolled out of the table's box come into view) to completing.
+        for size in (LAPTOP, TABLET):
+            page.set_viewport_size(size)
+            page.locator("#end-button").focus()
+            tab_to(page, page.locator('.step-link[data-step="aslr"]'))
+            tab_to(page, field(page, "aslr.left.1.aslr_score"))
+            last = field(page, "aslr.right.3.slr_angle_deg")
+            tab_to(page, last)
+            assert last.evaluate(
+                "(element) => { const box = element.getBoundingClientRect();"
+                " return box.left >= 0 && box.right <= window.innerWidth; }"
+            )
+            tab_to(page, page.get_by_role("button", name="Complete the assessment"), limit=80)
