@@ -23,11 +23,11 @@ socket stays open: nothing already saved is touched.
 On connecting the page gets ``state``: every stored value with its version, the open step, the
 status, the findings so far, and each test's latest measurement not yet accepted (as
 ``measurement`` frames). Every window on the assessment hears ``value`` and ``step`` when any
-of them changes something, ``findings`` after every save (``{"revision": int, "html": str}``:
-the "Findings so far" list rendered by the server; a page keeps the highest revision), and
-``locked`` when it is completed. While a measurement runs its media worker calls the roll
-(``assessment.roll_call``) every few seconds and each open panel answers: with no panel left
-open the worker ends the measurement.
+of them changes something (``step`` not the window that opened it), ``findings`` after every
+save (``{"revision": int, "html": str}``: the "Findings so far" list rendered by the server; a
+page keeps the highest revision), and ``locked`` when it is completed. While a measurement runs
+its media worker calls the roll (``assessment.roll_call``) every few seconds and each open panel
+answers: with no panel left open the worker ends the measurement.
 """
 
 import json
@@ -182,6 +182,7 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
                 actor=self.user,
                 protocol=protocol,
                 now=timezone.now(),
+                origin=self.channel_name,
             )
         except (ValueRefused, AssessmentError) as error:
             await self._error("refused", error.message)
@@ -253,7 +254,9 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         await self._send({**event, "type": "value"})
 
     async def assessment_step(self, event: dict[str, Any]) -> None:
-        await self._send({"type": "step", "protocol": event["protocol"]})
+        # The window that opened the step shows it already.
+        if event.get("origin") != self.channel_name:
+            await self._send({"type": "step", "protocol": event["protocol"]})
 
     async def assessment_findings(self, event: dict[str, Any]) -> None:
         # Derived and rendered once by the save that changed them (services._findings_push).

@@ -292,28 +292,32 @@ def protocol_order(*, include_optional: bool = True) -> list[str]:
 
 
 def assessment_step_set(
-    *, assessment_id: int, actor: User, protocol: str, now: dt.datetime
+    *, assessment_id: int, actor: User, protocol: str, now: dt.datetime, origin: str = ""
 ) -> Assessment:
     """The clinician opened a step: its instructions and framing hint go to the client's
-    screen (empty ``protocol``: nothing is shown)."""
+    screen (empty ``protocol``: nothing is shown). ``origin``: the channel of the window that
+    opened it, which is not told (see ``_step_show``)."""
     if protocol:
         protocol_get(protocol)
     with transaction.atomic():
         assessment = _locked(assessment_id)
         _check_writer(assessment, actor)
         _check_draft(assessment)
-        _step_show(assessment, protocol)
+        _step_show(assessment, protocol, origin=origin)
     return assessment
 
 
-def _step_show(assessment: Assessment, protocol: str) -> None:
+def _step_show(assessment: Assessment, protocol: str, *, origin: str = "") -> None:
     """Make ``protocol`` the open step (in a transaction): the clinician's other windows and
-    the client's room page hear it after commit."""
+    the client's room page hear it after commit. The window it came from (``origin``) is
+    skipped: clicking through steps quickly, it would hear each of its own clicks late and be
+    taken back to an earlier step."""
     if assessment.current_protocol != protocol:
         assessment.current_protocol = protocol
         assessment.save(update_fields=["current_protocol"])
         _after_commit_send(
-            assessment_group(assessment), {"type": "assessment.step", "protocol": protocol}
+            assessment_group(assessment),
+            {"type": "assessment.step", "protocol": protocol, "origin": origin},
         )
     if assessment.appointment_id:
         order = protocol_order()

@@ -3,6 +3,7 @@ channel layer, PostgreSQL): the findings so far reach every window open on the a
 each save, a value its field's rule refuses is neither stored nor counted in a finding, and
 starting the assessment shows the first test on the client's screen at once."""
 
+import json
 from typing import Any
 
 import pytest
@@ -134,6 +135,32 @@ def test_a_refused_value_is_not_stored_and_never_reaches_a_finding(assessment, c
         KTW_LEFT: 12,
         KTW_RIGHT: 9,
     }
+
+
+def test_a_step_opened_in_one_window_moves_the_others_but_is_not_echoed_to_it(
+    assessment, clinician
+) -> None:
+    """Clicking through the steps quickly, a window hearing its own clicks late would be taken
+    back to an earlier step."""
+    key = session_key_for(clinician.user)
+
+    async def scenario() -> None:
+        laptop, tablet = Window(assessment, key), Window(assessment, key)
+        await laptop.open()
+        await tablet.open()
+        for protocol in ("faber", "lunge", "knee_to_wall"):
+            await laptop.communicator.send_to(
+                text_data=json.dumps({"type": "step", "protocol": protocol})
+            )
+        heard = [(await tablet.frame_of("step"))["protocol"] for _ in range(3)]
+        assert heard == ["faber", "lunge", "knee_to_wall"]
+        assert await laptop.nothing_more()
+        await laptop.close()
+        await tablet.close()
+
+    run(scenario)
+    assessment.refresh_from_db()
+    assert assessment.current_protocol == "knee_to_wall"
 
 
 def test_a_save_costs_the_same_queries_however_many_values_are_recorded(
