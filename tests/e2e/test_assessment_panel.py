@@ -42,6 +42,15 @@ STICKING_OUT = """() => [...document.querySelectorAll("body *")]
     `${element.tagName.toLowerCase()}#${element.id}.${element.className}`
       + ` right=${Math.round(box.right)}`)"""
 PAGE_WIDTH = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+# A field of a table scrolled sideways is in the window, right of its row's label, which is
+# in view too.
+IN_VIEW_BESIDE_ITS_LABEL = """(element) => {
+  const box = element.getBoundingClientRect();
+  const label = element.closest("tr").querySelector("th").getBoundingClientRect();
+  const scroller = element.closest(".table-scroll").getBoundingClientRect();
+  return box.right <= window.innerWidth && box.left >= label.right
+    && label.left >= scroller.left - 1;
+}"""
 
 KTW_LEFT = "knee_to_wall.left.1.ktw_cm"
 KTW_LEFT_2 = "knee_to_wall.left.2.ktw_cm"
@@ -297,15 +306,15 @@ def test_the_call_with_the_panel_fits_a_laptop_and_a_tablet(
             open_step(page, "aslr")
             # Side by side on a laptop, the panel under the video on a tablet.
             seen, beside = video.bounding_box(), panel.bounding_box()
-            assert seen is not None
-            assert beside is not None
+            assert seen is not None, ("no video box", size)
+            assert beside is not None, ("no panel box", size)
             if size is TABLET:
                 assert beside["y"] >= seen["y"] + seen["height"], (seen, beside)
             else:
                 assert beside["x"] >= seen["x"] + seen["width"], (seen, beside)
             # A wide table scrolls in its own box, inside the window.
             box = page.locator("#step-aslr .table-scroll").bounding_box()
-            assert box is not None
+            assert box is not None, ("no table box", size)
             assert box["x"] >= 0, box
             assert box["x"] + box["width"] <= size["width"], box
             if size is not WIDE:
@@ -324,8 +333,11 @@ def test_the_call_with_the_panel_fits_a_laptop_and_a_tablet(
             tab_to(page, field(page, "aslr.left.1.aslr_score"))
             last = field(page, "aslr.right.3.slr_angle_deg")
             tab_to(page, last)
-            assert last.evaluate(
-                "(element) => { const box = element.getBoundingClientRect();"
-                " return box.left >= 0 && box.right <= window.innerWidth; }"
-            )
+            assert last.evaluate(IN_VIEW_BESIDE_ITS_LABEL), size
+            # And back: a field scrolled under the row labels comes out from under them.
+            first = field(page, "aslr.left.1.slr_angle_deg")
+            for _ in range(5):
+                page.keyboard.press("Shift+Tab")
+            expect(first).to_be_focused()
+            assert first.evaluate(IN_VIEW_BESIDE_ITS_LABEL), size
             tab_to(page, page.get_by_role("button", name="Complete the assessment"), limit=80)
