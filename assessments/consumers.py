@@ -21,11 +21,13 @@ socket stays open: nothing already saved is touched.
 - ``{"type": "accept", "measurement": uuid}``: record a finished measurement's values.
 
 On connecting the page gets ``state``: every stored value with its version, the open step, the
-status, and each test's latest measurement not yet accepted (as ``measurement`` frames). Every
-window on the assessment hears ``value`` and ``step`` when any of them changes something, and
-``locked`` when it is completed. While a measurement runs its media worker calls the roll
-(``assessment.roll_call``) every few seconds and each open panel answers: with no panel left
-open the worker ends the measurement.
+status, the findings so far, and each test's latest measurement not yet accepted (as
+``measurement`` frames). Every window on the assessment hears ``value`` and ``step`` when any
+of them changes something (``step`` not the window that opened it), ``findings`` after every
+save (``{"revision": int, "html": str}``: the "Findings so far" list rendered by the server; a
+page keeps the highest revision), and ``locked`` when it is completed. While a measurement runs
+its media worker calls the roll (``assessment.roll_call``) every few seconds and each open panel
+answers: with no panel left open the worker ends the measurement.
 """
 
 import json
@@ -52,6 +54,7 @@ from assessments.services import (
     assessment_step_set,
     assessment_value_save,
     assessment_values,
+    findings_so_far,
     saved_value,
 )
 from clinic.audit import RequestContext
@@ -179,6 +182,7 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
                 actor=self.user,
                 protocol=protocol,
                 now=timezone.now(),
+                origin=self.channel_name,
             )
         except (ValueRefused, AssessmentError) as error:
             await self._error("refused", error.message)
@@ -253,7 +257,13 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         await self._send({**event, "type": "value"})
 
     async def assessment_step(self, event: dict[str, Any]) -> None:
-        await self._send({"type": "step", "protocol": event["protocol"]})
+        # The window that opened the step shows it already.
+        if event.get("origin") != self.channel_name:
+            await self._send({"type": "step", "protocol": event["protocol"]})
+
+    async def assessment_findings(self, event: dict[str, Any]) -> None:
+        # Derived and rendered once by the save that changed them (services._findings_push).
+        await self._send({"type": "findings", "revision": event["revision"], "html": event["html"]})
 
     async def assessment_locked(self, event: dict[str, Any]) -> None:
         await self._send({"type": "locked"})
@@ -277,7 +287,7 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
 
     @database_sync_to_async
     def _state(self) -> dict[str, Any]:
-        assessment = Assessment.objects.get(pk=self.assessment.pk)
+        assessment = Assessment.objects.select_related("client").get(pk=self.assessment.pk)
         rows = assessment_values(assessment)
         return {
             "type": "state",
@@ -286,6 +296,8 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
             "values": [
                 saved_value(row, address, saved=True).as_frame() for address, row in rows.items()
             ],
+            # A page back from a dropped connection may have missed findings pushed meanwhile.
+            "findings": findings_so_far(assessment).as_frame(),
             "measurements": panel_measurements(assessment_id=assessment.pk, now=timezone.now()),
             # Not sent: where the running measurements' workers are.
             "workers": measurement_workers(assessment_id=assessment.pk),

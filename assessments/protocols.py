@@ -14,7 +14,7 @@ import math
 import unicodedata
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -139,11 +139,24 @@ class Field:
         if self.kind == Kind.INTEGER and number != number.to_integral_value():
             raise ValueRefused("Enter a whole number.")
         if self.step is not None and (number / self.step) != (number / self.step).to_integral():
-            raise ValueRefused(f"Use steps of {_plain(self.step)}{unit}.")
+            # The nearest values the rule accepts, so the clinician need not work them out
+            # (every caller, the socket and the form without JavaScript, shows this message).
+            nearest = " or ".join(_plain(value) for value in self._steps_around(number))
+            raise ValueRefused(f"Use steps of {_plain(self.step)}{unit}: {nearest}{unit}.")
         if self.kind == Kind.DECIMAL and -number.normalize().as_tuple().exponent > self.decimals:
             places = "one decimal place" if self.decimals == 1 else f"{self.decimals} decimals"
             raise ValueRefused(f"Use at most {places}.")
         return number
+
+    def _steps_around(self, number: Decimal) -> list[Decimal]:
+        """The accepted values on either side of an off-step ``number``, within the range."""
+        below = (number / self.step).to_integral_value(rounding=ROUND_FLOOR) * self.step
+        return [
+            value
+            for value in (below, below + self.step)
+            if (self.minimum is None or value >= self.minimum)
+            and (self.maximum is None or value <= self.maximum)
+        ]
 
     @property
     def short(self) -> str:

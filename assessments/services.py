@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.template.loader import render_to_string
 
 from assessments import findings
 from assessments.findings import Context, findings_derive, thresholds_with
@@ -123,6 +124,9 @@ def assessment_start_for_appointment(
     )
     if created:
         _audit(assessment, actor=actor, action=AuditAction.CREATED, context=context)
+        # The client sees the first test's instructions at once, not only once the clinician
+        # clicks its tab (the prompt goes out after commit, with the assessment).
+        _step_show(assessment, protocol_order()[0])
     return assessment
 
 
@@ -266,6 +270,10 @@ def assessment_value_save(
         _after_commit_send(
             assessment_group(assessment), {"type": "assessment.value", **result.as_frame()}
         )
+        # Once per save, for every window on the assessment (not once per window). Robust:
+        # the value is stored whatever happens to the push, and a failed push must not make
+        # the save look failed.
+        transaction.on_commit(lambda: _findings_push(assessment), robust=True)
         return result
 
 
@@ -284,31 +292,41 @@ def protocol_order(*, include_optional: bool = True) -> list[str]:
 
 
 def assessment_step_set(
-    *, assessment_id: int, actor: User, protocol: str, now: dt.datetime
+    *, assessment_id: int, actor: User, protocol: str, now: dt.datetime, origin: str = ""
 ) -> Assessment:
     """The clinician opened a step: its instructions and framing hint go to the client's
-    screen (empty ``protocol``: nothing is shown)."""
+    screen (empty ``protocol``: nothing is shown). ``origin``: the channel of the window that
+    opened it, which is not told (see ``_step_show``)."""
     if protocol:
         protocol_get(protocol)
     with transaction.atomic():
         assessment = _locked(assessment_id)
         _check_writer(assessment, actor)
         _check_draft(assessment)
-        if assessment.current_protocol != protocol:
-            assessment.current_protocol = protocol
-            assessment.save(update_fields=["current_protocol"])
-            _after_commit_send(
-                assessment_group(assessment), {"type": "assessment.step", "protocol": protocol}
-            )
-        if assessment.appointment_id:
-            order = protocol_order()
-            prompt = (
-                PROTOCOLS[protocol].prompt(number=order.index(protocol) + 1, total=len(order))
-                if protocol
-                else {}
-            )
-            room_prompt_set(appointment_id=assessment.appointment_id, prompt=prompt)
+        _step_show(assessment, protocol, origin=origin)
     return assessment
+
+
+def _step_show(assessment: Assessment, protocol: str, *, origin: str = "") -> None:
+    """Make ``protocol`` the open step (in a transaction): the clinician's other windows and
+    the client's room page hear it after commit. The window it came from (``origin``) is
+    skipped: clicking through steps quickly, it would hear each of its own clicks late and be
+    taken back to an earlier step."""
+    if assessment.current_protocol != protocol:
+        assessment.current_protocol = protocol
+        assessment.save(update_fields=["current_protocol"])
+        _after_commit_send(
+            assessment_group(assessment),
+            {"type": "assessment.step", "protocol": protocol, "origin": origin},
+        )
+    if assessment.appointment_id:
+        order = protocol_order()
+        prompt = (
+            PROTOCOLS[protocol].prompt(number=order.index(protocol) + 1, total=len(order))
+            if protocol
+            else {}
+        )
+        room_prompt_set(appointment_id=assessment.appointment_id, prompt=prompt)
 
 
 # --- Snapshots ------------------------------------------------------------------------------
@@ -453,8 +471,45 @@ def findings_context(assessment: Assessment) -> Context:
 
 def findings_preview(assessment: Assessment) -> list:
     """What completing the assessment now would find (nothing is stored)."""
-    values = {address: row.value for address, row in assessment_values(assessment).items()}
-    return findings_derive(values, context=findings_context(assessment))
+    return findings_so_far(assessment).findings
+
+
+@dataclass(frozen=True)
+class FindingsSoFar:
+    """The findings of the values stored now, as the panel shows them before completion."""
+
+    findings: list[findings.Finding]
+    # The sum of the values' versions: every save adds one, so it orders the findings of one
+    # assessment in time, and a page drops a push older than what it shows (pushes computed
+    # after two saves' commits may arrive in either order).
+    revision: int
+
+    def as_frame(self) -> dict[str, Any]:
+        return {"revision": self.revision, "html": findings_html(self.findings)}
+
+
+def findings_so_far(assessment: Assessment) -> FindingsSoFar:
+    """Derived with the same rules as completion (one query)."""
+    rows = assessment_values(assessment)
+    values = {address: row.value for address, row in rows.items()}
+    return FindingsSoFar(
+        findings=findings_derive(values, context=findings_context(assessment)),
+        revision=sum(row.version for row in rows.values()),
+    )
+
+
+def findings_html(found: list[findings.Finding]) -> str:
+    """The panel's "Findings so far" list: the template the page itself renders, so that a
+    finding reads the same whether it came with the page or over the socket."""
+    return render_to_string("assessments/_findings_so_far.html", {"findings": found})
+
+
+def _findings_push(assessment: Assessment) -> None:
+    """After a save commits: the findings now, to every window open on the assessment."""
+    frame = findings_so_far(assessment).as_frame()
+    async_to_sync(get_channel_layer().group_send)(
+        assessment_group(assessment), {"type": "assessment.findings", **frame}
+    )
 
 
 def finding_row(assessment: Assessment, finding: findings.Finding, position: int) -> Finding:

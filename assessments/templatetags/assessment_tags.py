@@ -14,10 +14,13 @@ def lookup(mapping: Any, key: str) -> Any:
 
 
 @register.filter
-def source_label(source: dict) -> str:
-    """A stored finding source as people read it: "FABER, left: knee height 18 cm"."""
+def source_label(source: Any) -> str:
+    """A finding's source as people read it: "FABER, left: knee height 18 cm". Stored findings
+    keep their sources as dicts; findings derived for the panel have Source objects."""
     from assessments.findings import Source
 
+    if isinstance(source, Source):
+        return source.label
     try:
         return Source(**source).label
     except (TypeError, KeyError, ValueError):

@@ -33,7 +33,7 @@ from assessments.services import (
     assessment_value_save,
     assessment_viewed,
     findings_context,
-    findings_preview,
+    findings_so_far,
     images_consent,
     snapshot_add,
 )
@@ -59,6 +59,7 @@ def _completed_panel(request: HttpRequest, assessment: Assessment) -> HttpRespon
 
 def _panel_context(request: HttpRequest, assessment: Assessment, *, in_room: bool = False) -> dict:
     thresholds = findings_context(assessment).thresholds
+    so_far = findings_so_far(assessment)
     return {
         "assessment": assessment,
         "steps": assessment_steps(assessment),
@@ -66,7 +67,9 @@ def _panel_context(request: HttpRequest, assessment: Assessment, *, in_room: boo
         "scoring": {key: scoring_text(p, thresholds) for key, p in PROTOCOLS.items()},
         "caveat": TELEHEALTH_CAVEAT,
         "images_allowed": images_consent(assessment.client) is not None,
-        "findings": findings_preview(assessment),
+        "findings": so_far.findings,
+        # Pushed findings older than this are dropped by the page (see findings_so_far).
+        "findings_revision": so_far.revision,
         # Measuring from the camera needs the call.
         "in_room": in_room,
         # Why the camera cannot be used here (not installed, switched off), or None.
@@ -221,6 +224,8 @@ def step_save(request: HttpRequest, assessment_uuid: UUID, protocol: str) -> Htt
     if errors:
         page = _panel_context(request, assessment)
         page["errors"] = errors
+        # A refused value stays in its field as typed, marked not saved.
+        page["typed"] = {key: request.POST.get(key, "") for key in errors}
         page["open_step"] = protocol
         return render(request, "assessments/record.html", page, status=400)
     if conflicts:

@@ -4,7 +4,10 @@
 // value the page last saw; the server refuses it as a conflict if another window changed the
 // value meanwhile, and the page asks which to keep. Edits not yet confirmed are kept in
 // localStorage and sent again after a dropped connection or a reload, so nothing typed is lost.
-// Opening a step shows its instructions on the client's screen.
+// Each field shows where its value is (data-state and its message): saved, saving, offline
+// (waiting to be sent), refused (the server's reason; the typed value stays, is not stored and
+// is counted nowhere) or conflict. The means under the tables and the findings are the
+// server's stored values only. Opening a step shows its instructions on the client's screen.
 
 const TYPING_PAUSE_MS = 700;
 const panels = new WeakSet();
@@ -16,25 +19,34 @@ function start(panel) {
   const storageKey = `assessment:${panel.dataset.assessment}:pending`;
   const versions = new Map();
   const timers = new Map();
-  // key -> {id, value, base, at, conflict}: this page's edits not yet confirmed, starting with
-  // the newest stored edit of each field (from before a reload, or from another tab).
+  // key -> {id, value, base, at, conflict, refused}: this page's edits not yet saved, starting
+  // with the newest stored edit of each field (from before a reload, or from another tab). A
+  // refused edit stays here (and in storage) until the field is changed: it is not saved.
   const pending = new Map();
   for (const edit of Object.values(stored()).sort((a, b) => (a.at || 0) - (b.at || 0))) {
     pending.set(edit.key, { id: edit.id, value: edit.value, base: edit.base, at: edit.at });
   }
-  // Edits this page has finished with (saved, refused, replaced, or given up for another's).
+  // Edits this page has finished with (saved, replaced, or given up for another's).
   const settled = new Set();
+  // key -> the value the server has stored: what the means count, never the inputs' text.
+  const onServer = new Map();
   let socket = null;
   let attempt = 0;
   let retryTimer = null;
   let closedForGood = false;
   let measuring = null; // the measurement running: {id, protocol, box}
+  // A step opened while the socket was closed: sent when it opens.
+  let unsentStep = null;
 
   const inputs = () => panel.querySelectorAll("[data-key]");
   const inputFor = (key) => document.getElementById(`f-${key}`);
   const messageFor = (key) => document.getElementById(`m-${key}`);
+  const connected = () => socket !== null && socket.readyState === WebSocket.OPEN;
 
-  for (const input of inputs()) versions.set(input.dataset.key, Number(input.dataset.version || 0));
+  for (const input of inputs()) {
+    versions.set(input.dataset.key, Number(input.dataset.version || 0));
+    onServer.set(input.dataset.key, readInput(input));
+  }
   // Edits from before a reload go back into their fields.
   for (const [key, edit] of pending) {
     const input = inputFor(key);
@@ -61,31 +73,100 @@ function start(panel) {
     pending.delete(key);
   }
 
+  function stateOf(key) {
+    const edit = pending.get(key);
+    if (!edit) return "saved";
+    if (edit.conflict) return "conflict";
+    if (edit.refused) return "refused";
+    return connected() ? "saving" : "offline";
+  }
+
+  const STATE_TEXT = { saving: "Saving…", offline: "Waiting to be sent", saved: "Saved" };
+
+  // A field's state on its input (data-state, aria-invalid) and in its message (which the
+  // input names in aria-describedby). A field that was saved all along keeps its note.
+  function render(key) {
+    const input = inputFor(key);
+    const message = messageFor(key);
+    if (!input || !message) return;
+    const state = stateOf(key);
+    const before = input.dataset.state || "saved";
+    input.dataset.state = state;
+    // "true", not an empty attribute: assistive technology reads aria-invalid="" as valid.
+    if (state === "refused") input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    if (state === "conflict") return; // its message holds the choice (onConflict)
+    if (state === "saved" && before === "saved") return;
+    const text = state === "refused" ? `Not saved. ${pending.get(key).refused}` : STATE_TEXT[state];
+    // Only a refusal interrupts; the panel's status line announces the rest politely.
+    if (state === "refused") message.setAttribute("role", "alert");
+    else message.removeAttribute("role");
+    message.classList.toggle("error", state === "refused");
+    if (message.textContent !== text) message.replaceChildren(text);
+  }
+
+  // A note under a saved field ("Changed by …", "Measured from video").
+  function showMessage(key, text) {
+    const message = messageFor(key);
+    if (!message || stateOf(key) !== "saved") return;
+    message.removeAttribute("role");
+    message.classList.remove("error");
+    message.replaceChildren(text);
+  }
+
   function persist() {
     const kept = stored();
     for (const id of Object.keys(kept)) if (settled.has(id)) delete kept[id];
-    // A conflict is not kept: after a reload the edit is sent again and meets it again.
+    // A conflict is not kept: after a reload the edit is sent again and meets it again. A
+    // refusal is not kept either: the edit is sent again and the server says why again.
     for (const [key, edit] of pending) kept[edit.id] = { id: edit.id, key, value: edit.value, base: edit.base, at: edit.at };
     if (Object.keys(kept).length) localStorage.setItem(storageKey, JSON.stringify(kept));
     else localStorage.removeItem(storageKey);
     panel.dataset.pending = String(pending.size);
-    const status = panel.querySelector("#assessment-save-status");
-    const connected = socket && socket.readyState === WebSocket.OPEN;
-    const conflicts = [...pending.values()].filter((edit) => edit.conflict).length;
-    if (conflicts) status.textContent = `${conflicts} value(s) changed in another window: choose which to keep.`;
-    else if (!pending.size) status.textContent = connected ? "All changes saved." : "";
-    else if (connected) status.textContent = `Saving ${pending.size} change(s)…`;
-    else status.textContent = `Offline: ${pending.size} change(s) will be saved when the connection is back.`;
+    for (const key of pending.keys()) render(key);
+    showStatus();
+    updateLeftRight();
   }
 
-  function showMessage(key, text, { error = false } = {}) {
-    const message = messageFor(key);
+  // The panel's status line: "All changes saved." only when every field is.
+  function showStatus() {
+    const status = panel.querySelector("#assessment-save-status");
+    const states = [...pending.keys()].map(stateOf);
+    const count = (state) => states.filter((s) => s === state).length;
+    const [conflicts, refused, saving, offline] = ["conflict", "refused", "saving", "offline"].map(count);
+    const parts = [];
+    if (conflicts) parts.push(`${conflicts} value(s) changed in another window: choose which to keep.`);
+    if (refused) parts.push(refused === 1 ? "1 value not saved: see the field." : `${refused} values not saved: see the fields.`);
+    if (saving) parts.push(`Saving ${saving} change(s)…`);
+    if (offline) parts.push(`Offline: ${offline} change(s) will be saved when the connection is back.`);
+    const text = parts.length ? parts.join(" ") : connected() ? "All changes saved." : "";
+    if (status.textContent !== text) status.textContent = text;
+    // Under it, a link to each field not saved (it may be in a step not open now).
+    const list = panel.querySelector("#assessment-unsaved");
+    const keys = [...pending.keys()].filter((key) => ["conflict", "refused"].includes(stateOf(key)));
+    list.replaceChildren(
+      ...keys.map((key) => {
+        const link = document.createElement("a");
+        link.href = `#f-${key}`;
+        link.textContent = fieldName(key);
+        link.addEventListener("click", (event) => {
+          event.preventDefault();
+          showStep(key.split(".")[0]);
+          inputFor(key).focus();
+        });
+        const item = document.createElement("li");
+        item.append(link);
+        return item;
+      }),
+    );
+    list.hidden = keys.length === 0;
+  }
+
+  function fieldName(key) {
     const input = inputFor(key);
-    if (!message) return;
-    message.replaceChildren(text);
-    message.classList.toggle("error", error);
-    message.setAttribute("role", error ? "alert" : "status");
-    if (input) input.toggleAttribute("aria-invalid", error);
+    const step = panel.querySelector(`#step-${key.split(".")[0]}-heading`);
+    const test = step ? step.firstChild.textContent.replace(/^\d+\.\s*/, "").trim() : "";
+    return [test, input ? input.getAttribute("aria-label") : key].filter(Boolean).join(": ");
   }
 
   // --- Values -------------------------------------------------------------------------------
@@ -114,42 +195,44 @@ function start(panel) {
     const previous = pending.get(key);
     if (previous && previous.conflict) return; // the clinician must choose first
     if (previous && same(previous.value, value)) return;
+    // Back to what is stored: nothing to send (this also clears a refusal).
+    if (!previous && same(onServer.get(key), value)) return;
     if (previous) settled.add(previous.id); // replaced by this newer edit
     const edit = { id: crypto.randomUUID(), value, base: versions.get(key) || 0, at: Date.now() };
     pending.set(key, edit);
-    showMessage(key, "Saving…");
     persist();
     send(key, edit);
   }
 
   function send(key, edit) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
+    if (connected()) {
       socket.send(JSON.stringify({ type: "set", id: edit.id, key, value: edit.value, base: edit.base }));
     }
   }
 
   function resendAll() {
-    for (const [key, edit] of pending) if (!edit.conflict) send(key, edit);
+    for (const [key, edit] of pending) if (!edit.conflict && !edit.refused) send(key, edit);
   }
 
   function onSaved(frame) {
     versions.set(frame.key, frame.version);
+    onServer.set(frame.key, frame.value);
     const input = inputFor(frame.key);
     if (input) input.dataset.version = String(frame.version);
     const edit = pending.get(frame.key);
     if (edit && edit.id === frame.id) {
       settle(frame.key);
       if (input && same(readInput(input), edit.value)) setInput(input, frame.value);
-      showMessage(frame.key, "Saved");
+      render(frame.key);
     }
     persist();
   }
 
   function onRefused(frame) {
-    if (!frame.key) return;
-    const edit = pending.get(frame.key);
-    if (edit && edit.id === frame.id) settle(frame.key);
-    showMessage(frame.key, frame.message, { error: true });
+    const edit = frame.key ? pending.get(frame.key) : null;
+    // Only the edit still in the field: a newer one is on its way.
+    if (!edit || edit.id !== frame.id) return;
+    edit.refused = frame.message;
     persist();
   }
 
@@ -158,6 +241,7 @@ function start(panel) {
     const edit = pending.get(key);
     if (!edit || edit.id !== frame.id) return;
     versions.set(key, frame.version);
+    onServer.set(key, frame.value);
     edit.conflict = { value: frame.value, version: frame.version, by: frame.by };
     persist();
     const theirs = displayValue(key, frame.value);
@@ -168,27 +252,26 @@ function start(panel) {
         setInput(input, frame.value);
         input.dataset.version = String(frame.version);
       }
-      showMessage(key, "Saved");
+      render(key);
       persist();
     });
     const keepMine = button("Keep mine", () => {
       settled.add(edit.id);
       const mine = { id: crypto.randomUUID(), value: edit.value, base: versions.get(key) || 0, at: Date.now() };
       pending.set(key, mine);
-      showMessage(key, "Saving…");
       persist();
       send(key, mine);
     });
     const message = messageFor(key);
     if (!message) return;
+    message.setAttribute("role", "alert");
+    message.classList.add("error");
     message.replaceChildren(
       `${frame.by || "Someone"} changed this to “${theirs}” in another window. `,
       keepTheirs,
       " ",
       keepMine,
     );
-    message.classList.add("error");
-    message.setAttribute("role", "alert");
     keepTheirs.focus();
   }
 
@@ -196,17 +279,19 @@ function start(panel) {
     // Every window hears every save, its own included: only newer versions matter.
     if ((versions.get(frame.key) || 0) >= frame.version) return;
     versions.set(frame.key, frame.version);
+    onServer.set(frame.key, frame.value);
     const input = inputFor(frame.key);
+    updateLeftRight();
     if (!input || pending.has(frame.key)) return;
     setInput(input, frame.value);
     input.dataset.version = String(frame.version);
     showMessage(frame.key, `Changed by ${frame.by}`);
-    updateLeftRight();
   }
 
   function onState(frame) {
     for (const value of frame.values) {
       versions.set(value.key, value.version);
+      onServer.set(value.key, value.value);
       const input = inputFor(value.key);
       if (!input) continue;
       input.dataset.version = String(value.version);
@@ -216,11 +301,14 @@ function start(panel) {
       onLocked();
       return;
     }
+    if (frame.findings) onFindings(frame.findings);
+    // A step opened while the socket was closed reaches the client now. (The state's own step
+    // is not applied: it may be older than a step clicked as the socket opened.)
+    if (unsentStep !== null) showStep(unsentStep);
     // After a reload: each test's measurement still running, or finished and not accepted.
     for (const measurement of frame.measurements || []) onMeasurement(measurement);
     resendAll();
     persist();
-    updateLeftRight();
   }
 
   function onLocked() {
@@ -251,6 +339,30 @@ function start(panel) {
     return element;
   }
 
+  // --- Findings so far ----------------------------------------------------------------------
+
+  // The server derives them after every save (the rules of completion) and sends the list as
+  // the panel renders it to every window; a push older than the list shown is dropped.
+  const findingsBox = panel.querySelector("#findings-live");
+  const findingsNews = panel.querySelector("#findings-announce");
+
+  function onFindings(frame) {
+    if (!findingsBox || frame.revision <= Number(findingsBox.dataset.revision || -1)) return;
+    const titles = () =>
+      new Map([...findingsBox.querySelectorAll("[data-finding]")].map((item) => [item.dataset.finding, item.querySelector("strong").textContent]));
+    const before = titles();
+    findingsBox.innerHTML = frame.html;
+    findingsBox.dataset.revision = String(frame.revision);
+    const after = titles();
+    // Said politely and briefly; the focus stays where the clinician is typing.
+    const added = [...after].filter(([identity]) => !before.has(identity)).map(([, title]) => title);
+    const gone = [...before].filter(([identity]) => !after.has(identity)).map(([, title]) => title);
+    const news = [];
+    if (added.length) news.push(`New finding: ${added.join("; ")}.`);
+    if (gone.length) news.push(`No longer flagged: ${gone.join("; ")}.`);
+    if (news.length) findingsNews.textContent = news.join(" ");
+  }
+
   // --- Socket -------------------------------------------------------------------------------
 
   function connect() {
@@ -271,11 +383,12 @@ function start(panel) {
         refused: onRefused,
         conflict: onConflict,
         value: onValue,
+        findings: onFindings,
         step: onStep,
         locked: onLocked,
         measurement: onMeasurement,
         accepted: onAccepted,
-      }[frame.type] || (() => {}))(frame);
+      })[frame.type]?.(frame);
     });
     socket.addEventListener("close", (event) => {
       panel.dataset.connection = "closed";
@@ -300,8 +413,12 @@ function start(panel) {
       if (link.dataset.step === key) link.setAttribute("aria-current", "step");
       else link.removeAttribute("aria-current");
     }
-    if (tell && socket && socket.readyState === WebSocket.OPEN) {
+    if (!tell) return;
+    // The client's screen follows; a step opened before the socket is open goes when it opens.
+    unsentStep = key;
+    if (connected()) {
       socket.send(JSON.stringify({ type: "step", protocol: key }));
+      unsentStep = null;
     }
   }
 
@@ -373,7 +490,8 @@ function start(panel) {
   }
 
   // --- Each compared measurement's means and difference, as the findings compare them -------
-  // (one line per field the template marks with data-field; the mean of the recorded trials)
+  // (one line per field the template marks with data-field; the mean of the stored trials:
+  // a value not saved, refused or still on its way, is not counted)
 
   function updateLeftRight() {
     for (const line of panel.querySelectorAll(".lr-summary")) {
@@ -381,30 +499,33 @@ function start(panel) {
       const { field, label, unit } = line.dataset;
       const trials = Number(line.dataset.trials || 1);
       const means = {};
+      let unsaved = 0;
       for (const side of ["left", "right"]) {
         const values = [];
         for (let trial = 1; trial <= trials; trial += 1) {
-          const input = inputFor(`${step}.${side}.${trial}.${field}`);
-          const value = input && input.value.trim() !== "" ? Number(input.value.replace(",", ".")) : NaN;
-          if (Number.isFinite(value)) values.push(value);
+          const key = `${step}.${side}.${trial}.${field}`;
+          const value = onServer.get(key);
+          const number = value === null || value === undefined ? NaN : Number(String(value).replace(",", "."));
+          if (Number.isFinite(number)) values.push(number);
+          if (["refused", "offline", "conflict"].includes(stateOf(key))) unsaved += 1;
         }
         if (values.length) means[side] = values.reduce((a, b) => a + b, 0) / values.length;
       }
       // Rounded for reading only; the findings compare the unrounded means.
       const shown = (value) => `${Math.round(value * 10) / 10}${unit === "°" || !unit ? unit : ` ${unit}`}`;
       const parts = Object.entries(means).map(([side, mean]) => `${side} ${shown(mean)}`);
-      if (!parts.length) {
+      if (!parts.length && !unsaved) {
         line.hidden = true;
         continue;
       }
-      let text = `Mean ${label}: ${parts.join(", ")}`;
+      let text = parts.length ? `Mean ${label}: ${parts.join(", ")}` : `Mean ${label}: none saved yet`;
       if ("left" in means && "right" in means) text += `; difference ${shown(Math.abs(means.left - means.right))}`;
-      line.textContent = `${text}.`;
+      text += ".";
+      if (unsaved) text += ` Not counted: ${unsaved === 1 ? "1 value" : `${unsaved} values`} not saved.`;
+      if (line.textContent !== text) line.textContent = text;
       line.hidden = false;
     }
   }
-  panel.addEventListener("input", updateLeftRight);
-  panel.addEventListener("change", updateLeftRight);
 
   // --- Measuring from the client's camera -----------------------------------------------------
 
@@ -519,6 +640,7 @@ function start(panel) {
     const measuredWith = [frame.model, frame.version].filter(Boolean).join(" ");
     for (const value of frame.values) {
       versions.set(value.key, value.version);
+      onServer.set(value.key, value.value);
       const input = inputFor(value.key);
       if (input) {
         setInput(input, value.value);
@@ -566,9 +688,12 @@ function start(panel) {
       if (pending.size || !ask) {
         event.preventDefault();
         event.stopImmediatePropagation();
+        // A refused value would be lost without a word: it is corrected or cleared first.
         if (pending.size) {
-          panel.querySelector("#assessment-save-status").textContent =
-            "Wait until every change is saved before completing the assessment.";
+          const refused = [...pending.keys()].some((key) => stateOf(key) === "refused");
+          panel.querySelector("#assessment-save-status").textContent = refused
+            ? "Correct or clear the values not saved before completing the assessment."
+            : "Wait until every change is saved before completing the assessment.";
         }
         return;
       }

@@ -258,10 +258,41 @@ def test_a_bad_value_is_explained_next_to_its_field_and_the_rest_is_kept(
     )
     assert response.status_code == 400
     html = response.content.decode()
-    assert 'id="m-faber.left.1.faber_height_cm">Enter a value from 0 to 40 cm.</p>' in html
-    assert 'id="m-faber.right.1.pain">Enter a number.</p>' in html
-    assert 'aria-invalid="true"' in html
+    assert (
+        'id="m-faber.left.1.faber_height_cm">Not saved. Enter a value from 0 to 40 cm.</p>' in html
+    )
+    assert 'id="m-faber.right.1.pain">Not saved. Enter a number.</p>' in html
+    # The refused values stay in their fields as typed, marked not saved.
+    refused = _input_tag(html, "faber.left.1.faber_height_cm")
+    assert 'value="55"' in refused
+    assert 'aria-invalid="true"' in refused
+    assert 'data-state="refused"' in refused
+    assert 'value="eleven"' in _input_tag(html, "faber.right.1.pain")
+    saved = _input_tag(html, "faber.right.1.faber_height_cm")
+    assert 'value="13"' in saved
+    assert "aria-invalid" not in saved
     assert ResultValue.objects.get(assessment=assessment).value == 13
+
+
+def _input_tag(html: str, key: str) -> str:
+    start = html.index(f'id="f-{key}"')
+    return html[html.rindex("<input", 0, start) : html.index(">", start) + 1]
+
+
+def test_an_off_step_value_is_refused_with_the_nearest_valid_values(
+    as_clinician, assessment
+) -> None:
+    # The same message as over the socket: the rule says it, not the page.
+    response = as_clinician.post(
+        reverse("assessments:step_save", args=[assessment.uuid, "knee_to_wall"]),
+        {"knee_to_wall.left.1.ktw_cm": "9.2"},
+    )
+    assert response.status_code == 400
+    assert (
+        'id="m-knee_to_wall.left.1.ktw_cm">Not saved. Use steps of 0.5 cm: 9 or 9.5 cm.</p>'
+        in response.content.decode()
+    )
+    assert not ResultValue.objects.filter(assessment=assessment).exists()
 
 
 def test_a_value_changed_meanwhile_elsewhere_is_not_overwritten(

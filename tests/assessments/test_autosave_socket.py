@@ -52,7 +52,7 @@ class Panel:
             frame = await self.frame()
             if frame["type"] == kind:
                 return frame
-            assert frame["type"] in ("value", "step"), frame
+            assert frame["type"] in ("value", "step", "findings"), frame
 
     async def set(self, key: str, value: Any, base: int, edit: str = "e1") -> dict[str, Any]:
         await self.communicator.send_to(
@@ -85,13 +85,17 @@ def test_values_are_saved_as_entered_and_survive_a_reconnect(assessment, clinici
     async def scenario() -> None:
         panel = Panel(assessment, key)
         state = await panel.open()
+        findings = state.pop("findings")
         assert state == {
             "type": "state",
             "status": "draft",
-            "step": "",
+            # Starting opened the first test.
+            "step": "aslr",
             "values": [],
             "measurements": [],
         }
+        assert findings["revision"] == 0
+        assert "Nothing flagged yet." in findings["html"]
         saved = await panel.set("faber.left.1.faber_height_cm", "14.5", base=0)
         assert saved["type"] == "saved"
         assert saved["value"] == 14.5
@@ -344,6 +348,8 @@ def test_opening_a_step_shows_its_instructions_on_the_clients_room_socket(
 
     async def scenario() -> None:
         room, _ = await joined(assessment.appointment, client_key)
+        # Starting the assessment opened the first test: the client sees it on joining.
+        assert (await room.frame_of("prompt"))["prompt"]["step"] == "aslr"
         panel = Panel(assessment, clinician_key)
         await panel.open()
         await panel.communicator.send_to(

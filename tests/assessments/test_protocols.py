@@ -263,6 +263,23 @@ def test_off_step_and_fractional_values_are_refused() -> None:
         clean("faber", "faber_height_cm", "NaN")
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("9.2", "Use steps of 0.5 cm: 9 or 9.5 cm."),
+        ("10,3", "Use steps of 0.5 cm: 10 or 10.5 cm."),
+        ("9.25", "Use steps of 0.5 cm: 9 or 9.5 cm."),
+        # At the ends of the range the neighbours are still inside it.
+        ("0.2", "Use steps of 0.5 cm: 0 or 0.5 cm."),
+        ("24.9", "Use steps of 0.5 cm: 24.5 or 25 cm."),
+    ],
+)
+def test_an_off_step_value_is_told_the_nearest_valid_values(raw, message) -> None:
+    with pytest.raises(ValueRefused) as refused:
+        clean("knee_to_wall", "ktw_cm", raw)
+    assert refused.value.message == message
+
+
 def test_a_decimal_comma_is_read_as_a_point_and_whole_numbers_stay_whole() -> None:
     assert clean("knee_to_wall", "ktw_cm", "10,5") == 10.5
     assert clean("knee_to_wall", "ktw_cm", "11.0") == 11

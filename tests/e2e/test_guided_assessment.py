@@ -146,7 +146,9 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
         expect(panel).to_have_attribute("data-connection", "open")
         expect(panel.get_by_role("heading", name="Guided assessment")).to_be_visible()
         prompt = client_page.locator("#prompt")
-        expect(prompt).to_be_hidden()
+        # The client sees the first test at once, before any step is clicked.
+        expect(prompt).to_be_visible()
+        expect(client_page.locator("#prompt-title")).to_have_text(PROTOCOLS["aslr"].name)
 
         for number, (key, values) in enumerate(STEPS, start=1):
             protocol = PROTOCOLS[key]
@@ -171,8 +173,10 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
                 ktw = "knee_to_wall.left.1.ktw_cm"
                 field(clinician_page, ktw).fill("31")
                 field(clinician_page, ktw).press("Tab")
-                expect(message(clinician_page, ktw)).to_have_text("Enter a value from 0 to 25 cm.")
-                expect(field(clinician_page, ktw)).to_have_attribute("aria-invalid", "")
+                expect(message(clinician_page, ktw)).to_have_text(
+                    "Not saved. Enter a value from 0 to 25 cm."
+                )
+                expect(field(clinician_page, ktw)).to_have_attribute("aria-invalid", "true")
                 enter(clinician_page, ktw, "12")
                 expect(clinician_page.locator("#step-knee_to_wall .lr-summary")).to_have_text(
                     "Mean knee-to-wall: left 12.3 cm, right 8.5 cm; difference 3.8 cm."
@@ -336,7 +340,7 @@ def test_a_value_entered_offline_survives_a_reload_and_is_saved_when_back_online
         expect(status).to_have_text(
             "Offline: 1 change(s) will be saved when the connection is back."
         )
-        expect(message(page, ktw)).to_have_text("Saving…")
+        expect(message(page, ktw)).to_have_text("Waiting to be sent")
         # Reloading without a network shows the browser's error page.
         with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
             page.reload()
