@@ -84,6 +84,7 @@ from assessments.pose.repetitions import (
     Repetition,
     baseline,
     detect_repetitions,
+    median_smoothed,
     peak_per_repetition,
     values_at_bottom,
 )
@@ -543,19 +544,11 @@ class LungeAnalysis(Analysis):
 
 
 def smoothed_series(series: list[tuple[float, float | None]]) -> list[tuple[float, float | None]]:
-    """A series with each value replaced by the median of the values within
+    """The usable values of a series, each replaced by the median of the values within
     REPETITION_SMOOTHING_S around it (a single frame's 3D guess is no peak)."""
     usable = [(time, value) for time, value in series if value is not None]
-    half = REPETITION_SMOOTHING_S / 2
-    smoothed: list[tuple[float, float | None]] = []
-    low = high = 0
-    for time, _ in usable:
-        while usable[low][0] < time - half:
-            low += 1
-        while high < len(usable) and usable[high][0] <= time + half:
-            high += 1
-        smoothed.append((time, statistics.median(value for _, value in usable[low:high])))
-    return smoothed
+    medians = median_smoothed(usable, REPETITION_SMOOTHING_S)
+    return [(time, value) for (time, _), value in zip(usable, medians, strict=True)]
 
 
 class StraightLegRaiseAnalysis(Analysis):

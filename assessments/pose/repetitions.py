@@ -74,7 +74,7 @@ def _segments(
     return segments
 
 
-def _median_smoothed(segment: list[tuple[float, float]], window_s: float) -> list[float]:
+def median_smoothed(segment: list[tuple[float, float]], window_s: float) -> list[float]:
     """Centred running median over ``window_s`` seconds.
 
     A median rather than a mean: a pose model's errors come as single-frame jumps (a knee
@@ -130,7 +130,7 @@ def detect_repetitions(
 
     repetitions: list[Repetition] = []
     for segment in _segments(_usable(samples), max_gap_s):
-        smoothed = _median_smoothed(segment, smoothing_s)
+        smoothed = median_smoothed(segment, smoothing_s)
         # A repetition must be seen starting: a segment that opens mid-movement waits until
         # the value is back under the start threshold.
         armed = False

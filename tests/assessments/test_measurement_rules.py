@@ -134,16 +134,36 @@ def test_a_pose_model_that_cannot_be_loaded_is_named(assessment, clinician, sett
     assert not Measurement.objects.exists()
 
 
+def finished_measurement(assessment, clinician, **fields) -> Measurement:
+    """A lunge measurement of the left side that ended, as the worker records one (``fields``
+    replace any of its columns)."""
+    return Measurement.objects.create(
+        **{
+            "assessment": assessment,
+            "protocol": "lunge",
+            "side": "left",
+            "status": MeasurementStatus.ENDED,
+            "model_name": "MediaPipe Pose",
+            "model_version": "0.10.21 (model_complexity=1)",
+            "started_at": timezone.now() - dt.timedelta(minutes=1),
+            "started_by": clinician.user,
+            "summary": {
+                "frames": 50,
+                "frames_used": 40,
+                "frames_left_out_by": {"facing": 3, "turned": 7},
+                "values": {"fppa_deg": [[1, 11.5]]},
+            },
+            "frames_used": 40,
+            "frames_left_out": {"facing": 3, "turned": 7},
+            **fields,
+        }
+    )
+
+
 def test_accepting_records_the_values_as_measured_from_video(assessment, clinician) -> None:
-    measurement = Measurement.objects.create(
-        assessment=assessment,
-        protocol="lunge",
-        side="left",
-        status=MeasurementStatus.ENDED,
-        model_name="MediaPipe Pose",
-        model_version="0.10.21 (model_complexity=1)",
-        started_at=timezone.now() - dt.timedelta(minutes=1),
-        started_by=clinician.user,
+    measurement = finished_measurement(
+        assessment,
+        clinician,
         summary={
             "frames": 120,
             "frames_used": 110,
@@ -230,27 +250,6 @@ def test_the_panel_offers_measuring_only_where_it_can(as_clinician, assessment, 
     assert 'class="measure"' not in page
 
 
-def finished_measurement(assessment, clinician) -> Measurement:
-    return Measurement.objects.create(
-        assessment=assessment,
-        protocol="lunge",
-        side="left",
-        status=MeasurementStatus.ENDED,
-        model_name="MediaPipe Pose",
-        model_version="0.10.21 (model_complexity=1)",
-        started_at=timezone.now() - dt.timedelta(minutes=1),
-        started_by=clinician.user,
-        summary={
-            "frames": 50,
-            "frames_used": 40,
-            "frames_left_out_by": {"facing": 3, "turned": 7},
-            "values": {"fppa_deg": [[1, 11.5]]},
-        },
-        frames_used=40,
-        frames_left_out={"facing": 3, "turned": 7},
-    )
-
-
 MEASURED_WITH = "Measured from video with MediaPipe Pose 0.10.21 (model_complexity=1)"
 
 
@@ -259,15 +258,9 @@ def test_a_value_its_field_refuses_is_left_out_and_the_others_are_recorded(
 ) -> None:
     # A measurement summed up under older rules offered an FPPA beyond the field's range:
     # accepting records the others and says which was not recorded, instead of failing whole.
-    measurement = Measurement.objects.create(
-        assessment=assessment,
-        protocol="lunge",
-        side="left",
-        status=MeasurementStatus.ENDED,
-        model_name="MediaPipe Pose",
-        model_version="0.10.21 (model_complexity=1)",
-        started_at=timezone.now() - dt.timedelta(minutes=1),
-        started_by=clinician.user,
+    measurement = finished_measurement(
+        assessment,
+        clinician,
         summary={"frames": 40, "values": {"fppa_deg": [[1, 11.5], [2, -62.5], [3, 13]]}},
     )
     answer = talk(
@@ -285,13 +278,10 @@ def test_a_value_its_field_refuses_is_left_out_and_the_others_are_recorded(
 
 
 def test_a_measurement_whose_values_were_all_withheld_says_why(assessment, clinician) -> None:
-    measurement = Measurement.objects.create(
-        assessment=assessment,
+    measurement = finished_measurement(
+        assessment,
+        clinician,
         protocol="single_leg_stance",
-        side="left",
-        status=MeasurementStatus.ENDED,
-        started_at=timezone.now() - dt.timedelta(minutes=1),
-        started_by=clinician.user,
         summary={
             "frames": 40,
             "values": {},
