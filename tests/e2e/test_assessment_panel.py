@@ -4,19 +4,20 @@ value is (saving, saved, refused with the reason, waiting to be sent while offli
 findings so far follow every save in each window without a reload, and the call with the
 panel fits a laptop's and a tablet's screen, every control reachable with the keyboard.
 
-The clinician's assessment socket goes through ``SocketGate`` (a Playwright route), so that
+The clinician's assessment socket goes through ``PanelSocket`` (a Playwright route), so that
 the test can hold the page's frames (the server has not answered yet) or cut the socket."""
 
 import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, expect
 
 from assessments.models import Assessment, ResultValue
 from assessments.protocols import PROTOCOLS
 from sessions.models import Appointment
 from tests.e2e.conftest import LaunchBrowser, Room
+from tests.e2e.panel import PanelSocket, field, message, open_step, type_in
 from tests.e2e.test_dashboard_journey import tab_to
 from tests.e2e.test_video_call import (
     ARGS,
@@ -57,83 +58,13 @@ KTW_LEFT_2 = "knee_to_wall.left.2.ktw_cm"
 KTW_RIGHT = "knee_to_wall.right.1.ktw_cm"
 
 
-class SocketGate:
-    """One page's assessment socket, passed through Playwright: the page's frames can be held
-    back (sent, not answered: "saving"), and the socket cut as a dropped network cuts it (the
-    page sees 1006 and its reconnections are refused) until it is restored."""
-
-    PATTERN = re.compile(r"/ws/assessments/[0-9a-f-]+/")
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.holding = False
-        self.held: list[tuple[WebSocketRoute, str | bytes]] = []
-        self.online = True
-        self.routes: list[WebSocketRoute] = []
-        page.route_web_socket(self.PATTERN, self._route)
-
-    def _route(self, route: WebSocketRoute) -> None:
-        if not self.online:
-            route.close(code=1006, reason="")
-            return
-        server = route.connect_to_server()
-        route.on_message(lambda message: self._from_page(server, message))
-        self.routes.append(route)
-
-    def _from_page(self, server: WebSocketRoute, message: str | bytes) -> None:
-        if self.holding:
-            self.held.append((server, message))
-        else:
-            server.send(message)
-
-    def hold(self) -> None:
-        self.holding = True
-
-    def release(self) -> None:
-        self.holding = False
-        for server, message in self.held:
-            server.send(message)
-        self.held.clear()
-
-    def cut(self) -> None:
-        self.online = False
-        for route in self.routes:
-            route.close(code=1006, reason="")
-        self.routes.clear()
-        expect(self.page.locator("#assessment")).not_to_have_attribute("data-connection", "open")
-
-    def restore(self) -> None:
-        self.online = True
-        expect(self.page.locator("#assessment")).to_have_attribute(
-            "data-connection", "open", timeout=20_000
-        )
-
-
-def field(page: Page, key: str):
-    return page.locator(f'[data-key="{key}"]')
-
-
-def message(page: Page, key: str):
-    return page.locator(f'[id="m-{key}"]')
-
-
-def type_in(page: Page, key: str, value: str) -> None:
-    field(page, key).fill(value)
-    field(page, key).press("Tab")
-
-
-def open_step(page: Page, protocol: str) -> None:
-    page.locator(f'.step-link[data-step="{protocol}"]').click()
-    expect(page.locator(f"#step-{protocol}")).to_be_visible()
-
-
-def call_with_gate(room: Room, browser) -> tuple[Page, Page, SocketGate]:
+def call_with_gate(room: Room, browser) -> tuple[Page, Page, PanelSocket]:
     """The client waits, the clinician (assessment socket gated) lets them in; the call runs."""
     client, clinician = people(browser, room)
     client_page = open_room(client, room)
     pass_device_check(client_page, "Go to the waiting room")
     clinician_page = clinician.new_page()
-    gate = SocketGate(clinician_page)
+    gate = PanelSocket(clinician_page)
     clinician_page.goto(room.url)
     pass_device_check(clinician_page, "Open the room")
     clinician_page.get_by_role("button", name=f"Let {CLIENT} in").click()
@@ -246,7 +177,7 @@ def test_each_field_shows_its_state_and_the_findings_follow_every_save(
         assert other.evaluate("() => performance.timeOrigin") == loaded_at
 
         # Offline: waiting to be sent, then saved when the socket is back.
-        gate.cut()
+        gate.off(http=False)
         type_in(page, KTW_LEFT_2, "12.5")
         expect(field(page, KTW_LEFT_2)).to_have_attribute("data-state", "offline")
         expect(message(page, KTW_LEFT_2)).to_have_text("Waiting to be sent")
@@ -260,7 +191,7 @@ def test_each_field_shows_its_state_and_the_findings_follow_every_save(
         # A step opened while the socket is down reaches the client when it is back.
         open_step(page, "faber")
         expect_prompt(client_page, "knee_to_wall")
-        gate.restore()
+        gate.on(wait=True)
         expect_prompt(client_page, "faber")
         expect(message(page, KTW_LEFT_2)).to_have_text("Saved")
         expect(status).to_have_text("All changes saved.")

@@ -4,11 +4,10 @@ explained next to its field, a snapshot of the client's video is kept (the clien
 images), and completing locks the results, stores the findings and proposes a plan."""
 
 import datetime as dt
-import re
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Dialog, Page, WebSocketRoute, expect
+from playwright.sync_api import Dialog, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from assessments.exercise_library import exercises_load
@@ -31,6 +30,7 @@ from tests import factories
 from tests.assessments.conftest import record
 from tests.conftest import session_key_for
 from tests.e2e.conftest import LaunchBrowser, Room, make_room
+from tests.e2e.panel import PanelSocket, field, message, open_step, type_in
 from tests.e2e.test_video_call import ARGS, people, person, start_call
 
 # What the clinician enters, step by step (key: value); selects take their option value.
@@ -110,14 +110,6 @@ def room_with_consent(asgi_server, service, clinician, client_record) -> Room:
         client=client_record,
         starts_in=dt.timedelta(minutes=5),
     )
-
-
-def field(page: Page, key: str):
-    return page.locator(f'[data-key="{key}"]')
-
-
-def message(page: Page, key: str):
-    return page.locator(f'[id="m-{key}"]')
 
 
 def enter(page: Page, key: str, value: str) -> None:
@@ -255,57 +247,6 @@ def test_the_clinician_records_a_full_assessment_during_the_call(
 # --- Offline, two tabs, and after the call ---------------------------------------------------
 
 
-class Network:
-    """One page's connection to the server, cut and restored as a dropped network would.
-
-    In Chromium ``context.set_offline`` stops HTTP and stalls an open WebSocket without closing
-    it, so the page's assessment socket goes through this route: going offline closes it on
-    the page's side without a close frame (1006), as a dropped network does, and new sockets are
-    refused until the network is back.
-    """
-
-    PATTERN = re.compile(r"/ws/assessments/[0-9a-f-]+/")
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.online = True
-        self.routes: list[WebSocketRoute] = []
-        page.route_web_socket(self.PATTERN, self._route)
-
-    def _route(self, route: WebSocketRoute) -> None:
-        if not self.online:
-            route.close(code=1006, reason="")
-            return
-        route.connect_to_server()
-        self.routes.append(route)
-
-    def off(self, *, http: bool = True) -> None:
-        """The page loses the server: its socket, and with ``http`` every request of its
-        browser context (the other tabs' open sockets stall too)."""
-        if http:
-            self.page.context.set_offline(True)
-        self.online = False
-        for route in self.routes:
-            route.close(code=1006, reason="")
-        self.routes.clear()
-        expect(self.page.locator("#assessment")).not_to_have_attribute("data-connection", "open")
-
-    def on(self, *, socket: bool = True) -> None:
-        self.page.context.set_offline(False)
-        if socket:
-            self.online = True
-
-
-def open_step(page: Page, protocol: str) -> None:
-    page.locator(f'.step-link[data-step="{protocol}"]').click()
-    expect(page.locator(f"#step-{protocol}")).to_be_visible()
-
-
-def type_in(page: Page, key: str, value: str) -> None:
-    field(page, key).fill(value)
-    field(page, key).press("Tab")
-
-
 def open_record(page: Page, url: str) -> None:
     page.goto(url)
     expect(page.locator("#assessment")).to_have_attribute("data-connection", "open")
@@ -330,11 +271,11 @@ def test_a_value_entered_offline_survives_a_reload_and_is_saved_when_back_online
         laptop = person(browser, url=room.server.url, session=room.clinician_session, name="laptop")
         tablet = person(browser, url=room.server.url, session=room.clinician_session, name="tablet")
         page = laptop.new_page()
-        network = Network(page)
+        network = PanelSocket(page)
         open_record(page, started)
         open_step(page, "knee_to_wall")
 
-        network.off()
+        network.off(http=True)
         type_in(page, ktw, "11.5")
         status = page.locator("#assessment-save-status")
         expect(status).to_have_text(
@@ -383,7 +324,7 @@ def test_two_tabs_editing_one_value_are_asked_which_to_keep(
     with launch_browser() as browser:
         laptop = person(browser, url=room.server.url, session=room.clinician_session, name="laptop")
         first, second = laptop.new_page(), laptop.new_page()
-        network = Network(second)
+        network = PanelSocket(second)
         for page in (first, second):
             open_record(page, started)
             open_step(page, "knee_to_wall")
