@@ -3,9 +3,6 @@ from django.urls import include, path
 
 from telehealth import views
 
-admin.site.site_header = "Clinic administration"
-admin.site.site_title = "Clinic administration"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
