@@ -267,6 +267,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Creates and checks the schedule file's directory at start (a clear error, not a crash), and
+# records each send for /healthz/beat (telehealth/beat.py).
+CELERY_BEAT_SCHEDULER = "telehealth.beat:ClinicScheduler"
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
