@@ -61,22 +61,29 @@ def _link_request_count(*, email: str, ip: str) -> None:
     """Count a request for a link, or refuse it when this email or address asked too often.
 
     Every email is counted, a client's or not, so the limit cannot tell who is a client; the
-    per-address limit stops one machine from mailing many clients.
+    per-address limit stops one machine from mailing many clients. Counting and refusing is
+    one atomic step, so requests sent at the same moment cannot all slip under the limit.
     """
-    if ratelimit.is_limited("sign-in-link-ip", ip, limit=settings.SIGN_IN_LINKS_PER_IP_PER_HOUR):
+    window = LINK_REQUEST_WINDOW_SECONDS
+    if not ratelimit.attempt_take(
+        "sign-in-link-ip", ip, limit=settings.SIGN_IN_LINKS_PER_IP_PER_HOUR, window_seconds=window
+    ):
         raise TooManyAttempts(
             "Too many sign-in links were asked for from your network in the last hour. "
             "Please try again later."
         )
-    if ratelimit.is_limited(
-        "sign-in-link-email", email, limit=settings.SIGN_IN_LINKS_PER_EMAIL_PER_HOUR
+    if not ratelimit.attempt_take(
+        "sign-in-link-email",
+        email,
+        limit=settings.SIGN_IN_LINKS_PER_EMAIL_PER_HOUR,
+        window_seconds=window,
     ):
+        # A request refused for its email is not counted against the network either.
+        ratelimit.attempt_give_back("sign-in-link-ip", ip)
         raise TooManyAttempts(
             "Too many sign-in links were asked for this address in the last hour. "
             "Please use the newest link you received, or try again later."
         )
-    ratelimit.count_attempt("sign-in-link-ip", ip, window_seconds=LINK_REQUEST_WINDOW_SECONDS)
-    ratelimit.count_attempt("sign-in-link-email", email, window_seconds=LINK_REQUEST_WINDOW_SECONDS)
 
 
 def sign_in_link_request(
@@ -160,15 +167,28 @@ def staff_authenticate(
         f"Too many failed sign-in attempts. Try again in {max(1, window // 60)} minutes."
     )
     ip = context.ip_address or "unknown"
-    if ratelimit.is_limited(
-        "login-account", email, limit=settings.LOGIN_FAILURES_PER_ACCOUNT
-    ) or ratelimit.is_limited("login-ip", ip, limit=settings.LOGIN_FAILURES_PER_IP):
+    # The attempt is counted as a failure before the password is checked, so that attempts
+    # arriving at the same moment never check more passwords than the limits allow; a success
+    # then takes it back.
+    if not ratelimit.attempt_take(
+        "login-account", email, limit=settings.LOGIN_FAILURES_PER_ACCOUNT, window_seconds=window
+    ):
+        raise too_many
+    if not ratelimit.attempt_take(
+        "login-ip", ip, limit=settings.LOGIN_FAILURES_PER_IP, window_seconds=window
+    ):
+        ratelimit.attempt_give_back("login-account", email)
         raise too_many
 
-    user = authenticate(request, email=email, password=password)
+    try:
+        user = authenticate(request, email=email, password=password)
+    except BaseException:
+        # Nothing was checked (the database was unreachable, say): not a failure to count.
+        ratelimit.attempt_give_back("login-account", email)
+        ratelimit.attempt_give_back("login-ip", ip)
+        raise
     if user is None or user.role not in (Role.CLINICIAN, Role.ADMIN):
-        ratelimit.count_attempt("login-account", email, window_seconds=window)
-        ratelimit.count_attempt("login-ip", ip, window_seconds=window)
+        # The attempts taken above stay counted: they are this failure.
         known = User.objects.filter(email=email).first()
         audit_record(
             actor=None,
@@ -181,7 +201,9 @@ def staff_authenticate(
         # Same words whatever the reason, so the form does not reveal who has an account.
         raise WrongCredentials("That email and password do not match an active clinic account.")
 
+    # A success clears the account's failures and is not one of the address's.
     ratelimit.reset_attempts("login-account", email)
+    ratelimit.attempt_give_back("login-ip", ip)
     audit_record(
         actor=user,
         action=AuditAction.SIGNED_IN,

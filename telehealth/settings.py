@@ -39,7 +39,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"{_site.scheme}://{_si
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, with a site that refuses signed-in non-admins instead of looping.
+    "clinic.admin_site.ClinicAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -266,6 +267,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Creates and checks the schedule file's directory at start (a clear error, not a crash), and
+# records each send for /healthz/beat (telehealth/beat.py).
+CELERY_BEAT_SCHEDULER = "telehealth.beat:ClinicScheduler"
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -3,12 +3,10 @@ from django.urls import include, path
 
 from telehealth import views
 
-admin.site.site_header = "Clinic administration"
-admin.site.site_title = "Clinic administration"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/beat", views.healthz_beat, name="healthz_beat"),
     path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
     path("", include("clinic.urls")),

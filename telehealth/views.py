@@ -7,6 +7,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from clinic.sign_in import safe_next_path
+from telehealth.beat import beat_entry_states
 
 
 @require_GET
@@ -17,6 +18,22 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def healthz_beat(request: HttpRequest) -> HttpResponse:
+    """For monitoring: 503 when Celery beat has stopped sending an entry of its schedule (it
+    died, or cannot reach the broker), so that reminders do not stop unnoticed."""
+    states = beat_entry_states()
+    late = [state.name for state in states if state.late]
+    lines = [f"late: {', '.join(late)}" if late else "ok"]
+    for state in states:
+        sent = state.last_sent.isoformat() if state.last_sent else "never"
+        every = int(state.every.total_seconds())
+        lines.append(f"{state.name}: last sent {sent} (every {every} s)")
+    return HttpResponse(
+        "\n".join(lines) + "\n", content_type="text/plain", status=503 if late else 200
+    )
 
 
 @require_GET

@@ -77,8 +77,57 @@ def test_clinicians_and_clients_get_no_admin(
     pages = [reverse("admin:index")]
     for model, _ in our_admins():
         pages += [url(model, "changelist"), url(model, "add")]
-    for persona in (as_clinician, as_client, as_stranger):
+    for persona in (as_clinician, as_client):
         for page in pages:
+            # Signed in already, so sending them to sign in would only bring them back here.
             response = persona.get(page)
-            assert response.status_code == 302, page
-            assert response["Location"].startswith(reverse("admin:login")), page
+            assert response.status_code == 403, page
+            assert "This page is not part of your account" in response.text, page
+    for page in pages:
+        response = as_stranger.get(page)
+        assert response.status_code == 302, page
+        assert response["Location"].startswith(reverse("admin:login")), page
+
+
+@pytest.mark.parametrize("persona", ["as_clinician", "as_client"])
+def test_a_clinician_or_client_opening_the_admin_is_told_it_is_not_theirs(
+    request, persona: str, admin_user
+) -> None:
+    http = request.getfixturevalue(persona)
+
+    # Each step of the way a browser would go, also through the sign-in page (which sends
+    # someone signed in on to the page they asked for): no redirect loop.
+    for start in ("/admin/", "/admin/login/?next=/admin/", "/login/?next=/admin/"):
+        response = http.get(start, follow=True)
+        assert response.status_code == 403, start
+        assert "This page is not part of your account" in response.text
+        assert "Clinic administration" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("who", "password", "status", "shown"),
+    [
+        ("admin_user", "a-long-admin-password", 200, "Clinic administration"),
+        ("clinician", "a-long-clinician-password", 403, "This page is not part of your account"),
+    ],
+)
+def test_a_signed_out_visitor_signs_in_and_is_taken_back_to_the_admin(
+    request, as_stranger, who: str, password: str, status: int, shown: str
+) -> None:
+    person = request.getfixturevalue(who)
+    email = getattr(person, "user", person).email
+
+    page = as_stranger.get("/admin/clinic/client/", follow=True)
+
+    assert page.status_code == 200
+    assert page.redirect_chain[-1][0] == "/login/?next=%2Fadmin%2Fclinic%2Fclient%2F"
+    assert 'name="next" value="/admin/clinic/client/"' in page.text
+    signed_in = as_stranger.post(
+        reverse("clinic:staff_sign_in"),
+        {"email": email, "password": password, "next": "/admin/clinic/client/"},
+        follow=True,
+    )
+    # Back to the page asked for: the admin for an admin, a clear refusal for anyone else.
+    assert signed_in.redirect_chain == [("/admin/clinic/client/", 302)]
+    assert signed_in.status_code == status
+    assert shown in signed_in.text

@@ -301,7 +301,10 @@ def test_the_admin_site_is_for_clinic_admins_only(
     url = reverse("admin:clinic_client_change", args=[appointment.client.pk])
 
     assert as_admin.get(url).status_code == 200
-    for persona in (as_clinician, as_client, as_stranger):
+    for persona in (as_clinician, as_client):
         response = persona.get(url)
-        assert response.status_code == 302
+        assert response.status_code == 403
         assert "Ana Silva" not in response.text
+    response = as_stranger.get(url)
+    assert response.status_code == 302
+    assert "Ana Silva" not in response.text
