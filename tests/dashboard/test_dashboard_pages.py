@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from assessments.models import (
     Assessment,
+    PlanStatus,
     PracticeLog,
     Reminder,
     ReminderKind,
     ReminderStatus,
     ResultValue,
 )
-from assessments.programs import plan_approve
+from assessments.programs import plan_approve, plan_generate
 from clinic.audit import SYSTEM
 from clinic.models import KneePainSide, PainDuration
 from clinic.services import intake_submit
@@ -284,6 +285,63 @@ def test_the_client_page_shows_the_whole_story(
         reverse("dashboard:room_events", args=[client_record.uuid, appointment.uuid])
     ).content.decode()
     assert "Client: joined" in events
+
+
+def program_section(http, client) -> str:
+    html = http.get(reverse("dashboard:client_record", args=[client.uuid])).content.decode()
+    return html.split('id="plan-heading"')[1].split('id="progress-heading"')[0]
+
+
+def test_the_client_page_shows_the_program_followed_not_a_late_superseded_plan(
+    as_clinician, client_record, clinician, appointment, library, time_machine
+) -> None:
+    # Ana's first assessment's plan was never proposed then (the queue was down); her second
+    # assessment's plan was approved and she follows it.
+    time_machine.move_to(dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC), tick=False)
+    first = completed_assessment(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    time_machine.move_to(dt.datetime(2026, 6, 15, 10, tzinfo=dt.UTC), tick=False)
+    program = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=dt.datetime(2026, 6, 15, 11, tzinfo=dt.UTC),
+    )
+    # The first one's plan is proposed at last: older than the program, superseded at once.
+    time_machine.move_to(dt.datetime(2026, 6, 20, 10, tzinfo=dt.UTC), tick=False)
+    late = plan_generate(assessment_id=first.pk, now=timezone.now())
+    assert late.status == PlanStatus.SUPERSEDED
+
+    section = program_section(as_clinician, client_record)
+
+    assert f'href="{reverse("assessments:plan", args=[program.uuid])}"' in section
+    assert "Program from Maya Okafor" in section
+    assert "started 16 Jun 2026" in section
+    assert reverse("assessments:plan", args=[late.uuid]) not in section
+    assert "waiting for approval" not in section
+
+
+def test_a_newer_plan_waiting_for_approval_is_shown_beside_the_program_followed(
+    as_clinician, client_record, clinician, appointment, library, time_machine
+) -> None:
+    time_machine.move_to(dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC), tick=False)
+    program = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=dt.datetime(2026, 6, 1, 11, tzinfo=dt.UTC),
+    )
+    # Reassessed on day 16 of the program, in its third week.
+    time_machine.move_to(dt.datetime(2026, 6, 17, 10, tzinfo=dt.UTC), tick=False)
+    draft = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+
+    section = program_section(as_clinician, client_record)
+
+    # Ana still follows the approved program until Maya approves the new plan.
+    follows, waiting = section.split("waiting for approval")
+    assert f'href="{reverse("assessments:plan", args=[program.uuid])}"' in follows
+    assert "now in phase 2: <strong>Activate</strong>" in follows
+    assert f'href="{reverse("assessments:plan", args=[draft.uuid])}"' in section
+    assert "proposed 17 Jun 2026" in waiting
 
 
 def test_the_client_page_shows_the_intake_answers_and_the_red_flag(
