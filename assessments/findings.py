@@ -135,13 +135,17 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
 }
 
 
-def _with_unit(value: Decimal, unit: str) -> str:
-    number = format(value.normalize(), "f")
+def in_unit(number: str, unit: str) -> str:
+    """A number as written (``number``) with its unit: "12°", "4 cm", "1 point", "2 points"."""
     if unit == "°":
         return f"{number}°"
-    if unit == "points":
-        return f"{number} point" if value == 1 else f"{number} points"
+    if unit == "points" and Decimal(number) == 1:
+        return f"{number} point"
     return f"{number} {unit}"
+
+
+def _with_unit(value: Decimal, unit: str) -> str:
+    return in_unit(format(value.normalize(), "f"), unit)
 
 
 @dataclass(frozen=True)
@@ -311,7 +315,11 @@ class Mean:
     def text(self, unit: str) -> str:
         """ "16 cm", or "16.2 cm (mean of 3 trials)"."""
         trials = f" (mean of {len(self.sources)} trials)" if len(self.sources) > 1 else ""
-        return f"{_shown(self.value)}{unit}{trials}"
+        return f"{in_unit(_shown(self.value), unit)}{trials}"
+
+    @property
+    def trials_text(self) -> str:
+        return "1 trial" if len(self.sources) == 1 else f"{len(self.sources)} trials"
 
 
 @dataclass(frozen=True)
@@ -384,8 +392,8 @@ def _difference(
             detail=(
                 f"{SIDE_LABELS[worse_side]} {by_side[worse_side].text(unit)}, "
                 f"{_side(_other(worse_side))} {by_side[_other(worse_side)].text(unit)}: "
-                f"a difference of {_shown(difference, limit)}{unit} "
-                f"({'≥' if inclusive else '>'} {_num(limit)}{unit})."
+                f"a difference of {in_unit(_shown(difference, limit), unit)} "
+                f"({'≥' if inclusive else '>'} {in_unit(_num(limit), unit)})."
             ),
             targets=targets,
             sources=(*left.sources, *right.sources),
@@ -431,7 +439,7 @@ def aslr_rules(results: Results, context: Context) -> list[Finding]:
         inclusive=True,
         key="aslr_asymmetry",
         title="Leg raise harder on the {side}",
-        unit=" points",
+        unit="points",
         targets=(Target.HIP_FLEXORS,),
     )
     findings += _difference(
@@ -498,7 +506,7 @@ def faber_rules(results: Results, context: Context) -> list[Finding]:
         inclusive=True,
         key="faber_asymmetry",
         title="Figure-4 (FABER): {side} hip stiffer",
-        unit=" cm",
+        unit="cm",
         targets=(Target.HIP_EXTERNAL_ROTATORS,),
     )
     locations = PROTOCOLS["faber"].field("pain_location")
@@ -598,8 +606,8 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
                     side=side,
                     title=f"{SIDE_LABELS[side]} knee valgus angle above the reference",
                     detail=(
-                        f"Mean FPPA {_shown(mean.value, limit)}° over {len(mean.sources)} "
-                        f"trial(s), above the {reference} reference of {_num(limit)}°."
+                        f"Mean FPPA {_shown(mean.value, limit)}° over {mean.trials_text}, "
+                        f"above the {reference} reference of {_num(limit)}°."
                     ),
                     targets=(Target.GLUTE_MED,),
                     sources=mean.sources,
@@ -643,7 +651,7 @@ def knee_to_wall_rules(results: Results, context: Context) -> list[Finding]:
         inclusive=True,
         key="ktw_asymmetry",
         title="Knee-to-wall: {side} ankle stiffer",
-        unit=" cm",
+        unit="cm",
         targets=(Target.ANKLE_DORSIFLEXION,),
     )
     limit = context.threshold("ktw_restricted_below_cm")
@@ -665,7 +673,7 @@ def knee_to_wall_rules(results: Results, context: Context) -> list[Finding]:
                 protocol="knee_to_wall",
                 side=side,
                 title=f"{SIDE_LABELS[side]} ankle dorsiflexion restricted",
-                detail=(f"Knee-to-wall {distance.text(' cm')} (< {_num(limit)} cm).{caveat}"),
+                detail=(f"Knee-to-wall {distance.text('cm')} (< {_num(limit)} cm).{caveat}"),
                 targets=(Target.ANKLE_DORSIFLEXION,),
                 sources=(*distance.sources, *drifted),
                 threshold="ktw_restricted_below_cm",

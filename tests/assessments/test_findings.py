@@ -200,7 +200,23 @@ def test_a_mean_fppa_just_above_the_reference_is_not_rounded_down_to_it() -> Non
     trials = {f"lunge.left.{t}.fppa_deg": v for t, v in ((1, 18.5), (2, 18.7), (3, 18.7))}
     findings = keyed(derive(trials, sex="female"))
     assert "fppa_high:left" in findings
-    assert "Mean FPPA 18.63° over 3 trial(s)" in findings["fppa_high:left"].detail
+    assert "Mean FPPA 18.63° over 3 trials" in findings["fppa_high:left"].detail
+
+
+def test_counts_are_written_in_the_singular_for_one() -> None:
+    findings = keyed(
+        derive(
+            {
+                "aslr.left.1.aslr_score": 1,
+                "aslr.right.1.aslr_score": 3,
+                "lunge.left.1.fppa_deg": 20,
+            }
+        )
+    )
+    assert findings["aslr_asymmetry:right"].detail == (
+        "Right 3 points, left 1 point: a difference of 2 points (≥ 2 points)."
+    )
+    assert "Mean FPPA 20° over 1 trial, above" in findings["fppa_high:left"].detail
 
 
 def test_a_difference_just_above_the_threshold_is_shown_with_the_precision_that_shows_it() -> None:

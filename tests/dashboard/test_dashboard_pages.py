@@ -448,6 +448,22 @@ def test_charts_for_several_assessments(as_clinician, client_record, with_histor
     assert "stroke-dasharray:12,6" in faber
 
 
+def test_a_chart_counts_one_point_in_the_singular(
+    as_clinician, client_record, clinician, appointment, library
+) -> None:
+    make_plan(
+        client=client_record,
+        clinician=clinician,
+        values={"aslr.left.1.aslr_score": 2, "aslr.right.1.aslr_score": 1},
+    )
+    html = as_clinician.get(
+        reverse("dashboard:client_record", args=[client_record.uuid])
+    ).content.decode()
+    aslr = html.split('id="chart-aslr-aslr_score"')[1].split("</figure>")[0]
+    assert "<td>2 points</td><td>1 point</td><td>1 point</td>" in aslr
+    assert "a difference of 2 points" in aslr
+
+
 def test_charts_for_one_assessment_and_none(
     as_clinician, client_record, clinician, appointment, library
 ) -> None:
