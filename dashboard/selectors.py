@@ -28,6 +28,7 @@ from assessments.selectors import client_programs, plan_waiting_for_client
 from clinic.models import Client, Clinician, ClinicianNote, Consent, Intake, Role, User
 from dashboard.charts import CHARTED_FIELDS, Reading
 from sessions.models import Appointment, AppointmentStatus, RoomEvent
+from sessions.room import FINISHED
 from sessions.selectors import (
     LONGEST_BLOCKED_RANGE,
     appointments_visible_to,
@@ -72,6 +73,12 @@ class ClientRecord:
     def latest_assessment(self) -> Assessment | None:
         completed = [a for a in self.assessments if a.status == AssessmentStatus.COMPLETED]
         return completed[0] if completed else None
+
+
+def appointment_is_upcoming(appointment: Appointment, *, now: dt.datetime) -> bool:
+    """Still to come or going on for the client: not over as planned, and not finished early
+    (ended for both, cancelled, missed)."""
+    return appointment.ends_at > now and appointment.status not in FINISHED
 
 
 def client_appointments(client: Client) -> QuerySet[Appointment]:

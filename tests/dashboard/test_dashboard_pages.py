@@ -682,3 +682,38 @@ def test_a_sessions_room_events_run_the_same_queries_however_many(
     for kind in (RoomEventKind.ADMITTED, RoomEventKind.CONNECTED, RoomEventKind.LEFT) * 5:
         RoomEvent.objects.create(appointment=appointment, kind=kind, at=timezone.now())
     assert len(queries(as_clinician, url)) == len(before)
+
+
+# --- The client's own page ----------------------------------------------------------------------
+
+
+def test_a_session_that_ended_early_is_no_longer_upcoming(
+    as_client, service, clinician, other_clinician, client_record, time_machine
+) -> None:
+    now = dt.datetime(2026, 6, 8, 9, 30, tzinfo=dt.UTC)
+    time_machine.move_to(now, tick=False)
+
+    def session(hour: int, status: AppointmentStatus, with_clinician=clinician) -> None:
+        factories.make_appointment(
+            service=service,
+            clinician=with_clinician,
+            client=client_record,
+            starts_at=dt.datetime(2026, 6, 8, hour, tzinfo=dt.UTC),
+            status=status,
+        )
+
+    # 45-minute sessions: the two at 09:00 would end after 09:30 as planned.
+    session(9, AppointmentStatus.COMPLETED)  # ended early, for both
+    session(9, AppointmentStatus.IN_PROGRESS, other_clinician)  # still going on
+    session(10, AppointmentStatus.CONFIRMED)
+    session(11, AppointmentStatus.CANCELLED)
+
+    html = as_client.get(reverse("dashboard:my_care")).content.decode()
+
+    upcoming = html.split('id="upcoming-heading"')[1].split('id="program-heading"')[0]
+    past = html.split('id="past-heading"')[1]
+    # Times on Ana's clock (London, summer time).
+    assert re.findall(r"Monday 8 June 2026, (\d\d:\d\d)", upcoming) == ["10:00", "11:00"]
+    assert "with Sam Rivera" in upcoming
+    assert "8 Jun 2026, 10:00: Virtual assessment with Maya Okafor (completed)" in past
+    assert "8 Jun 2026, 12:00: Virtual assessment with Maya Okafor (cancelled)" in past
