@@ -40,6 +40,7 @@ def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
     if role is None or state != RoomState.OPEN:
         return render(request, "sessions/room_closed.html", context)
     peer = appointment.clinician.user if role == ParticipantRole.CLIENT else appointment.client.user
+    time_zone = zoneinfo.ZoneInfo(request.viewer_time_zone).key
     context["config"] = {
         "appointment": str(appointment.uuid),
         "role": role,
@@ -47,10 +48,13 @@ def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
         "admitUrl": reverse("sessions:room_admit", args=[appointment.uuid]),
         "peerName": peer.full_name,
         "title": f"{appointment.service.name} with {peer.full_name}",
+        # Chat times arriving live are written on the same clock as the page's, not the
+        # browser's (which may differ from the zone in the profile).
+        "timeZone": time_zone,
     }
     context["chat"] = appointment.chat_messages.select_related("sender")
     context["peer_name"] = peer.full_name
-    context["time_zone"] = zoneinfo.ZoneInfo(request.viewer_time_zone).key
+    context["time_zone"] = time_zone
     return render(request, "sessions/room.html", context)
 
 

@@ -522,7 +522,12 @@ function showChat(frame) {
   name.textContent = frame.name;
   const time = document.createElement("time");
   time.dateTime = frame.sentAt;
-  time.textContent = new Date(frame.sentAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  time.textContent = new Date(frame.sentAt).toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZone: config.timeZone,
+  });
   const body = document.createElement("p");
   body.textContent = frame.body;
   item.append(name, " ", time, body);

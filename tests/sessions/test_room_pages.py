@@ -64,6 +64,7 @@ def test_participants_get_the_room_with_their_role(soon, as_client, as_clinician
         "admitUrl": reverse("sessions:room_admit", args=[soon.uuid]),
         "peerName": "Maya Okafor",
         "title": "Virtual assessment with Maya Okafor",
+        "timeZone": "Europe/London",
     }
     assert room_config(clinician_page)["role"] == "clinician"
     assert "End session for both" in clinician_page.text
