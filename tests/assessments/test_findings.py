@@ -8,9 +8,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from assessments.findings import (
     DEFAULT_THRESHOLDS,
+    PLAIN_WORDS,
     RULES,
     Context,
     Target,
+    finding_in_plain_words,
     findings_derive,
     thresholds_with,
 )
@@ -447,3 +449,26 @@ def test_no_results_find_nothing() -> None:
 def test_cleared_values_are_ignored() -> None:
     values = {ValueAddress("faber", "left", 1, "faber_height_cm"): None}
     assert findings_derive(values, context=Context()) == []
+
+
+def test_every_finding_has_plain_words_for_the_client() -> None:
+    # The cases of PROTOCOLS.md, and the tests they leave out.
+    more = {
+        "knee_to_wall.left.1.ktw_cm": 7,
+        "knee_to_wall.right.1.ktw_cm": 11,
+        "modified_thomas.left.1.thigh_above_horizontal": True,
+        "modified_thomas.left.1.knee_angle_deg": 50,
+    }
+    found = {
+        finding.identity: finding
+        for values in [*(values for _, values, _ in CASES), more]
+        for finding in derive(values)
+    }
+    assert {finding.key for finding in found.values()} == set(PLAIN_WORDS)
+    for finding in found.values():
+        plain = finding_in_plain_words(finding)
+        assert plain.identity == finding.identity
+        assert plain.title != finding.title
+        assert "{" not in plain.title + plain.detail
+        if finding.side:
+            assert finding.side in plain.title
