@@ -717,3 +717,13 @@ def test_a_session_that_ended_early_is_no_longer_upcoming(
     assert "with Sam Rivera" in upcoming
     assert "8 Jun 2026, 10:00: Virtual assessment with Maya Okafor (completed)" in past
     assert "8 Jun 2026, 12:00: Virtual assessment with Maya Okafor (cancelled)" in past
+
+
+def test_the_clients_page_offers_the_device_check_at_any_time(as_client, client_record) -> None:
+    # No appointment at all: the check is there all the same.
+    html = as_client.get(reverse("dashboard:my_care")).content.decode()
+
+    check = reverse("sessions:device_check")
+    assert f'<a href="{check}">Check your camera, microphone and speakers</a>' in html
+    page = as_client.get(check).content.decode()
+    assert f'<a href="{reverse("dashboard:my_care")}">Back to My care</a>' in page

@@ -22,6 +22,7 @@ from clinic.models import Client, Consent, ConsentKind
 from sessions.models import Appointment, AppointmentStatus
 from tests import factories
 from tests.celery_worker import CeleryWorker
+from tests.e2e.devices import check_devices
 from tests.smtp import Inbox
 
 SERVICE = "Virtual knee assessment"
@@ -250,6 +251,14 @@ def test_book_reschedule_and_cancel_online(
         assert join_link in booked.text
         assert f'href="{join_link}"' in booked.html
         manage = manage_link(booked, site_url)
+        # The email's device check opens without signing in, and joins no room.
+        [check] = [url for url in re.findall(r"https?://[^\s\"<>]+", booked.text) if "check" in url]
+        assert check == f"{site_url}/check-devices/"
+        assert f'href="{check}"' in booked.html
+        devices = context.new_page()
+        devices.goto(check)
+        check_devices(devices)
+        devices.close()
         told = read_invitation(only(inbox.wait_for(1, to=CLINICIAN_EMAIL), "New booking:"))
         assert (told.method, told.sequence, told.uid) == ("REQUEST", 0, uid)
         assert "Ana Silva" in told.text

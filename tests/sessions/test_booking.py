@@ -480,8 +480,12 @@ def test_the_confirmation_page_is_only_for_the_browser_that_booked(
 ) -> None:
     response = as_stranger.post(details_url(service, clinician), booking_data(TEN_AM_LONDON))
 
-    assert as_stranger.get(response["Location"]).status_code == 200
+    confirmation = as_stranger.get(response["Location"])
+    assert confirmation.status_code == 200
     assert as_client.get(response["Location"]).status_code == 404
+    # The devices can be checked from there at once, before signing in.
+    check = reverse("sessions:device_check")
+    assert f'<a href="{check}">Check your camera, microphone and speakers</a>' in confirmation.text
 
 
 def test_the_slot_page_runs_the_same_queries_however_many_appointments_exist(
