@@ -135,13 +135,17 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
 }
 
 
-def _with_unit(value: Decimal, unit: str) -> str:
-    number = format(value.normalize(), "f")
+def in_unit(number: str, unit: str) -> str:
+    """A number as written (``number``) with its unit: "12°", "4 cm", "1 point", "2 points"."""
     if unit == "°":
         return f"{number}°"
-    if unit == "points":
-        return f"{number} point" if value == 1 else f"{number} points"
+    if unit == "points" and Decimal(number) == 1:
+        return f"{number} point"
     return f"{number} {unit}"
+
+
+def _with_unit(value: Decimal, unit: str) -> str:
+    return in_unit(format(value.normalize(), "f"), unit)
 
 
 @dataclass(frozen=True)
@@ -311,7 +315,11 @@ class Mean:
     def text(self, unit: str) -> str:
         """ "16 cm", or "16.2 cm (mean of 3 trials)"."""
         trials = f" (mean of {len(self.sources)} trials)" if len(self.sources) > 1 else ""
-        return f"{_shown(self.value)}{unit}{trials}"
+        return f"{in_unit(_shown(self.value), unit)}{trials}"
+
+    @property
+    def trials_text(self) -> str:
+        return "1 trial" if len(self.sources) == 1 else f"{len(self.sources)} trials"
 
 
 @dataclass(frozen=True)
@@ -384,8 +392,8 @@ def _difference(
             detail=(
                 f"{SIDE_LABELS[worse_side]} {by_side[worse_side].text(unit)}, "
                 f"{_side(_other(worse_side))} {by_side[_other(worse_side)].text(unit)}: "
-                f"a difference of {_shown(difference, limit)}{unit} "
-                f"({'≥' if inclusive else '>'} {_num(limit)}{unit})."
+                f"a difference of {in_unit(_shown(difference, limit), unit)} "
+                f"({'≥' if inclusive else '>'} {in_unit(_num(limit), unit)})."
             ),
             targets=targets,
             sources=(*left.sources, *right.sources),
@@ -431,7 +439,7 @@ def aslr_rules(results: Results, context: Context) -> list[Finding]:
         inclusive=True,
         key="aslr_asymmetry",
         title="Leg raise harder on the {side}",
-        unit=" points",
+        unit="points",
         targets=(Target.HIP_FLEXORS,),
     )
     findings += _difference(
@@ -498,7 +506,7 @@ def faber_rules(results: Results, context: Context) -> list[Finding]:
         inclusive=True,
         key="faber_asymmetry",
         title="Figure-4 (FABER): {side} hip stiffer",
-        unit=" cm",
+        unit="cm",
         targets=(Target.HIP_EXTERNAL_ROTATORS,),
     )
     locations = PROTOCOLS["faber"].field("pain_location")
@@ -598,8 +606,8 @@ def lunge_rules(results: Results, context: Context) -> list[Finding]:
                     side=side,
                     title=f"{SIDE_LABELS[side]} knee valgus angle above the reference",
                     detail=(
-                        f"Mean FPPA {_shown(mean.value, limit)}° over {len(mean.sources)} "
-                        f"trial(s), above the {reference} reference of {_num(limit)}°."
+                        f"Mean FPPA {_shown(mean.value, limit)}° over {mean.trials_text}, "
+                        f"above the {reference} reference of {_num(limit)}°."
                     ),
                     targets=(Target.GLUTE_MED,),
                     sources=mean.sources,
@@ -643,7 +651,7 @@ def knee_to_wall_rules(results: Results, context: Context) -> list[Finding]:
         inclusive=True,
         key="ktw_asymmetry",
         title="Knee-to-wall: {side} ankle stiffer",
-        unit=" cm",
+        unit="cm",
         targets=(Target.ANKLE_DORSIFLEXION,),
     )
     limit = context.threshold("ktw_restricted_below_cm")
@@ -665,7 +673,7 @@ def knee_to_wall_rules(results: Results, context: Context) -> list[Finding]:
                 protocol="knee_to_wall",
                 side=side,
                 title=f"{SIDE_LABELS[side]} ankle dorsiflexion restricted",
-                detail=(f"Knee-to-wall {distance.text(' cm')} (< {_num(limit)} cm).{caveat}"),
+                detail=(f"Knee-to-wall {distance.text('cm')} (< {_num(limit)} cm).{caveat}"),
                 targets=(Target.ANKLE_DORSIFLEXION,),
                 sources=(*distance.sources, *drifted),
                 threshold="ktw_restricted_below_cm",
@@ -767,3 +775,124 @@ def findings_derive(
     for protocol in PROTOCOLS:
         findings += RULES[protocol](results, context)
     return findings
+
+
+# --- For the client ---------------------------------------------------------------------------
+#
+# Clinicians read a finding's title and detail: the test's name, the values, the threshold and
+# its source. The client reads what it means in plain words instead, from its key and side;
+# the values are in the results on the same page. "{side}" is the side of the finding and
+# "{other}" the other one.
+
+PLAIN_WORDS: dict[str, tuple[str, str]] = {
+    "aslr_positive": (
+        "Lifting your {side} leg straight took some effort",
+        "Lying on your back, lifting the straight {side} leg a little off the floor was harder "
+        "than it should be. This can mean the muscles around your hips and pelvis are not "
+        "sharing the work well.",
+    ),
+    "aslr_asymmetry": (
+        "Lifting your {side} leg was harder than your {other}",
+        "Lying on your back, lifting the straight {side} leg was clearly harder than lifting "
+        "the {other} one.",
+    ),
+    "slr_angle_asymmetry": (
+        "Your {side} leg did not rise as high",
+        "With the knee straight, your {side} leg rose clearly less high than your {other} leg. "
+        "The back of that thigh may be tighter.",
+    ),
+    "seated_asymmetry": (
+        "Sitting cross-legged, your {side} knee sat higher",
+        "This can mean your {side} hip is stiffer when the leg turns outward. The figure-4 "
+        "test looks at this more closely.",
+    ),
+    "seated_tightness": (
+        "Your {side} hip felt tight sitting cross-legged",
+        "You felt tightness in your {side} hip when you sat cross-legged.",
+    ),
+    "faber_asymmetry": (
+        "Your {side} hip is stiffer in the figure-4 position",
+        "Lying in the figure-4 position, your {side} knee stayed clearly higher than your "
+        "{other}: your {side} hip does not turn outward as far.",
+    ),
+    "faber_positive": (
+        "The figure-4 position was a problem for your {side} hip",
+        "In the figure-4 position your {side} hip hurt, or the knee did not come down as far "
+        "as the other leg.",
+    ),
+    "lunge_valgus": (
+        "Your {side} knee moved inward in the lunge",
+        "When you lunged, your {side} knee went inward, toward or past your big toe, instead "
+        "of staying over the middle of your foot.",
+    ),
+    "lunge_hip_drop": (
+        "Your hip dropped in the lunge on your {side} leg",
+        "During the lunge on your {side} leg your hips did not stay level. The muscles at the "
+        "side of the hip help hold them level.",
+    ),
+    "fppa_high": (
+        "Your {side} knee turned inward more than usual",
+        "Seen from the front in the lunge, your {side} knee angled inward more than it does "
+        "for most people without knee pain.",
+    ),
+    "fppa_asymmetry": (
+        "Your {side} knee turned inward more than your {other}",
+        "Seen from the front in the lunge, your {side} knee angled inward clearly more than "
+        "your {other} knee.",
+    ),
+    "ktw_asymmetry": (
+        "Your {side} ankle is stiffer than your {other}",
+        "In the knee-to-wall test your {side} knee reached the wall only with the foot closer "
+        "to it: your {side} ankle bends less far forward.",
+    ),
+    "ktw_restricted": (
+        "Your {side} ankle does not bend as far as it should",
+        "In the knee-to-wall test your {side} ankle bent less far forward than usual. A stiff "
+        "ankle can make the knee work harder.",
+    ),
+    "thomas_one_joint": (
+        "The front of your {side} hip is tight",
+        "Lying at the end of the bed, your hanging {side} thigh stayed above level: the "
+        "muscles at the front of your {side} hip may be short.",
+    ),
+    "thomas_two_joint": (
+        "The front of your {side} thigh is tight",
+        "Lying at the end of the bed, your hanging {side} knee did not bend as far as usual: "
+        "the muscle at the front of your {side} thigh may be short.",
+    ),
+    "trendelenburg": (
+        "Your hips did not stay level standing on your {side} leg",
+        "Standing on your {side} leg, your hips dropped on the other side. The muscles at the "
+        "side of your {side} hip help hold them level.",
+    ),
+}
+# A finding about both sides (the straight leg raise, when both legs were hard to lift).
+PLAIN_WORDS_BOTH_SIDES: dict[str, tuple[str, str]] = {
+    "aslr_positive": (
+        "Lifting your legs straight took some effort",
+        "Lying on your back, lifting a straight leg a little off the floor was harder than it "
+        "should be. This can mean the muscles around your hips and pelvis are not sharing the "
+        "work well.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PlainFinding:
+    """A finding as the client reads it."""
+
+    identity: str
+    title: str
+    detail: str
+
+
+def finding_in_plain_words(finding: Any) -> PlainFinding:
+    """A finding (derived or stored) for the client. A finding whose key has no plain words
+    (one from a rule since removed) keeps its title, without the clinician's detail."""
+    side = finding.side
+    words = (PLAIN_WORDS if side else PLAIN_WORDS_BOTH_SIDES).get(finding.key)
+    if words is None:
+        return PlainFinding(identity=finding.identity, title=finding.title, detail="")
+    names = {"side": side, "other": _other(side)} if side else {}
+    title, detail = (text.format_map(names) for text in words)
+    return PlainFinding(identity=finding.identity, title=title, detail=detail)

@@ -72,6 +72,12 @@ class Field:
     compared: bool = False
     # Set by the protocol: how many trials this field is recorded in.
     trials: int = 1
+    # The label on the client's results page, where the clinician's is jargon ("FPPA").
+    client_label: str = ""
+
+    @property
+    def label_for_client(self) -> str:
+        return self.client_label or self.label
 
     def clean(self, raw: Any) -> Any:
         """The stored form of ``raw``, or ValueRefused saying what is accepted.
@@ -319,6 +325,7 @@ ASLR = Protocol(
             "aslr_score",
             "Difficulty (Mens 0–5)",
             Kind.INTEGER,
+            client_label="How hard it was (0 = not at all, 5 = could not do it)",
             minimum=Decimal(0),
             maximum=Decimal(5),
             help="0 = not difficult at all, 5 = unable to do",
@@ -449,6 +456,7 @@ LUNGE = Protocol(
             "fppa_deg",
             "FPPA (valgus +)",
             Kind.DECIMAL,
+            client_label="Angle of the knee inward, seen from the front",
             unit="°",
             minimum=Decimal(-30),
             maximum=Decimal(40),
@@ -539,11 +547,18 @@ MODIFIED_THOMAS = Protocol(
         "Anderson): a screen only."
     ),
     fields=(
-        Field("thigh_above_horizontal", "Thigh above horizontal", Kind.BOOLEAN, primary=True),
+        Field(
+            "thigh_above_horizontal",
+            "Thigh above horizontal",
+            Kind.BOOLEAN,
+            primary=True,
+            client_label="Hanging thigh stayed above level",
+        ),
         Field(
             "knee_angle_deg",
             "Knee angle",
             Kind.DECIMAL,
+            client_label="Bend of the hanging knee",
             unit="°",
             minimum=Decimal(0),
             maximum=Decimal(180),
@@ -575,6 +590,7 @@ SINGLE_LEG_STANCE = Protocol(
             "pelvic_drop_cm",
             "Drop",
             Kind.DECIMAL,
+            client_label="How far the hip dropped",
             unit="cm",
             minimum=Decimal(0),
             maximum=Decimal(10),
@@ -583,6 +599,7 @@ SINGLE_LEG_STANCE = Protocol(
             "pelvic_tilt_deg",
             "Pelvic tilt (lifted side down +)",
             Kind.DECIMAL,
+            client_label="Tilt of the hips (lifted side lower: more than 0)",
             unit="°",
             minimum=Decimal(-20),
             maximum=Decimal(20),

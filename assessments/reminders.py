@@ -44,6 +44,7 @@ from assessments.models import (
     ReminderStatus,
 )
 from assessments.programs import plan_schedule
+from assessments.selectors import client_programs
 from clinic.models import Client
 from sessions.models import Appointment, AppointmentStatus
 from sessions.slots import local_to_utc
@@ -158,10 +159,13 @@ def reminders_for_plan_replace(*, plan: Plan, now: dt.datetime) -> int:
 def client_reminders_replace(*, client: Client, now: dt.datetime) -> int:
     """After the client changed their reminder time or time zone, stopped or restarted
     reminders; returns how many program reminders are now planned."""
-    plans = Plan.objects.filter(client=client, status=PlanStatus.APPROVED).select_related(
-        "client__user"
-    )
-    planned = sum(reminders_for_plan_replace(plan=plan, now=now) for plan in plans)
+    # Only the program the client follows has reminders: approving it stopped the earlier
+    # programs' ones, which must not come back here.
+    program = client_programs(client).select_related("client__user").first()
+    Reminder.objects.filter(
+        client=client, status=ReminderStatus.PENDING, kind__in=PROGRAM_KINDS
+    ).exclude(plan=program).update(status=ReminderStatus.CANCELLED)
+    planned = reminders_for_plan_replace(plan=program, now=now) if program else 0
     _, active = reminder_time_for(client)
     if not active:
         Reminder.objects.filter(

@@ -191,12 +191,28 @@ def plan_get_for_writer(*, writer: User, plan_uuid: UUID) -> Plan:
     return plan
 
 
+def client_programs(client: Client) -> QuerySet[Plan]:
+    """The client's approved plans, the one they follow first: the most recently approved
+    (approving a plan replaces the earlier program's reminders and emails; drafts and
+    superseded plans were never sent to the client)."""
+    return Plan.objects.filter(client=client, status=PlanStatus.APPROVED).order_by(
+        "-approved_at", "-pk"
+    )
+
+
 def plan_current_for_client(client: Client) -> Plan | None:
-    """The client's program: their most recently approved plan."""
+    """The program the client follows (see client_programs)."""
+    return client_programs(client).select_related("client__user", "clinician__user").first()
+
+
+def plan_waiting_for_client(client: Client) -> Plan | None:
+    """The plan of the client's latest assessment while it waits for approval. A newer
+    assessment's plan supersedes older drafts, so there is at most one; superseded plans are
+    history and never "waiting"."""
     return (
-        Plan.objects.select_related("client__user", "clinician__user")
-        .filter(client=client, status=PlanStatus.APPROVED)
-        .order_by("-approved_at")
+        Plan.objects.filter(client=client, status=PlanStatus.DRAFT)
+        .select_related("clinician__user")
+        .order_by("-assessment__completed_at", "-assessment_id")
         .first()
     )
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 from pygal.style import Style
 
-from assessments.findings import DEFAULT_THRESHOLDS, thresholds_with
+from assessments.findings import DEFAULT_THRESHOLDS, in_unit, thresholds_with
 from assessments.models import Assessment
 from assessments.programs import WeekAdherence
 
@@ -165,8 +165,7 @@ class Progress:
 def _number(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
-    text = format(Decimal(str(round(value, 1))).normalize(), "f")
-    return f"{text}{unit}" if unit == "°" else f"{text} {unit}"
+    return in_unit(format(Decimal(str(round(value, 1))).normalize(), "f"), unit)
 
 
 def _svg(chart: pygal.graph.graph.Graph, *, label: str) -> SafeString:

@@ -24,9 +24,11 @@ from assessments.models import (
     ResultValue,
 )
 from assessments.programs import WeekAdherence, plan_adherence, plan_phase_on
+from assessments.selectors import client_programs, plan_waiting_for_client
 from clinic.models import Client, Clinician, ClinicianNote, Consent, Intake, Role, User
 from dashboard.charts import CHARTED_FIELDS, Reading
 from sessions.models import Appointment, AppointmentStatus, RoomEvent
+from sessions.room import FINISHED
 from sessions.selectors import (
     LONGEST_BLOCKED_RANGE,
     appointments_visible_to,
@@ -52,7 +54,11 @@ class ClientRecord:
     appointments: list[Appointment]
     notes: list[ClinicianNote]
     assessments: list[Assessment] = field(default_factory=list)
+    # The program the client follows, whether it has started on their calendar, and a newer
+    # plan waiting for the clinician's approval.
     plan: Plan | None = None
+    plan_started: bool = False
+    plan_waiting: Plan | None = None
     plan_phase: PlanPhase | None = None
     adherence: list[WeekAdherence] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
@@ -67,6 +73,12 @@ class ClientRecord:
     def latest_assessment(self) -> Assessment | None:
         completed = [a for a in self.assessments if a.status == AssessmentStatus.COMPLETED]
         return completed[0] if completed else None
+
+
+def appointment_is_upcoming(appointment: Appointment, *, now: dt.datetime) -> bool:
+    """Still to come or going on for the client: not over as planned, and not finished early
+    (ended for both, cancelled, missed)."""
+    return appointment.ends_at > now and appointment.status not in FINISHED
 
 
 def client_appointments(client: Client) -> QuerySet[Appointment]:
@@ -109,21 +121,24 @@ def client_record_for_clinician(client: Client, *, now: dt.datetime) -> ClientRe
         .prefetch_related("findings")
         .order_by("-created_at")
     )
+    # The program the client follows, as their own program page shows it; a plan of a later
+    # assessment is shown beside it while it waits for approval.
     plan = (
-        Plan.objects.filter(client=client)
+        client_programs(client)
         .select_related("clinician__user", "client__user")
         .prefetch_related(
             Prefetch("phases", queryset=PlanPhase.objects.order_by("number")),
             Prefetch("phases__items", queryset=PlanItem.objects.select_related("exercise")),
         )
-        .order_by("-generated_at")
         .first()
     )
     phase = adherence = None
-    if plan is not None and plan.status == PlanStatus.APPROVED:
+    started = False
+    if plan is not None:
         today = now.astimezone(zoneinfo.ZoneInfo(client.time_zone)).date()
         phase = plan_phase_on(plan, today)
         adherence = plan_adherence(plan, today=today)
+        started = today >= plan.starts_on
     reminders = list(
         Reminder.objects.filter(
             client=client, status__in=[ReminderStatus.SENT, ReminderStatus.FAILED]
@@ -142,6 +157,8 @@ def client_record_for_clinician(client: Client, *, now: dt.datetime) -> ClientRe
         record,
         assessments=assessments,
         plan=plan,
+        plan_started=started,
+        plan_waiting=plan_waiting_for_client(client),
         plan_phase=phase,
         adherence=adherence or [],
         reminders=reminders,

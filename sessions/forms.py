@@ -108,16 +108,29 @@ class BookingDetailsForm(SlotStartForm):
     )
     date_of_birth = forms.DateField(widget=DateInput(attrs={"autocomplete": "bday"}))
     time_zone = TimeZoneField(help_text="Reminders and times are shown in this zone.")
+    # The intake's questions show every answer and none is chosen for the client: an answer
+    # left preselected would be recorded as theirs when they skip it.
     dominant_leg = forms.ChoiceField(
-        label="Which leg do you kick a ball with?", choices=DominantLeg.choices
+        label="Which leg do you kick a ball with?",
+        choices=DominantLeg.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose which leg you kick a ball with."},
     )
     emergency_contact_name = forms.CharField(label="Emergency contact name", max_length=150)
     emergency_contact_phone = forms.CharField(label="Emergency contact phone", max_length=32)
 
     knee_pain_side = forms.ChoiceField(
-        label="Which knee hurts?", choices=KneePainSide.choices, widget=forms.RadioSelect
+        label="Which knee hurts?",
+        choices=KneePainSide.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose which knee hurts."},
     )
-    pain_duration = forms.ChoiceField(label="How long has it hurt?", choices=PainDuration.choices)
+    pain_duration = forms.ChoiceField(
+        label="How long has it hurt?",
+        choices=PainDuration.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose how long it has hurt."},
+    )
     pain_now = forms.IntegerField(
         label="How much does it hurt today? (0 = no pain, 10 = worst imaginable)",
         min_value=0,

@@ -106,6 +106,7 @@ def appointment_email(
         "person": person,
         "time_zone": person.time_zone,
         "join_url": join_url(appointment),
+        "device_check_url": absolute(reverse("sessions:device_check")),
         "manage_url": manage_url(appointment) if recipient == ParticipantRole.CLIENT else "",
         "record_url": absolute(reverse("dashboard:client_record", args=[appointment.client.uuid])),
         "book_url": absolute(reverse("sessions:services")),

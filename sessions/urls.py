@@ -15,6 +15,7 @@ urlpatterns = [
         "appointments/manage/<str:token>/reschedule/", manage.reschedule, name="manage_reschedule"
     ),
     path("appointments/manage/<str:token>/cancel/", manage.cancel, name="manage_cancel"),
+    path("check-devices/", room.device_check, name="device_check"),
     path("appointments/<uuid:appointment_uuid>/join/", room.join, name="join"),
     path("appointments/<uuid:appointment_uuid>/room/admit/", room.admit, name="room_admit"),
     path("clinic/availability/", availability.availability, name="availability"),

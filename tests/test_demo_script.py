@@ -6,7 +6,11 @@ import shlex
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+from tests.smtp import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "scripts" / "demo"
@@ -84,3 +88,79 @@ def test_the_demo_installs_camera_measurement_unless_asked_not_to(tmp_path) -> N
     assert "manage.py runserver 127.0.0.1:8000" in calls[-1]
     calls = run_demo_with_stubs(tmp_path / "no-camera", DEMO_CAMERA="off")
     assert calls[0] == "scripts/install "
+
+
+def demo_server_environment(tmp_path: Path) -> dict[str, str]:
+    """The environment scripts/demo starts the web server with (from a stubbed run)."""
+    (tmp_path / "scripts").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    demo = tmp_path / "scripts" / "demo"
+    demo.write_text(DEMO.read_text())
+    demo.chmod(0o755)
+    recorded = tmp_path / "runserver.env"
+    for stub, script in (
+        ("scripts/install", ""),
+        (".venv/bin/celery", ""),
+        (".venv/bin/python", f'if [ "$2" = runserver ]; then env -0 > "{recorded}"; fi\n'),
+    ):
+        path = tmp_path / stub
+        path.write_text(f"#!/usr/bin/env bash\n{script}")
+        path.chmod(0o755)
+    subprocess.run(
+        [str(demo)],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    pairs = (entry.split("=", 1) for entry in recorded.read_text().split("\0") if entry)
+    return dict(pairs)
+
+
+def test_the_demo_shows_the_clinics_own_error_pages_and_serves_static_files(tmp_path) -> None:
+    environment = demo_server_environment(tmp_path / "stubbed")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "runserver", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={**environment, "TELEHEALTH_VAR_DIR": str(tmp_path / "var")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                get("/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the demo's web server did not start"
+                time.sleep(0.3)
+        status, page = get("/no-such-page/")
+        assert status == 404
+        assert "<h1>Page not found</h1>" in page
+        assert "URLconf" not in page  # not Django's debug page, which lists every URL
+        status, stylesheet = get("/static/css/app.css")
+        assert status == 200
+        assert ".field" in stylesheet
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()

@@ -212,6 +212,14 @@ class Addendum(models.Model):
     @property
     def correction(self) -> str:
         """ "Figure-4 (FABER), left, trial 1: knee height above the surface 17 cm → 14 cm"."""
+        return self._correction(for_client=False)
+
+    @property
+    def correction_for_client(self) -> str:
+        """The correction with the field named as on the client's results page."""
+        return self._correction(for_client=True)
+
+    def _correction(self, *, for_client: bool) -> str:
         protocol = PROTOCOLS.get(self.protocol)
         definition = protocol.field_or_none(self.field) if protocol else None
         if protocol is None or definition is None:
@@ -222,7 +230,8 @@ class Addendum(models.Model):
             )
         trial = f", trial {self.trial}" if definition.trials > 1 else ""
         return (
-            f"{protocol.name}, {self.side}{trial}: {definition.label.lower()} "
+            f"{protocol.name}, {self.side}{trial}: "
+            f"{(definition.label_for_client if for_client else definition.label).lower()} "
             f"{definition.display(self.previous_value)} → "
             f"{definition.display(self.corrected_value)}"
         )

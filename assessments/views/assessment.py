@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from assessments.findings import Target, scoring_text
+from assessments.findings import Target, finding_in_plain_words, scoring_text
 from assessments.forms import AddendumForm, addendum_choices
 from assessments.models import Assessment
 from assessments.pose.model import vision_unavailable
@@ -168,7 +168,11 @@ def _results_page(
     context = {
         "assessment": assessment,
         "steps": steps,
-        "findings": list(assessment.findings.all()),
+        # Clients read what each finding means in plain words; clinicians the clinical terms.
+        "findings": [
+            finding_in_plain_words(finding) if for_client else finding
+            for finding in assessment.findings.all()
+        ],
         "for_client": for_client,
         "is_writer": is_writer,
         "addenda": addenda,

@@ -13,7 +13,7 @@ from clinic.audit import RequestContext
 from clinic.forms import ClientProfileForm
 from clinic.permissions import client_required
 from clinic.services import client_profile_update, client_record_viewed
-from dashboard.selectors import client_for_user, client_record
+from dashboard.selectors import appointment_is_upcoming, client_for_user, client_record
 from sessions.links import manage_url
 from sessions.services import client_may_change
 
@@ -34,9 +34,9 @@ def my_care(request: HttpRequest) -> HttpResponse:
             "may_change": client_may_change(appointment, now=now),
         }
         for appointment in reversed(record.appointments)
-        if appointment.ends_at > now and not appointment.is_cancelled
+        if appointment_is_upcoming(appointment, now=now)
     ]
-    past = [a for a in record.appointments if a.ends_at <= now or a.is_cancelled]
+    past = [a for a in record.appointments if not appointment_is_upcoming(a, now=now)]
     return render(
         request,
         "dashboard/my_care.html",

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.audit import RequestContext
 from clinic.forms import time_zone_choices
-from clinic.models import Client, Clinician, ConsentKind, Role
+from clinic.models import Client, Clinician, ConsentKind, DominantLeg, Role
 from clinic.services import StaffEmailError, consent_document_current
 from sessions.forms import BookingDetailsForm, slot_start_clean
 from sessions.models import Appointment, Service
@@ -102,7 +102,10 @@ def _initial(request: HttpRequest, start: str) -> dict[str, object]:
             phone=client.phone,
             date_of_birth=client.date_of_birth,
             time_zone=client.user.time_zone,
-            dominant_leg=client.dominant_leg,
+            # "Not sure" is also the record's default when nobody asked: not an answer to show.
+            dominant_leg=(
+                client.dominant_leg if client.dominant_leg != DominantLeg.UNSURE else None
+            ),
             emergency_contact_name=client.emergency_contact_name,
             emergency_contact_phone=client.emergency_contact_phone,
         )

@@ -1,4 +1,4 @@
-"""The session room page, and letting the client in."""
+"""The session room page, letting the client in, and the device check before any session."""
 
 import zoneinfo
 from uuid import UUID
@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from clinic.models import Role
 from sessions.models import ParticipantRole
 from sessions.room import (
     RoomError,
@@ -40,6 +41,7 @@ def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
     if role is None or state != RoomState.OPEN:
         return render(request, "sessions/room_closed.html", context)
     peer = appointment.clinician.user if role == ParticipantRole.CLIENT else appointment.client.user
+    time_zone = zoneinfo.ZoneInfo(request.viewer_time_zone).key
     context["config"] = {
         "appointment": str(appointment.uuid),
         "role": role,
@@ -47,10 +49,13 @@ def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
         "admitUrl": reverse("sessions:room_admit", args=[appointment.uuid]),
         "peerName": peer.full_name,
         "title": f"{appointment.service.name} with {peer.full_name}",
+        # Chat times arriving live are written on the same clock as the page's, not the
+        # browser's (which may differ from the zone in the profile).
+        "timeZone": time_zone,
     }
     context["chat"] = appointment.chat_messages.select_related("sender")
     context["peer_name"] = peer.full_name
-    context["time_zone"] = zoneinfo.ZoneInfo(request.viewer_time_zone).key
+    context["time_zone"] = time_zone
     return render(request, "sessions/room.html", context)
 
 
@@ -74,3 +79,20 @@ def admit(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"admitted": True})
     return redirect("sessions:join", appointment_uuid=appointment.uuid)
+
+
+@require_GET
+def device_check(request: HttpRequest) -> HttpResponse:
+    """Camera, microphone and speakers, checked at any time without joining a room. Open to
+    everyone: the link in the booking email works before the client has signed in, and the
+    page holds nothing of anyone's."""
+    context = {}
+    if request.user.is_authenticated:
+        if request.user.role == Role.CLIENT:
+            context = {"back_url": reverse("dashboard:my_care"), "back_label": "Back to My care"}
+        else:
+            context = {
+                "back_url": reverse("dashboard:clinician_home"),
+                "back_label": "Back to your sessions",
+            }
+    return render(request, "sessions/device_check.html", context)

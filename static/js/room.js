@@ -6,6 +6,8 @@
 // WebSocket reconnects with backoff without touching the call; a failed connection restarts
 // ICE; reloading the page joins again without the device check.
 
+import { explainMediaError, fillPicker, levelMeter, mediaAvailable, openMedia } from "./devices.js";
+
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const room = document.getElementById("room");
 const $ = (id) => document.getElementById(id);
@@ -57,79 +59,19 @@ function show(step) {
 
 // --- Device check ----------------------------------------------------------------------------
 
-function explainMediaError(error) {
-  if (!window.isSecureContext || !navigator.mediaDevices) {
-    return "This page must be opened over a secure connection (an address starting with https://) or on localhost before the browser lets it use a camera.";
-  }
-  switch (error && error.name) {
-    case "NotAllowedError":
-    case "SecurityError":
-      return "Your browser blocked the camera and microphone for this page. Allow them (click the camera icon in the address bar, or check the browser's site settings) and reload the page.";
-    case "NotFoundError":
-    case "OverconstrainedError":
-      return "No camera or microphone was found. Plug one in, or choose another one below.";
-    case "NotReadableError":
-    case "AbortError":
-      return "Your camera or microphone is busy: another app or browser tab (for example another video call) is using it. Close that app, then try again.";
-    default:
-      return `The camera and microphone could not be started (${error && error.name ? error.name : "unknown error"}).`;
-  }
-}
-
-async function openMedia(cameraId, microphoneId) {
-  const audio = microphoneId ? { deviceId: { exact: microphoneId } } : true;
-  const video = cameraId ? { deviceId: { exact: cameraId } } : { width: { ideal: 1280 }, height: { ideal: 720 } };
-  try {
-    return await navigator.mediaDevices.getUserMedia({ audio, video });
-  } catch (error) {
-    if (error.name === "NotFoundError" || error.name === "NotReadableError") {
-      // Without a usable camera the session can still go ahead with sound only.
-      const stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
-      $("device-error").textContent = `${explainMediaError(error)} You can join with sound only.`;
-      $("device-error").hidden = false;
-      return stream;
-    }
-    throw error;
-  }
-}
-
-function fillPicker(select, devices, kind, currentId) {
-  select.replaceChildren();
-  devices
-    .filter((device) => device.kind === kind)
-    .forEach((device, index) => {
-      const option = new Option(device.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${index + 1}`, device.deviceId);
-      option.selected = device.deviceId === currentId;
-      select.append(option);
-    });
-}
-
 function showMicLevel(stream) {
   if (meterStop) meterStop();
-  const track = stream.getAudioTracks()[0];
-  if (!track || !window.AudioContext) return;
-  const context = new AudioContext();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 512;
-  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-  const samples = new Float32Array(analyser.fftSize);
-  const timer = setInterval(() => {
-    analyser.getFloatTimeDomainData(samples);
-    let peak = 0;
-    for (const sample of samples) peak = Math.max(peak, Math.abs(sample));
-    $("mic-level").value = Math.min(1, peak * 2);
-  }, 100);
-  meterStop = () => {
-    clearInterval(timer);
-    context.close();
+  const stop = levelMeter(stream, $("mic-level"));
+  meterStop = stop && (() => {
+    stop();
     meterStop = null;
-  };
+  });
 }
 
 async function startPreview() {
   $("device-error").hidden = true;
   $("join-button").disabled = true;
-  if (!window.isSecureContext || !navigator.mediaDevices) {
+  if (!mediaAvailable()) {
     $("device-error").textContent = explainMediaError(null);
     $("device-error").hidden = false;
     return false;
@@ -138,7 +80,12 @@ async function startPreview() {
   const microphoneId = $("microphone-select").value || null;
   if (localStream) localStream.getTracks().forEach((track) => track.stop());
   try {
-    localStream = await openMedia(cameraId, microphoneId);
+    const { stream, cameraProblem } = await openMedia(cameraId, microphoneId);
+    localStream = stream;
+    if (cameraProblem) {
+      $("device-error").textContent = `${cameraProblem} You can join with sound only.`;
+      $("device-error").hidden = false;
+    }
   } catch (error) {
     localStream = null;
     $("device-error").textContent = explainMediaError(error);
@@ -522,7 +469,12 @@ function showChat(frame) {
   name.textContent = frame.name;
   const time = document.createElement("time");
   time.dateTime = frame.sentAt;
-  time.textContent = new Date(frame.sentAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  time.textContent = new Date(frame.sentAt).toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZone: config.timeZone,
+  });
   const body = document.createElement("p");
   body.textContent = frame.body;
   item.append(name, " ", time, body);

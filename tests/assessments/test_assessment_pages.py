@@ -537,7 +537,7 @@ def test_the_client_reads_completed_results_and_findings_only(
     assert page.status_code == 200
     html = page.content.decode()
     assert "Your assessment results" in html
-    assert "Left ankle dorsiflexion restricted" in html
+    assert "Your left ankle does not bend as far as it should" in html
     assert "7 cm" in html
     assert "Private: guarded movement" not in html
     assert "data-key=" not in html
@@ -552,6 +552,88 @@ def test_the_client_reads_completed_results_and_findings_only(
     assert (
         as_client.post(reverse("assessments:complete", args=[assessment.uuid])).status_code == 403
     )
+
+
+class PageText(HTMLParser):
+    """The text of a page as people read it (no tags, attributes, scripts or styles)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.skipping += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.skipping -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def page_text(html: str) -> str:
+    parser = PageText()
+    parser.feed(html)
+    return " ".join(parser.parts)
+
+
+# Ben's first assessment in the demo clinic: most rules fire.
+FIRST_VISIT = {
+    "aslr.left.1.aslr_score": 2,
+    "aslr.right.1.aslr_score": 1,
+    "faber.left.1.faber_height_cm": 19,
+    "faber.right.1.faber_height_cm": 13,
+    "lunge.left.1.knee_position": "medial_to_big_toe",
+    "lunge.left.1.fppa_deg": 17,
+    "lunge.left.2.fppa_deg": 18.5,
+    "lunge.left.3.fppa_deg": 16,
+    "lunge.right.1.fppa_deg": 7,
+    "knee_to_wall.left.1.ktw_cm": 7.5,
+    "knee_to_wall.right.1.ktw_cm": 11,
+}
+
+
+def test_the_client_reads_plain_words_and_the_clinician_the_clinical_terms(
+    as_client, as_clinician, assessment, clinician
+) -> None:
+    record(assessment, clinician.user, FIRST_VISIT)
+    complete(assessment, clinician.user)
+    url = reverse("assessments:detail", args=[assessment.uuid])
+
+    for_client = as_client.get(url).content.decode()
+    for_clinician = as_clinician.get(url).content.decode()
+
+    client_findings = for_client.split('id="findings-heading"')[1].split('id="results-heading"')[0]
+    for plain in (
+        "Lifting your legs straight took some effort",
+        "Your left hip is stiffer in the figure-4 position",
+        "Your left knee moved inward in the lunge",
+        "Your left knee turned inward more than usual",
+        "Your left knee turned inward more than your right",
+        "Your left ankle is stiffer than your right",
+        "Your left ankle does not bend as far as it should",
+        "A stiff ankle can make the knee work harder.",
+    ):
+        assert plain in client_findings
+    # No clinical terms, statistics or thresholds in what the client reads.
+    text = page_text(for_client)
+    for jargon in ("FPPA", "Mean", "positive at", "valgus", "dorsiflexion", "Mens", "≥", "(<"):
+        assert jargon not in text, jargon
+    assert "How hard it was (0 = not at all, 5 = could not do it)" in for_client
+    assert "Angle of the knee inward, seen from the front" in for_client
+    # The clinician keeps them, with the values and thresholds.
+    for clinical in (
+        "Active straight leg raise positive",
+        "Difficulty score sum 3 of 10 (positive at 1 or more).",
+        "Mean FPPA 17.2° over 3 trials, above the men&#x27;s (sex not recorded) reference",
+        "Left ankle dorsiflexion restricted",
+        "Difficulty (Mens 0–5)",
+        "FPPA (valgus +)",
+    ):
+        assert clinical in for_clinician, clinical
+    assert "Lifting your legs straight" not in for_clinician
 
 
 @pytest.mark.parametrize("persona", ["as_other_client", "as_other_clinician"])

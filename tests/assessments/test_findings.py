@@ -8,9 +8,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from assessments.findings import (
     DEFAULT_THRESHOLDS,
+    PLAIN_WORDS,
     RULES,
     Context,
     Target,
+    finding_in_plain_words,
     findings_derive,
     thresholds_with,
 )
@@ -200,7 +202,23 @@ def test_a_mean_fppa_just_above_the_reference_is_not_rounded_down_to_it() -> Non
     trials = {f"lunge.left.{t}.fppa_deg": v for t, v in ((1, 18.5), (2, 18.7), (3, 18.7))}
     findings = keyed(derive(trials, sex="female"))
     assert "fppa_high:left" in findings
-    assert "Mean FPPA 18.63° over 3 trial(s)" in findings["fppa_high:left"].detail
+    assert "Mean FPPA 18.63° over 3 trials" in findings["fppa_high:left"].detail
+
+
+def test_counts_are_written_in_the_singular_for_one() -> None:
+    findings = keyed(
+        derive(
+            {
+                "aslr.left.1.aslr_score": 1,
+                "aslr.right.1.aslr_score": 3,
+                "lunge.left.1.fppa_deg": 20,
+            }
+        )
+    )
+    assert findings["aslr_asymmetry:right"].detail == (
+        "Right 3 points, left 1 point: a difference of 2 points (≥ 2 points)."
+    )
+    assert "Mean FPPA 20° over 1 trial, above" in findings["fppa_high:left"].detail
 
 
 def test_a_difference_just_above_the_threshold_is_shown_with_the_precision_that_shows_it() -> None:
@@ -431,3 +449,26 @@ def test_no_results_find_nothing() -> None:
 def test_cleared_values_are_ignored() -> None:
     values = {ValueAddress("faber", "left", 1, "faber_height_cm"): None}
     assert findings_derive(values, context=Context()) == []
+
+
+def test_every_finding_has_plain_words_for_the_client() -> None:
+    # The cases of PROTOCOLS.md, and the tests they leave out.
+    more = {
+        "knee_to_wall.left.1.ktw_cm": 7,
+        "knee_to_wall.right.1.ktw_cm": 11,
+        "modified_thomas.left.1.thigh_above_horizontal": True,
+        "modified_thomas.left.1.knee_angle_deg": 50,
+    }
+    found = {
+        finding.identity: finding
+        for values in [*(values for _, values, _ in CASES), more]
+        for finding in derive(values)
+    }
+    assert {finding.key for finding in found.values()} == set(PLAIN_WORDS)
+    for finding in found.values():
+        plain = finding_in_plain_words(finding)
+        assert plain.identity == finding.identity
+        assert plain.title != finding.title
+        assert "{" not in plain.title + plain.detail
+        if finding.side:
+            assert finding.side in plain.title

@@ -257,6 +257,35 @@ def test_the_client_ticks_off_exercises_and_rates_pain(as_client, approved, time
     assert "not part of your program" in response.content.decode()
 
 
+def test_the_program_says_it_starts_until_it_has_started_on_the_clients_clock(
+    as_client, as_clinician, client_record, clinician, library, appointment, time_machine
+) -> None:
+    client_record.user.time_zone = "America/Los_Angeles"
+    client_record.user.save(update_fields=["time_zone"])
+    # Approved at 05:00 on 10 June in Los Angeles: the program starts on 11 June there.
+    plan = make_plan(
+        client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS, approve_at=APPROVED
+    )
+    assert plan.starts_on == dt.date(2026, 6, 11)
+
+    def pages() -> tuple[str, str]:
+        own = as_client.get(reverse("assessments:program")).content.decode()
+        record = as_clinician.get(reverse("dashboard:client_record", args=[client_record.uuid]))
+        return own, record.content.decode()
+
+    # 05:00 UTC on 11 June is 22:00 on 10 June in Los Angeles (summer time, UTC-7).
+    time_machine.move_to(dt.datetime(2026, 6, 11, 5, tzinfo=dt.UTC), tick=False)
+    own, record = pages()
+    assert "Starts Thursday 11 June 2026" in own
+    assert "Started" not in own
+    assert "· starts 11 Jun 2026" in record
+    # 07:00 UTC is midnight there: the first day has begun.
+    time_machine.move_to(dt.datetime(2026, 6, 11, 7, tzinfo=dt.UTC), tick=False)
+    own, record = pages()
+    assert "Started Thursday 11 June 2026" in own
+    assert "· started 11 Jun 2026" in record
+
+
 def test_another_client_cannot_log_into_someone_elses_program(
     as_other_client, approved, time_machine
 ) -> None:

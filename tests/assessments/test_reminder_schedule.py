@@ -209,6 +209,13 @@ def test_a_new_program_stops_the_old_ones_reminders(clinician) -> None:
     )
     assert not Reminder.objects.filter(plan=old, status=ReminderStatus.PENDING).exists()
     assert Reminder.objects.filter(plan=new, status=ReminderStatus.PENDING).exists()
+    # Nor do they come back when the client changes their reminder time or stops and
+    # restarts them: only the program they follow has reminders.
+    reminder_time_set(client=client, local_time=dt.time(18, 30), now=utc(2026, 7, 2, 9))
+    reminders_stop(client=client, now=utc(2026, 7, 2, 10))
+    reminders_restart(client=client, now=utc(2026, 7, 2, 11))
+    assert not Reminder.objects.filter(plan=old, status=ReminderStatus.PENDING).exists()
+    assert Reminder.objects.filter(plan=new, status=ReminderStatus.PENDING).exists()
 
 
 # --- Appointment reminders --------------------------------------------------------------------

@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from assessments.models import (
     Assessment,
+    PlanStatus,
     PracticeLog,
     Reminder,
     ReminderKind,
     ReminderStatus,
     ResultValue,
 )
-from assessments.programs import plan_approve
+from assessments.programs import plan_approve, plan_generate
 from clinic.audit import SYSTEM
 from clinic.models import KneePainSide, PainDuration
 from clinic.services import intake_submit
@@ -286,6 +287,63 @@ def test_the_client_page_shows_the_whole_story(
     assert "Client: joined" in events
 
 
+def program_section(http, client) -> str:
+    html = http.get(reverse("dashboard:client_record", args=[client.uuid])).content.decode()
+    return html.split('id="plan-heading"')[1].split('id="progress-heading"')[0]
+
+
+def test_the_client_page_shows_the_program_followed_not_a_late_superseded_plan(
+    as_clinician, client_record, clinician, appointment, library, time_machine
+) -> None:
+    # Ana's first assessment's plan was never proposed then (the queue was down); her second
+    # assessment's plan was approved and she follows it.
+    time_machine.move_to(dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC), tick=False)
+    first = completed_assessment(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+    time_machine.move_to(dt.datetime(2026, 6, 15, 10, tzinfo=dt.UTC), tick=False)
+    program = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=dt.datetime(2026, 6, 15, 11, tzinfo=dt.UTC),
+    )
+    # The first one's plan is proposed at last: older than the program, superseded at once.
+    time_machine.move_to(dt.datetime(2026, 6, 20, 10, tzinfo=dt.UTC), tick=False)
+    late = plan_generate(assessment_id=first.pk, now=timezone.now())
+    assert late.status == PlanStatus.SUPERSEDED
+
+    section = program_section(as_clinician, client_record)
+
+    assert f'href="{reverse("assessments:plan", args=[program.uuid])}"' in section
+    assert "Program from Maya Okafor" in section
+    assert "started 16 Jun 2026" in section
+    assert reverse("assessments:plan", args=[late.uuid]) not in section
+    assert "waiting for approval" not in section
+
+
+def test_a_newer_plan_waiting_for_approval_is_shown_beside_the_program_followed(
+    as_clinician, client_record, clinician, appointment, library, time_machine
+) -> None:
+    time_machine.move_to(dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC), tick=False)
+    program = make_plan(
+        client=client_record,
+        clinician=clinician,
+        values=ANKLE_AND_VALGUS,
+        approve_at=dt.datetime(2026, 6, 1, 11, tzinfo=dt.UTC),
+    )
+    # Reassessed on day 16 of the program, in its third week.
+    time_machine.move_to(dt.datetime(2026, 6, 17, 10, tzinfo=dt.UTC), tick=False)
+    draft = make_plan(client=client_record, clinician=clinician, values=ANKLE_AND_VALGUS)
+
+    section = program_section(as_clinician, client_record)
+
+    # Ana still follows the approved program until Maya approves the new plan.
+    follows, waiting = section.split("waiting for approval")
+    assert f'href="{reverse("assessments:plan", args=[program.uuid])}"' in follows
+    assert "now in phase 2: <strong>Activate</strong>" in follows
+    assert f'href="{reverse("assessments:plan", args=[draft.uuid])}"' in section
+    assert "proposed 17 Jun 2026" in waiting
+
+
 def test_the_client_page_shows_the_intake_answers_and_the_red_flag(
     as_clinician, client_record, appointment
 ) -> None:
@@ -388,6 +446,22 @@ def test_charts_for_several_assessments(as_clinician, client_record, with_histor
         assert words in faber
     # The threshold is drawn: a line at 4 for both assessments, dashed.
     assert "stroke-dasharray:12,6" in faber
+
+
+def test_a_chart_counts_one_point_in_the_singular(
+    as_clinician, client_record, clinician, appointment, library
+) -> None:
+    make_plan(
+        client=client_record,
+        clinician=clinician,
+        values={"aslr.left.1.aslr_score": 2, "aslr.right.1.aslr_score": 1},
+    )
+    html = as_clinician.get(
+        reverse("dashboard:client_record", args=[client_record.uuid])
+    ).content.decode()
+    aslr = html.split('id="chart-aslr-aslr_score"')[1].split("</figure>")[0]
+    assert "<td>2 points</td><td>1 point</td><td>1 point</td>" in aslr
+    assert "a difference of 2 points" in aslr
 
 
 def test_charts_for_one_assessment_and_none(
@@ -608,3 +682,48 @@ def test_a_sessions_room_events_run_the_same_queries_however_many(
     for kind in (RoomEventKind.ADMITTED, RoomEventKind.CONNECTED, RoomEventKind.LEFT) * 5:
         RoomEvent.objects.create(appointment=appointment, kind=kind, at=timezone.now())
     assert len(queries(as_clinician, url)) == len(before)
+
+
+# --- The client's own page ----------------------------------------------------------------------
+
+
+def test_a_session_that_ended_early_is_no_longer_upcoming(
+    as_client, service, clinician, other_clinician, client_record, time_machine
+) -> None:
+    now = dt.datetime(2026, 6, 8, 9, 30, tzinfo=dt.UTC)
+    time_machine.move_to(now, tick=False)
+
+    def session(hour: int, status: AppointmentStatus, with_clinician=clinician) -> None:
+        factories.make_appointment(
+            service=service,
+            clinician=with_clinician,
+            client=client_record,
+            starts_at=dt.datetime(2026, 6, 8, hour, tzinfo=dt.UTC),
+            status=status,
+        )
+
+    # 45-minute sessions: the two at 09:00 would end after 09:30 as planned.
+    session(9, AppointmentStatus.COMPLETED)  # ended early, for both
+    session(9, AppointmentStatus.IN_PROGRESS, other_clinician)  # still going on
+    session(10, AppointmentStatus.CONFIRMED)
+    session(11, AppointmentStatus.CANCELLED)
+
+    html = as_client.get(reverse("dashboard:my_care")).content.decode()
+
+    upcoming = html.split('id="upcoming-heading"')[1].split('id="program-heading"')[0]
+    past = html.split('id="past-heading"')[1]
+    # Times on Ana's clock (London, summer time).
+    assert re.findall(r"Monday 8 June 2026, (\d\d:\d\d)", upcoming) == ["10:00", "11:00"]
+    assert "with Sam Rivera" in upcoming
+    assert "8 Jun 2026, 10:00: Virtual assessment with Maya Okafor (completed)" in past
+    assert "8 Jun 2026, 12:00: Virtual assessment with Maya Okafor (cancelled)" in past
+
+
+def test_the_clients_page_offers_the_device_check_at_any_time(as_client, client_record) -> None:
+    # No appointment at all: the check is there all the same.
+    html = as_client.get(reverse("dashboard:my_care")).content.decode()
+
+    check = reverse("sessions:device_check")
+    assert f'<a href="{check}">Check your camera, microphone and speakers</a>' in html
+    page = as_client.get(check).content.decode()
+    assert f'<a href="{reverse("dashboard:my_care")}">Back to My care</a>' in page

@@ -16,12 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import icalendar
 import pytest
-from playwright.sync_api import BrowserContext, Page, Response, expect
+from playwright.sync_api import BrowserContext, Locator, Page, Response, expect
 
 from clinic.models import Client, Consent, ConsentKind
 from sessions.models import Appointment, AppointmentStatus
 from tests import factories
 from tests.celery_worker import CeleryWorker
+from tests.e2e.devices import check_devices
 from tests.smtp import Inbox
 
 SERVICE = "Virtual knee assessment"
@@ -108,14 +109,23 @@ def fill_details(page: Page, *, full_name: str, email: str, zone: zoneinfo.ZoneI
     page.get_by_label("Date of birth").fill("1988-04-02")
     # Preselected from the zone the slot page was shown in.
     expect(page.get_by_label("Time zone")).to_have_value(zone.key)
-    page.get_by_label("Which leg do you kick a ball with?").select_option("right")
     page.get_by_label("Emergency contact name").fill("Rui Silva")
     page.get_by_label("Emergency contact phone").fill("+1 212 555 0199")
-    page.get_by_label("Left knee").check()
-    page.get_by_label("How long has it hurt?").select_option("6_to_12_weeks")
     page.get_by_label("How much does it hurt today?").fill("6")
     page.get_by_label("Stairs").check()
     page.get_by_label("I have read and accept the telehealth consent").check()
+    answer_the_questions(page)
+
+
+def question(page: Page, legend: str) -> Locator:
+    return page.get_by_role("group", name=legend)
+
+
+def answer_the_questions(page: Page) -> None:
+    """The intake's questions, which have no answer until the client chooses one."""
+    question(page, "Which leg do you kick a ball with?").get_by_label("Right").check()
+    question(page, "Which knee hurts?").get_by_label("Left knee").check()
+    question(page, "How long has it hurt?").get_by_label("6 weeks to 3 months").check()
 
 
 def book(page: Page, *, start: dt.datetime, zone: zoneinfo.ZoneInfo, email: str) -> str:
@@ -241,6 +251,14 @@ def test_book_reschedule_and_cancel_online(
         assert join_link in booked.text
         assert f'href="{join_link}"' in booked.html
         manage = manage_link(booked, site_url)
+        # The email's device check opens without signing in, and joins no room.
+        [check] = [url for url in re.findall(r"https?://[^\s\"<>]+", booked.text) if "check" in url]
+        assert check == f"{site_url}/check-devices/"
+        assert f'href="{check}"' in booked.html
+        devices = context.new_page()
+        devices.goto(check)
+        check_devices(devices)
+        devices.close()
         told = read_invitation(only(inbox.wait_for(1, to=CLINICIAN_EMAIL), "New booking:"))
         assert (told.method, told.sequence, told.uid) == ("REQUEST", 0, uid)
         assert "Ana Silva" in told.text
@@ -316,6 +334,72 @@ def test_book_reschedule_and_cancel_online(
     assert intake.aggravating_activities == ["stairs"]
     kinds = Consent.objects.filter(client=client).values_list("document__kind", flat=True)
     assert list(kinds) == [ConsentKind.TELEHEALTH]
+
+
+QUESTIONS = {
+    "Which leg do you kick a ball with?": "Choose which leg you kick a ball with.",
+    "Which knee hurts?": "Choose which knee hurts.",
+    "How long has it hurt?": "Choose how long it has hurt.",
+}
+
+
+@pytest.mark.e2e
+def test_the_intake_makes_the_client_choose_each_answer(
+    bookable: None, site_url: str, open_browser: OpenBrowser
+) -> None:
+    email = "chloe.martin@example.org"
+    with open_browser(timezone_id="Europe/London") as context:
+        page = first_page(context)
+        page.goto(f"{site_url}/book/")
+        choose_service_and_clinician(page)
+        start = pick_time(page, day=2, clock="10:00", zone=LONDON)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your details")
+        # Nothing is answered for the client.
+        for legend in QUESTIONS:
+            answers = question(page, legend).get_by_role("radio")
+            expect(answers).not_to_have_count(0)
+            for answer in answers.all():
+                expect(answer).not_to_be_checked()
+        # Each group's question reads above its answers, where it starts.
+        worse = question(page, "What makes it worse?")
+        legend = worse.locator("legend").bounding_box()
+        first = worse.get_by_label("Stairs").bounding_box()
+        assert legend is not None
+        assert first is not None
+        assert legend["y"] + legend["height"] <= first["y"], (legend, first)
+        assert abs(legend["x"] - first["x"]) < 8, (legend, first)
+
+        # Chloe fills in the rest and skips the questions.
+        page.get_by_label("Full name").fill("Chloe Martin")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Date of birth").fill("1991-11-23")
+        page.get_by_label("Emergency contact name").fill("Paul Martin")
+        page.get_by_label("Emergency contact phone").fill("+44 20 7946 0002")
+        page.get_by_label("How much does it hurt today?").fill("3")
+        page.get_by_label("I have read and accept the telehealth consent").check()
+        page.get_by_role("button", name="Book this time").click()
+
+        expect(page.get_by_role("alert").first).to_contain_text(
+            "Please correct the 3 highlighted answers below."
+        )
+        for legend, message in QUESTIONS.items():
+            group = question(page, legend)
+            expect(group.locator(".error")).to_have_text(message)
+            # Screen readers hear the message with the question.
+            described = group.get_attribute("aria-describedby")
+            assert described is not None
+            expect(page.locator(f"#{described}")).to_have_text(message)
+        expect(page.get_by_label("Full name")).to_have_value("Chloe Martin")
+        expect(page.get_by_label("How much does it hurt today?")).to_have_value("3")
+
+        answer_the_questions(page)
+        page.get_by_label("I have read and accept the telehealth consent").check()
+        book(page, start=start, zone=LONDON, email=email)
+
+    client = Client.objects.get(user__email=email)
+    assert client.dominant_leg == "right"
+    intake = client.intakes.get()
+    assert (intake.knee_pain_side, intake.pain_duration) == ("left", "6_to_12_weeks")
 
 
 @pytest.mark.e2e

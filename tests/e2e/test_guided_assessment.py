@@ -425,7 +425,11 @@ def test_the_assessment_is_completed_after_the_call(
         hers = ana.new_page()
         hers.goto(f"{url}{results_url}")
         expect(hers.get_by_role("heading", level=1)).to_have_text("Your assessment results")
-        expect(hers.locator("main")).to_contain_text("Right ankle dorsiflexion restricted")
+        # In plain words: the clinical terms are for clinicians.
+        expect(hers.locator("main")).to_contain_text(
+            "Your right ankle does not bend as far as it should"
+        )
+        expect(hers.locator("main")).not_to_contain_text("dorsiflexion")
 
     assessment.refresh_from_db()
     assert assessment.status == AssessmentStatus.COMPLETED

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import re
 import time
+import zoneinfo
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -544,6 +545,42 @@ def test_reloading_during_the_call_rejoins_it_without_the_device_check(
     events = room_events(room.uuid)
     assert events.count((ParticipantRole.CLIENT, RoomEventKind.JOINED)) == 2, events
     assert events.count((ParticipantRole.CLIENT, RoomEventKind.CONNECTED)) == 2, events
+
+
+@pytest.mark.e2e
+def test_chat_times_are_on_the_profiles_clock_whatever_the_browsers(
+    room: Room, clinician, launch_browser: LaunchBrowser
+) -> None:
+    # Maya's profile says New York; her laptop's clock is still on Tokyo time.
+    clinician.user.time_zone = "America/New_York"
+    clinician.user.save(update_fields=["time_zone"])
+    with launch_browser(args=ARGS) as browser:
+        context = browser.new_context(timezone_id="Asia/Tokyo")
+        context.add_cookies(
+            [{"name": "sessionid", "value": room.clinician_session, "url": room.server.url}]
+        )
+        page = open_room(context, room)
+        assert page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone") == (
+            "Asia/Tokyo"
+        )
+        pass_device_check(page, "Open the room")
+        expect(page.locator("#room")).to_have_attribute("data-step", "call")
+        page.locator("#chat-input").fill("Set up the camera side-on, please.")
+        page.locator("#chat-input").press("Enter")
+        line = page.locator("#chat-log li").filter(has_text="Set up the camera side-on")
+        expect(line).to_have_count(1)
+        live = line.locator("time").text_content()
+        # Loaded again, the page shows the kept message as the server writes it.
+        page.reload()
+        expect(page.locator("#room")).to_have_attribute("data-step", "call")
+        kept = line.locator("time").text_content()
+        # And the room's header gives the appointment on the same clock.
+        header = page.locator("#room .meta").first.text_content()
+
+    [message] = ChatMessage.objects.filter(appointment__uuid=room.uuid)
+    new_york = message.sent_at.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+    assert (live, kept) == (f"{new_york:%H:%M}", f"{new_york:%H:%M}")
+    assert "(America/New_York)" in header
 
 
 @pytest.mark.e2e

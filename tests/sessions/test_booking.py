@@ -1,6 +1,7 @@
 """Booking through the pages: the happy path, a taken slot, and bad input."""
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
@@ -354,6 +355,59 @@ def test_bad_answers_get_a_clear_message_and_keep_the_rest(
     assert not User.objects.filter(email="carla@example.org").exists()
 
 
+def test_the_intake_preselects_no_answer_the_client_must_give(
+    as_stranger, service, clinician
+) -> None:
+    form = as_stranger.get(details_url(service, clinician, TEN_AM_LONDON)).text
+
+    for name in ("dominant_leg", "knee_pain_side", "pain_duration"):
+        # Every answer shown to choose from, none chosen.
+        assert len(re.findall(rf'<input type="radio" name="{name}"', form)) >= 3, name
+        assert checked_answer(form, name) == [], name
+    assert "<select" not in form.split('name="dominant_leg"')[0].split('name="time_zone"')[1]
+
+
+def checked_answer(form: str, name: str) -> list[str]:
+    tags = re.findall(rf'<input type="radio" name="{name}"[^>]*>', form)
+    return [re.findall(r'value="([^"]*)"', tag)[0] for tag in tags if " checked" in tag]
+
+
+@pytest.mark.parametrize(("on_record", "checked"), [("left", ["left"]), ("unsure", [])])
+def test_a_signed_in_client_finds_the_leg_they_gave_before_but_not_the_records_default(
+    as_client, client_record, service, clinician, on_record: str, checked: list[str]
+) -> None:
+    # "Not sure" is also what a record holds when nobody asked (the model's default).
+    client_record.dominant_leg = on_record
+    client_record.save(update_fields=["dominant_leg"])
+
+    form = as_client.get(details_url(service, clinician, TEN_AM_LONDON)).text
+
+    assert checked_answer(form, "dominant_leg") == checked
+
+
+@pytest.mark.parametrize(
+    ("skipped", "message"),
+    [
+        ("dominant_leg", "Choose which leg you kick a ball with."),
+        ("knee_pain_side", "Choose which knee hurts."),
+        ("pain_duration", "Choose how long it has hurt."),
+    ],
+)
+def test_an_intake_question_left_unanswered_is_asked_again_with_the_rest_kept(
+    as_stranger, service, clinician, skipped: str, message: str
+) -> None:
+    response = as_stranger.post(
+        details_url(service, clinician), booking_data(TEN_AM_LONDON, **{skipped: None})
+    )
+
+    assert response.status_code == 400
+    # The message sits in the question's own group, which points screen readers to it.
+    group = response.text.split(f'aria-describedby="id_{skipped}_error"')[1].split("</fieldset>")[0]
+    assert f'<p class="error" id="id_{skipped}_error">{message}</p>' in group
+    assert "Sprained left ankle in 2021" in response.text
+    assert not Appointment.objects.exists()
+
+
 @pytest.mark.parametrize(
     "query",
     ["start=garbage", "start=2026-13-45T10:00:00Z", "start=2026-06-08T10:00:00", ""],
@@ -426,8 +480,12 @@ def test_the_confirmation_page_is_only_for_the_browser_that_booked(
 ) -> None:
     response = as_stranger.post(details_url(service, clinician), booking_data(TEN_AM_LONDON))
 
-    assert as_stranger.get(response["Location"]).status_code == 200
+    confirmation = as_stranger.get(response["Location"])
+    assert confirmation.status_code == 200
     assert as_client.get(response["Location"]).status_code == 404
+    # The devices can be checked from there at once, before signing in.
+    check = reverse("sessions:device_check")
+    assert f'<a href="{check}">Check your camera, microphone and speakers</a>' in confirmation.text
 
 
 def test_the_slot_page_runs_the_same_queries_however_many_appointments_exist(

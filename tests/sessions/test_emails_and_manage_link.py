@@ -124,6 +124,26 @@ def test_every_link_in_the_email_works(booked, inbox, as_stranger) -> None:
             assert response["Location"].startswith("/login/?next=")
 
 
+def test_the_email_offers_a_device_check_that_opens_without_signing_in(
+    booked, inbox, as_stranger
+) -> None:
+    [message] = inbox.to("carla@example.org")
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+
+    [link] = [url for url in links_in(text) if "check" in url]
+    assert link == "http://localhost:8000/check-devices/"
+    assert f'href="{link}"' in html
+    assert "Check your camera, microphone and speakers" in html
+    page = as_stranger.get(path_of(link))
+    assert page.status_code == 200
+    assert "<h1>Check your camera, microphone and speakers</h1>" in page.text
+    assert 'src="/static/js/device_check.js" type="module"' in page.text
+    # A check only: no room, no socket, nothing of the appointment.
+    assert "/ws/" not in page.text
+    assert str(booked.uuid) not in page.text
+
+
 def test_rescheduling_by_link_moves_the_appointment_and_updates_calendars(
     booked, inbox, as_stranger, django_capture_on_commit_callbacks
 ) -> None:

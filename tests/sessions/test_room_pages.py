@@ -64,6 +64,7 @@ def test_participants_get_the_room_with_their_role(soon, as_client, as_clinician
         "admitUrl": reverse("sessions:room_admit", args=[soon.uuid]),
         "peerName": "Maya Okafor",
         "title": "Virtual assessment with Maya Okafor",
+        "timeZone": "Europe/London",
     }
     assert room_config(clinician_page)["role"] == "clinician"
     assert "End session for both" in clinician_page.text
@@ -88,6 +89,9 @@ def test_before_the_window_the_page_says_when_the_room_opens(
     assert "Tuesday 9 June" in response.text
     assert "1\xa0hour, 45\xa0minutes from now" in response.text
     assert "room-config" not in response.text
+    # Meanwhile the devices can be checked.
+    check = reverse("sessions:device_check")
+    assert f'<a href="{check}">check your camera, microphone and speakers</a>' in response.text
 
 
 def test_after_the_window_the_page_says_the_room_closed(soon, as_client) -> None:

@@ -1,5 +1,6 @@
-"""Give the demo clinic some history: assessments, findings, a program under way and a plan
-waiting for approval. Run after load_demo_clinic (scripts/demo does); safe to run again."""
+"""Give the demo clinic some history: assessments, findings, a program under way (after an
+earlier one) and a plan waiting for approval. Run after load_demo_clinic (scripts/demo does);
+safe to run again."""
 
 import datetime as dt
 import random
@@ -74,12 +75,16 @@ class Command(BaseCommand):
             raise CommandError("Load the demo clinic first: manage.py load_demo_clinic")
         with transaction.atomic():
             if not ben.assessments.exists():
-                self._assess(ben, maya, BEN_FIRST, now - dt.timedelta(days=42))
-                second = self._assess(ben, maya, BEN_SECOND, now - dt.timedelta(days=12))
-                plan = plan_generate(assessment_id=second.pk, now=second.completed_at)
-                plan = plan_approve(
-                    plan=plan, actor=maya.user, context=SYSTEM, now=second.completed_at
-                )
+                # Each assessment gets its plan when it is completed, as the plan task would
+                # have done then (left to the worker, the first one's would be proposed today,
+                # superseded at once by the program he follows). Maya approved both: the second
+                # program replaced the first.
+                for values, days_ago in ((BEN_FIRST, 42), (BEN_SECOND, 12)):
+                    assessment = self._assess(ben, maya, values, now - dt.timedelta(days=days_ago))
+                    plan = plan_generate(assessment_id=assessment.pk, now=assessment.completed_at)
+                    plan = plan_approve(
+                        plan=plan, actor=maya.user, context=SYSTEM, now=assessment.completed_at
+                    )
                 # Reminders from now on only: the demo's past is not to be sent.
                 reminders_for_plan_replace(plan=plan, now=now)
                 self._practice(plan, now)
