@@ -17,6 +17,7 @@ from sessions.links import manage_token_appointment_uuid
 from sessions.models import Appointment
 from sessions.services import (
     BookingError,
+    SlotNotOffered,
     SlotUnavailable,
     appointment_cancel,
     appointment_reschedule,
@@ -115,7 +116,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
                     by_client=True,
                     context=RequestContext.from_request(request),
                 )
-            except SlotUnavailable as problem:
+            except (SlotUnavailable, SlotNotOffered) as problem:
                 error, status = problem.message, problem.status
             except BookingError as problem:
                 messages.error(request, problem.message)
