@@ -5,7 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.audit import RequestContext, audit_record
@@ -204,6 +205,18 @@ def client_may_change(appointment: Appointment, *, now: dt.datetime) -> bool:
     return appointment.status == AppointmentStatus.CONFIRMED and now <= change_deadline(appointment)
 
 
+def _bound_lock_waits() -> None:
+    """Until the transaction ends, a lock not granted within BOOKING_LOCK_TIMEOUT_MS fails the
+    statement (LockNotAvailable) instead of waiting on, holding a pooled connection: the
+    visitor is told the clinic is busy (telehealth/unavailable.py) and nothing is saved."""
+    if connection.vendor == "postgresql" and settings.BOOKING_LOCK_TIMEOUT_MS > 0:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                [f"{settings.BOOKING_LOCK_TIMEOUT_MS}ms"],
+            )
+
+
 def _lock_schedule(clinician: Clinician) -> None:
     """Serialize changes to one clinician's bookings until the transaction ends.
 
@@ -212,10 +225,12 @@ def _lock_schedule(clinician: Clinician) -> None:
     are locked before appointments everywhere, so lock order is always the same. (SQLite's
     write transactions are already serialized: select_for_update is a no-op there.)
     """
+    _bound_lock_waits()
     Clinician.objects.select_for_update().filter(pk=clinician.pk).exists()
 
 
 def _lock(appointment: Appointment) -> Appointment:
+    _bound_lock_waits()
     return (
         Appointment.objects.select_for_update(of=("self",))
         .select_related("service", "clinician__user", "client__user")
