@@ -275,6 +275,7 @@ def appointment_reschedule(
             now=now,
             exclude_appointment_id=appointment.pk,
         )
+        previous_starts_at = appointment.starts_at
         for name, value in appointment.service.appointment_times(starts_at).items():
             setattr(appointment, name, value)
         appointment.sequence += 1
@@ -294,7 +295,12 @@ def appointment_reschedule(
             context=context,
             changes=["starts_at", "ends_at"],
         )
-        appointment_emails_queue(appointment, event=AppointmentEvent.RESCHEDULED, now=now)
+        appointment_emails_queue(
+            appointment,
+            event=AppointmentEvent.RESCHEDULED,
+            now=now,
+            previous_starts_at=previous_starts_at,
+        )
     return appointment
 
 

@@ -165,7 +165,7 @@ def test_a_reschedule_refused_by_the_constraint_keeps_the_old_time(
 
         response = as_stranger.post(
             reverse("sessions:manage_reschedule", args=[manage_token(mine)]),
-            {"start": iso(tuesday + dt.timedelta(hours=2, minutes=15))},
+            {"start": iso(tuesday + dt.timedelta(hours=2, minutes=15)), "confirm": "yes"},
         )
 
     assert response.status_code == 409
