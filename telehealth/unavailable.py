@@ -99,8 +99,13 @@ def unavailable_response(request: HttpRequest, cause: Cause) -> HttpResponse:
     the database: a page of its own, not the site's layout, which shows who is signed in."""
     retry_after = cause.retry_after or settings.BUSY_RETRY_AFTER_SECONDS
     if _wants_json(request):
+        # The site's JSON errors carry the sentence to show in "error" (as the snapshot upload
+        # and the room's admit do).
         response: HttpResponse = JsonResponse(
-            {"error": "unavailable", "message": cause.message, "retry_after": retry_after},
+            {
+                "error": f"{cause.message} Please try again in about {retry_after} seconds.",
+                "retry_after": retry_after,
+            },
             status=503,
         )
     else:
