@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -38,6 +39,8 @@ from bench.support import (  # noqa: E402
     code_version,
     cpu_model,
     database_name,
+    database_url_for_server,
+    load_average,
     memory_total,
     percentile,
     recreate_database,
@@ -57,6 +60,7 @@ set_up_django(
 )
 
 import django  # noqa: E402
+import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core import mail  # noqa: E402
@@ -78,6 +82,8 @@ from sessions.models import (  # noqa: E402
 from sessions.selectors import days_window, slots_available  # noqa: E402
 from sessions.services import SlotUnavailable, appointment_book  # noqa: E402
 from sessions.slots import Slot, local_to_utc  # noqa: E402
+from tests.asgi_server import AsgiServer  # noqa: E402
+from tests.raw_http import Answer, Request, form_post, send_at_once  # noqa: E402
 
 # Outgoing email goes nowhere: each process keeps it in memory (django.core.mail.outbox).
 settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -96,6 +102,12 @@ RACE_PER_SLOT = 10
 RACE_WORKERS = 40
 BARRIER_TIMEOUT = 300.0
 SEED = 20260101
+# The race over HTTP: this many new clients at once for HTTP_TIMES free times of one clinician.
+HTTP_ATTEMPTS = (300, 1000)
+HTTP_TIMES = 10
+# What the server of the HTTP race keeps in Redis database 12 (which signaling empties, so this
+# script never does): its own queue and key prefixes, deleted at the start and the end.
+HTTP_SERVER_PREFIX = "telehealth-bench-booking"
 
 
 # --- Helpers ---------------------------------------------------------------------------------
@@ -779,6 +791,296 @@ def report_races(rounds: list[dict[str, Any]]) -> bool:
     return ok
 
 
+# --- 2c. Booking race over HTTP --------------------------------------------------------------
+
+
+def http_server_keys_delete() -> int:
+    """Delete what the HTTP race's server left in Redis: its Celery queues (the booking emails
+    it queued, which no worker sends) and its cache and channel keys. Never FLUSHDB: other
+    benchmarks use this database."""
+    deleted = 0
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        for pattern in (f"{HTTP_SERVER_PREFIX}*", f"*{HTTP_SERVER_PREFIX}*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                deleted += client.delete(*keys)
+    return deleted
+
+
+def http_race_server(log_dir: Path) -> AsgiServer:
+    """daphne serving the application on the benchmark's database, configured as in production
+    (the pool's settings are left to their defaults or to the shell), its Celery tasks queued
+    in Redis for a worker that is not there."""
+    return AsgiServer(
+        log_path=log_dir / "daphne-booking.log",
+        env={
+            "DJANGO_SETTINGS_MODULE": "telehealth.settings",
+            "DATABASE_URL": database_url_for_server(),
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.REDIS_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "CELERY_TASK_DEFAULT_QUEUE": HTTP_SERVER_PREFIX,
+            "CHANNELS_PREFIX": HTTP_SERVER_PREFIX,
+            "CACHE_PREFIX": HTTP_SERVER_PREFIX,
+            "SECRET_KEY": settings.SECRET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+        },
+    )
+
+
+def http_booking_request(
+    *, service: Service, clinician: Clinician, starts_at: dt.datetime, name: str, email: str
+) -> Request:
+    """The details form of a new client, posted as a browser would (tests/raw_http.form_post),
+    with the time zone cookie the page's script sets."""
+    form = {
+        "start": starts_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "full_name": name,
+        "email": email,
+        "phone": "+44 20 7946 0000",
+        "date_of_birth": "1987-09-14",
+        "time_zone": ZONE_NAME,
+        "dominant_leg": "right",
+        "emergency_contact_name": "Emergency Contact",
+        "emergency_contact_phone": "+44 20 7946 0001",
+        "knee_pain_side": "left",
+        "pain_duration": "6_to_12_weeks",
+        "pain_now": "5",
+        "aggravating_activities": ["stairs", "running"],
+        "previous_injuries": f"Typed by {name}",
+        "consent_telehealth": "on",
+    }
+    path = reverse("sessions:book_details", args=[service.uuid]) + f"?clinician={clinician.uuid}"
+    return form_post(path, form, cookies={"tz": ZONE_NAME})
+
+
+def offered_starts(html: str) -> set[str]:
+    """The times a 409 page offers instead (radio buttons named "start")."""
+    return set(re.findall(r'<input type="radio" name="start" value="([^"]+)"', html))
+
+
+def http_loser_checked(answer: Answer, *, name: str, wanted: str) -> str:
+    """Why a 409 answer is not what a losing client should see, or "" when it is."""
+    text = answer.text
+    if "just taken" not in text:
+        return "no 'just taken' message"
+    if f'value="{name}"' not in text or f"Typed by {name}" not in text:
+        return "what they typed is not kept"
+    offered = offered_starts(text)
+    if not offered:
+        return "no other times offered"
+    if wanted in offered:
+        return "the taken time is offered again"
+    return ""
+
+
+def run_http_race(
+    *,
+    server: AsgiServer,
+    service: Service,
+    clinician: Clinician,
+    times: list[dt.datetime],
+    attempts: int,
+    label: str,
+) -> dict[str, Any]:
+    """``attempts`` new clients at once, spread evenly over ``times``, over real sockets."""
+    plan = []
+    for number in range(attempts):
+        starts_at = times[number % len(times)]
+        name = f"Client {label}-{number}"
+        email = f"http-{label}-{number}@bench.example.org"
+        plan.append((starts_at, name, email))
+    requests = [
+        http_booking_request(
+            service=service, clinician=clinician, starts_at=starts_at, name=name, email=email
+        )
+        for starts_at, name, email in plan
+    ]
+    load_before = load_average()
+    started = time.monotonic()
+    answers = send_at_once("127.0.0.1", server.port, requests, timeout=300)
+    wall = time.monotonic() - started
+
+    statuses: Counter[int] = Counter(answer.status for answer in answers)
+    bad_losers: Counter[str] = Counter()
+    busy_without_retry_after = 0
+    for (starts_at, name, _), answer in zip(plan, answers, strict=True):
+        if answer.status == 409:
+            wanted = starts_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            if problem := http_loser_checked(answer, name=name, wanted=wanted):
+                bad_losers[problem] += 1
+        elif answer.status == 503 and "retry-after" not in answer.headers:
+            busy_without_retry_after += 1
+    stored = Counter(
+        Appointment.objects.filter(
+            clinician=clinician, status=AppointmentStatus.CONFIRMED, starts_at__in=times
+        ).values_list("starts_at", flat=True)
+    )
+    # Nothing half-saved: the only new accounts are the winners'.
+    accounts = User.objects.filter(email__startswith=f"http-{label}-").count()
+    waits = [answer.seconds for answer in answers]
+    return {
+        "label": label,
+        "attempts": attempts,
+        "statuses": statuses,
+        "errors": Counter(answer.error.split(":")[0] for answer in answers if answer.error),
+        "bad_losers": bad_losers,
+        "busy_without_retry_after": busy_without_retry_after,
+        "per_time": [stored[starts_at] for starts_at in times],
+        "accounts": accounts,
+        "double": scalar(DOUBLE_BOOKINGS_SQL),
+        "waits": waits,
+        "wall": wall,
+        "load_before": load_before,
+    }
+
+
+def http_race_ok(result: dict[str, Any]) -> bool:
+    statuses = result["statuses"]
+    booked = statuses[302]
+    return (
+        all(count == 1 for count in result["per_time"])
+        and booked == len(result["per_time"])
+        and statuses[409] == result["attempts"] - booked
+        and not result["bad_losers"]
+        and result["accounts"] == booked
+        and result["double"] == 0
+    )
+
+
+def report_http_races(results: list[dict[str, Any]], server: AsgiServer) -> bool:
+    print()
+    print(
+        f"2c. Booking race over HTTP: new clients posting the details form at the same moment "
+        f"for {HTTP_TIMES} free times of one clinician (attempts spread evenly over the times)"
+    )
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    print(
+        f"   daphne (one process) on 127.0.0.1:{server.port}, DEBUG off, PostgreSQL pool "
+        f"{pool}, Celery tasks queued in Redis; one TCP connection per attempt, all opened "
+        "before the start, then every request written at once."
+    )
+    rows = []
+    for r in results:
+        statuses = r["statuses"]
+        five_hundreds = sum(count for status, count in statuses.items() if status >= 500)
+        others = sum(count for status, count in statuses.items() if status not in (302, 409, 503))
+        rows.append(
+            [
+                r["label"],
+                str(r["attempts"]),
+                str(statuses[302]),
+                str(statuses[409]),
+                str(statuses[503]),
+                str(five_hundreds),
+                str(others),
+                f"{min(r['per_time'])}-{max(r['per_time'])}",
+                str(r["double"]),
+                str(r["accounts"] - statuses[302]),
+                str(sum(r["bad_losers"].values())),
+                ms(statistics.median(r["waits"])),
+                ms(percentile(r["waits"], 0.95)),
+                ms(max(r["waits"])),
+                f"{r['wall']:.2f}",
+                r["load_before"].split(",")[0],
+            ]
+        )
+    print(
+        table(
+            [
+                "round",
+                "attempts",
+                "302 booked",
+                "409 taken",
+                "503 busy",
+                ">= 500",
+                "other",
+                "bookings per time",
+                "double",
+                "half-saved",
+                "bad 409",
+                "median ms",
+                "p95 ms",
+                "max ms",
+                "wall s",
+                "load",
+            ],
+            rows,
+            text=(0,),
+        )
+    )
+    ok = True
+    for r in results:
+        for problem, count in r["bad_losers"].items():
+            print(f"   {r['label']}: {count} losers' pages wrong: {problem}")
+        for error, count in r["errors"].items():
+            print(f"   {r['label']}: {count} attempts without an answer: {error}")
+        if r["busy_without_retry_after"]:
+            print(f"   {r['label']}: {r['busy_without_retry_after']} 503s without Retry-After")
+        ok = ok and http_race_ok(r)
+    log = server.log()
+    print(
+        f"   daphne log: {log.count('Traceback')} tracebacks, "
+        f"{log.count('Internal Server Error')} 'Internal Server Error' lines"
+    )
+    print(
+        f"   {'OK' if ok else 'FAILED'}: every round should book each time exactly once, answer "
+        "every other attempt 409 with fresh times and what was typed, save nothing for them, "
+        "and answer nothing with 500 or more"
+    )
+    return ok
+
+
+def measure_http_races(
+    *,
+    service: Service,
+    clinician: Clinician,
+    first_day: dt.date,
+    sizes: list[int],
+    rounds: int,
+) -> bool:
+    connections.close_all()
+    http_server_keys_delete()
+    server = http_race_server(Path(tempfile.mkdtemp(prefix="telehealth-bench-booking-")))
+    all_times = spaced_slots(service, clinician, first_day, HTTP_TIMES * len(sizes) * rounds)
+    results = []
+    try:
+        server.start()
+        # Warm up the server: the first request of a process imports and compiles templates.
+        warm = http_booking_request(
+            service=service,
+            clinician=clinician,
+            starts_at=all_times[0] - dt.timedelta(minutes=7),
+            name="Warm Up",
+            email="warm-up@bench.example.org",
+        )
+        send_at_once("127.0.0.1", server.port, [warm] * 4)
+        batch = 0
+        # Sizes interleaved round by round, so that the machine's load falls on them alike.
+        for round_number in range(1, rounds + 1):
+            for attempts in sizes:
+                times = all_times[batch * HTTP_TIMES : (batch + 1) * HTTP_TIMES]
+                batch += 1
+                results.append(
+                    run_http_race(
+                        server=server,
+                        service=service,
+                        clinician=clinician,
+                        times=times,
+                        attempts=attempts,
+                        label=f"{attempts}/{round_number}",
+                    )
+                )
+                connections.close_all()
+        return report_http_races(results, server)
+    finally:
+        server.stop()
+        print(f"   daphne log: {server.log_path}")
+        http_server_keys_delete()
+
+
 # --- Main ------------------------------------------------------------------------------------
 
 
@@ -789,9 +1091,25 @@ def main() -> int:
     )
     parser.add_argument("--repetitions", type=int, help="repetitions per timing (default 30)")
     parser.add_argument("--race-rounds", type=int, help="booking races to run (default 10)")
+    parser.add_argument(
+        "--http-attempts",
+        default=",".join(map(str, HTTP_ATTEMPTS)),
+        help="sizes of the race over HTTP, comma-separated (default 300,1000)",
+    )
+    parser.add_argument(
+        "--http-rounds", type=int, help="rounds of each size of the race over HTTP (default 3)"
+    )
+    parser.add_argument(
+        "--parts",
+        default="slots,single,race,http",
+        help="what to measure, comma-separated: slots, single, race, http (default all)",
+    )
     arguments = parser.parse_args()
     repetitions = arguments.repetitions or (5 if arguments.quick else 30)
     race_rounds = arguments.race_rounds or (1 if arguments.quick else 10)
+    http_rounds = arguments.http_rounds or (1 if arguments.quick else 3)
+    http_sizes = [int(size) for size in arguments.http_attempts.split(",") if size.strip()]
+    parts = {part.strip() for part in arguments.parts.split(",")}
 
     check_database_is_ours()
     started = time.perf_counter()
@@ -817,8 +1135,9 @@ def main() -> int:
     first_day += dt.timedelta(days=(7 - first_day.weekday()) % 7)
     last_day = first_day + dt.timedelta(weeks=WEEKS) - dt.timedelta(days=1)
 
-    # One clinician per size, one for the race, one for bookings without contention.
-    clinicians = make_clinicians(len(SIZES) + 2)
+    # One clinician per size, one for the race over HTTP, one for the race in processes, one
+    # for bookings without contention.
+    clinicians = make_clinicians(len(SIZES) + 3)
     service = Service.objects.create(
         name="Virtual assessment",
         duration_minutes=45,
@@ -850,43 +1169,61 @@ def main() -> int:
         f"setup {time.perf_counter() - setup_started:.1f} s"
     )
 
-    listing = measure_slot_listing(
-        service=service,
-        clinicians=by_size,
-        first_day=first_day,
-        last_day=last_day,
-        now=now,
-        repetitions=repetitions,
-    )
-    page = measure_slot_page(
-        service=service,
-        clinicians=by_size,
-        week=first_day + dt.timedelta(weeks=1),
-        repetitions=repetitions,
-    )
-    report_slots(listing, page)
-
-    single = measure_single_bookings(
-        service=service,
-        clinician=Clinician.objects.select_related("user").get(pk=clinicians[-1].pk),
-        client=clients[-1],
-        first_day=first_day,
-        count=repetitions,
-    )
-    report_single_bookings(single)
-
-    race_clinician = Clinician.objects.select_related("user").get(pk=clinicians[-2].pk)
-    slots = spaced_slots(service, race_clinician, first_day, RACE_SLOTS * race_rounds)
-    rounds = [
-        run_race(
+    ok = True
+    if "slots" in parts:
+        listing = measure_slot_listing(
             service=service,
-            clinician=race_clinician,
-            clients=clients[: RACE_SLOTS * RACE_PER_SLOT],
-            slots=slots[number * RACE_SLOTS : (number + 1) * RACE_SLOTS],
+            clinicians=by_size,
+            first_day=first_day,
+            last_day=last_day,
+            now=now,
+            repetitions=repetitions,
         )
-        for number in range(race_rounds)
-    ]
-    return 0 if report_races(rounds) else 1
+        page = measure_slot_page(
+            service=service,
+            clinicians=by_size,
+            week=first_day + dt.timedelta(weeks=1),
+            repetitions=repetitions,
+        )
+        report_slots(listing, page)
+
+    if "single" in parts:
+        single = measure_single_bookings(
+            service=service,
+            clinician=Clinician.objects.select_related("user").get(pk=clinicians[-1].pk),
+            client=clients[-1],
+            first_day=first_day,
+            count=repetitions,
+        )
+        report_single_bookings(single)
+
+    if "race" in parts:
+        race_clinician = Clinician.objects.select_related("user").get(pk=clinicians[-2].pk)
+        slots = spaced_slots(service, race_clinician, first_day, RACE_SLOTS * race_rounds)
+        rounds = [
+            run_race(
+                service=service,
+                clinician=race_clinician,
+                clients=clients[: RACE_SLOTS * RACE_PER_SLOT],
+                slots=slots[number * RACE_SLOTS : (number + 1) * RACE_SLOTS],
+            )
+            for number in range(race_rounds)
+        ]
+        ok = report_races(rounds) and ok
+
+    if "http" in parts:
+        ok = (
+            measure_http_races(
+                service=service,
+                clinician=Clinician.objects.select_related("user").get(pk=clinicians[-3].pk),
+                first_day=first_day,
+                sizes=http_sizes,
+                rounds=http_rounds,
+            )
+            and ok
+        )
+    print(f"  load average at the end: {load_average()}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ def _address(email: str, name: str, **params: str) -> icalendar.vCalAddress:
 
 
 def appointment_ics(
-    appointment: Appointment, *, method: Method, now: dt.datetime | None = None
+    appointment: Appointment, *, method: Method, now: dt.datetime | None = None, note: str = ""
 ) -> bytes:
-    """The invitation (REQUEST) or its withdrawal (CANCEL) at the appointment's SEQUENCE."""
+    """The invitation (REQUEST) or its withdrawal (CANCEL) at the appointment's SEQUENCE;
+    ``note`` (such as what a new time replaces) opens the description."""
     calendar = icalendar.Calendar()
     calendar.add("prodid", f"-//{settings.CLINIC_NAME}//Telehealth//EN")
     calendar.add("version", "2.0")
@@ -43,7 +44,8 @@ def appointment_ics(
     event.add("url", link)
     event.add(
         "description",
-        f"Video session with {appointment.clinician.name} ({settings.CLINIC_NAME}).\n"
+        (f"{note}\n" if note else "")
+        + f"Video session with {appointment.clinician.name} ({settings.CLINIC_NAME}).\n"
         f"Join from your browser: {link}",
     )
     organizer_name, organizer_email = parseaddr(settings.DEFAULT_FROM_EMAIL)

@@ -276,6 +276,8 @@ class AppointmentEmail(OutgoingEmail):
     recipient = models.CharField(max_length=16, choices=ParticipantRole)
     sequence = models.PositiveIntegerField()
     event = models.CharField(max_length=16, choices=AppointmentEvent)
+    # For a new time: the time before the change, which the email and its invitation state.
+    previous_starts_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(OutgoingEmail.Meta):
         ordering = ["created_at", "id"]

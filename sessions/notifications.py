@@ -23,10 +23,14 @@ from sessions.models import Appointment, AppointmentEmail, AppointmentEvent, Par
 
 
 def appointment_emails_queue(
-    appointment: Appointment, *, event: AppointmentEvent, now: dt.datetime
+    appointment: Appointment,
+    *,
+    event: AppointmentEvent,
+    now: dt.datetime,
+    previous_starts_at: dt.datetime | None = None,
 ) -> list[AppointmentEmail]:
     """In the change's transaction: both participants are owed an email about it, queued
-    after the commit."""
+    after the commit. A new time's emails say what the time was (``previous_starts_at``)."""
     from sessions.tasks import send_appointment_email
 
     emails = AppointmentEmail.objects.bulk_create(
@@ -35,6 +39,7 @@ def appointment_emails_queue(
             recipient=recipient,
             sequence=appointment.sequence,
             event=event,
+            previous_starts_at=previous_starts_at,
             created_at=now,
             retry_at=now + RESEND_AFTER,
         )
@@ -67,7 +72,10 @@ def appointment_email_deliver(
         if appointment is None or appointment.sequence != email.sequence:
             return None
         return appointment_email(
-            appointment, event=AppointmentEvent(email.event), recipient=recipient
+            appointment,
+            event=AppointmentEvent(email.event),
+            recipient=recipient,
+            previous_starts_at=email.previous_starts_at,
         )
 
     return outgoing_email_send(emails, build=build, now=now)
@@ -90,8 +98,18 @@ def appointment_emails_resend(*, now: dt.datetime) -> list[AppointmentEmail]:
     )
 
 
+def long_time(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """As the emails show a time: "Tuesday 9 June 2026, 10:00 (Europe/Lisbon)"."""
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone.key})"
+
+
 def appointment_email(
-    appointment: Appointment, *, event: AppointmentEvent, recipient: ParticipantRole
+    appointment: Appointment,
+    *,
+    event: AppointmentEvent,
+    recipient: ParticipantRole,
+    previous_starts_at: dt.datetime | None = None,
 ) -> EmailMultiAlternatives:
     person = (
         appointment.client.user
@@ -100,9 +118,16 @@ def appointment_email(
     )
     zone = zoneinfo.ZoneInfo(person.time_zone)
     method = "CANCEL" if event == AppointmentEvent.CANCELLED else "REQUEST"
+    # A new time says what it replaces, on the reader's clock, in the email and the invitation.
+    moved_from = (
+        long_time(previous_starts_at, zone)
+        if event == AppointmentEvent.RESCHEDULED and previous_starts_at is not None
+        else ""
+    )
     context = {
         "appointment": appointment,
         "event": event,
+        "previous_starts_at": previous_starts_at if moved_from else None,
         "person": person,
         "time_zone": person.time_zone,
         "join_url": join_url(appointment),
@@ -116,7 +141,13 @@ def appointment_email(
         message = email_build(
             to=[person.email], template=f"appointment_{recipient}", context=context
         )
-    ics = appointment_ics(appointment, method=method).decode()
+    ics = appointment_ics(
+        appointment,
+        method=method,
+        note=f"Moved from {moved_from} to {long_time(appointment.starts_at, zone)}."
+        if moved_from
+        else "",
+    ).decode()
     # Calendar clients act on the text/calendar part; the .ics file is for everyone else.
     message.attach_alternative(ics, f"text/calendar; method={method}")
     message.attach("invite.ics", ics, "application/ics")

@@ -1,6 +1,7 @@
 """Reads for booking and access: who may see which client and appointment, which slots are free."""
 
 import datetime as dt
+import enum
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from sessions.slots import (
     SlotRules,
     WeeklyPeriod,
     free_slots,
+    on_schedule,
     slots_for_any,
 )
 
@@ -197,23 +199,35 @@ def slots_available(
     return slots_for_any(by_clinician, preference)
 
 
-def slot_is_available(
+class SlotState(enum.Enum):
+    FREE = "free"
+    # One of the clinician's start times, but booked, inside time off or too soon by now.
+    TAKEN = "taken"
+    # Never one of the clinician's start times: off the service's grid or outside working hours.
+    NOT_OFFERED = "not_offered"
+
+
+def slot_state(
     *,
     service: Service,
     clinician: Clinician,
     starts_at: dt.datetime,
     now: dt.datetime,
     exclude_appointment_id: int | None = None,
-) -> bool:
+) -> SlotState:
+    """Whether ``starts_at`` can be booked with ``clinician`` now, and if not, whether it ever
+    could have been (four queries, as for a list of slots)."""
+    rules = service_rules(service)
     window = Interval(starts_at - dt.timedelta(days=1), starts_at + dt.timedelta(days=1))
-    slots = slots_available(
-        service=service,
+    [calendar] = clinician_calendars(
         clinicians=[clinician],
         window=window,
-        now=now,
+        margin=rules.duration + rules.buffer_before + rules.buffer_after,
         exclude_appointment_id=exclude_appointment_id,
     )
-    return any(slot.starts_at == starts_at for slot in slots)
+    if any(slot.starts_at == starts_at for slot in free_slots(calendar, rules, window, now=now)):
+        return SlotState.FREE
+    return SlotState.TAKEN if on_schedule(calendar, rules, starts_at) else SlotState.NOT_OFFERED
 
 
 def slots_by_day(

@@ -5,7 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.audit import RequestContext, audit_record
@@ -13,7 +14,7 @@ from clinic.models import AuditAction, Client, Clinician, ConsentDocument, Role,
 from clinic.services import client_find_or_create, consent_accept, intake_submit
 from sessions.models import Appointment, AppointmentEvent, AppointmentStatus, Service
 from sessions.notifications import appointment_emails_queue
-from sessions.selectors import slot_is_available
+from sessions.selectors import SlotState, slot_state
 
 # Created by migration 0002 in PostgreSQL.
 NO_OVERLAP_CONSTRAINT = "appointment_no_overlap"
@@ -31,6 +32,12 @@ class SlotUnavailable(BookingError):
     status = 409
 
 
+class SlotNotOffered(BookingError):
+    """A time that was never one of the clinician's start times (a hand-made or stale link)."""
+
+    status = 400
+
+
 class ChangeNotAllowed(BookingError):
     status = 409
 
@@ -46,6 +53,35 @@ TAKEN = (
 )
 
 
+def not_offered_message(service: Service, clinician: Clinician) -> str:
+    return (
+        f"That is not a time we offer: sessions with {clinician.name} start every "
+        f"{service.slot_interval_minutes} minutes within their working hours. "
+        "Please pick one of the free times."
+    )
+
+
+def _slot_check(
+    *,
+    service: Service,
+    clinician: Clinician,
+    starts_at: dt.datetime,
+    now: dt.datetime,
+    exclude_appointment_id: int | None = None,
+) -> None:
+    state = slot_state(
+        service=service,
+        clinician=clinician,
+        starts_at=starts_at,
+        now=now,
+        exclude_appointment_id=exclude_appointment_id,
+    )
+    if state is SlotState.NOT_OFFERED:
+        raise SlotNotOffered(not_offered_message(service, clinician))
+    if state is SlotState.TAKEN:
+        raise SlotUnavailable(TAKEN)
+
+
 def appointment_book(
     *,
     service: Service,
@@ -57,7 +93,8 @@ def appointment_book(
     intake_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> Appointment:
-    """Book a free slot. Raises SlotUnavailable when it is not free, including a lost race."""
+    """Book a free slot. Raises SlotUnavailable when it is not free, including a lost race, and
+    SlotNotOffered for a time that is none of the clinician's start times."""
     now = now or timezone.now()
     if not service.is_active or not service.clinicians.filter(pk=clinician.pk).exists():
         raise SlotUnavailable(TAKEN)
@@ -65,10 +102,7 @@ def appointment_book(
         _lock_schedule(clinician)
         # Under the lock the check decides; the exclusion constraint stays as the guarantee
         # for any writer that does not take the lock.
-        if not slot_is_available(
-            service=service, clinician=clinician, starts_at=starts_at, now=now
-        ):
-            raise SlotUnavailable(TAKEN)
+        _slot_check(service=service, clinician=clinician, starts_at=starts_at, now=now)
         try:
             with transaction.atomic():
                 appointment = Appointment.objects.create(
@@ -107,7 +141,6 @@ class BookingRequest:
     consents: tuple[ConsentDocument, ...]
 
 
-@transaction.atomic
 def booking_submit(
     *, request: BookingRequest, actor: User | None, context: RequestContext
 ) -> Appointment:
@@ -115,6 +148,22 @@ def booking_submit(
 
     If the slot is gone nothing is saved, so the client can pick another time and resubmit.
     """
+    # Checked first without the schedule lock or a transaction: when many people want the same
+    # few times, everyone after the winners is answered at once, without writing anything and
+    # without queueing for the lock (appointment_book checks again under it).
+    _slot_check(
+        service=request.service,
+        clinician=request.clinician,
+        starts_at=request.starts_at,
+        now=timezone.now(),
+    )
+    with transaction.atomic():
+        return _booking_save(request=request, actor=actor, context=context)
+
+
+def _booking_save(
+    *, request: BookingRequest, actor: User | None, context: RequestContext
+) -> Appointment:
     signed_in_client = actor is not None and actor.is_authenticated and actor.role == Role.CLIENT
     email = actor.email if signed_in_client else request.email
     client = client_find_or_create(
@@ -156,6 +205,18 @@ def client_may_change(appointment: Appointment, *, now: dt.datetime) -> bool:
     return appointment.status == AppointmentStatus.CONFIRMED and now <= change_deadline(appointment)
 
 
+def _bound_lock_waits() -> None:
+    """Until the transaction ends, a lock not granted within BOOKING_LOCK_TIMEOUT_MS fails the
+    statement (LockNotAvailable) instead of waiting on, holding a pooled connection: the
+    visitor is told the clinic is busy (telehealth/unavailable.py) and nothing is saved."""
+    if connection.vendor == "postgresql" and settings.BOOKING_LOCK_TIMEOUT_MS > 0:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                [f"{settings.BOOKING_LOCK_TIMEOUT_MS}ms"],
+            )
+
+
 def _lock_schedule(clinician: Clinician) -> None:
     """Serialize changes to one clinician's bookings until the transaction ends.
 
@@ -164,10 +225,12 @@ def _lock_schedule(clinician: Clinician) -> None:
     are locked before appointments everywhere, so lock order is always the same. (SQLite's
     write transactions are already serialized: select_for_update is a no-op there.)
     """
+    _bound_lock_waits()
     Clinician.objects.select_for_update().filter(pk=clinician.pk).exists()
 
 
 def _lock(appointment: Appointment) -> Appointment:
+    _bound_lock_waits()
     return (
         Appointment.objects.select_for_update(of=("self",))
         .select_related("service", "clinician__user", "client__user")
@@ -205,14 +268,14 @@ def appointment_reschedule(
         _check_may_change(appointment, by_client=by_client, now=now)
         if starts_at == appointment.starts_at:
             return appointment
-        if not slot_is_available(
+        _slot_check(
             service=appointment.service,
             clinician=appointment.clinician,
             starts_at=starts_at,
             now=now,
             exclude_appointment_id=appointment.pk,
-        ):
-            raise SlotUnavailable(TAKEN)
+        )
+        previous_starts_at = appointment.starts_at
         for name, value in appointment.service.appointment_times(starts_at).items():
             setattr(appointment, name, value)
         appointment.sequence += 1
@@ -232,7 +295,12 @@ def appointment_reschedule(
             context=context,
             changes=["starts_at", "ends_at"],
         )
-        appointment_emails_queue(appointment, event=AppointmentEvent.RESCHEDULED, now=now)
+        appointment_emails_queue(
+            appointment,
+            event=AppointmentEvent.RESCHEDULED,
+            now=now,
+            previous_starts_at=previous_starts_at,
+        )
     return appointment
 
 

@@ -143,6 +143,20 @@ def free_slots(
             start += rules.step
 
 
+def on_schedule(calendar: ClinicianCalendar, rules: SlotRules, start: dt.datetime) -> bool:
+    """Whether ``start`` is one of the clinician's start times at all, whatever is booked, off
+    or too soon: a step of the grid of a working period, with the whole session inside it.
+
+    A time that is not (15:07 on a quarter-hour grid, or outside working hours) was never
+    offered, so it cannot have been "just taken".
+    """
+    end = start + rules.duration
+    for period in working_intervals(calendar, Interval(start, end)):
+        if period.start <= start and end <= period.end and not (start - period.start) % rules.step:
+            return True
+    return False
+
+
 def slots_for_any(
     slots_by_clinician: dict[int, list[Slot]], preference: Sequence[int]
 ) -> list[Slot]:

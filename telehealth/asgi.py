@@ -12,14 +12,22 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from assessments.media_worker import MediaWorkerConsumer  # noqa: E402
 from assessments.pose.model import pose_library_import  # noqa: E402
 from telehealth.routing import websocket_urlpatterns  # noqa: E402
+from telehealth.unavailable import RequestQueue  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Requests beyond what the database pool can serve wait their turn here.
+        "http": RequestQueue(
+            django_asgi_app,
+            at_once=settings.HTTP_REQUESTS_AT_ONCE,
+            timeout=settings.HTTP_QUEUE_TIMEOUT_SECONDS,
+            exempt=("/healthz", f"/{settings.STATIC_URL.lstrip('/')}"),
+        ),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

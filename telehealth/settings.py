@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "telehealth.middleware.ContentSecurityPolicyMiddleware",
+    "telehealth.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,6 +111,15 @@ if DATABASE_URL:
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
             "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10),
         }
+    # PostgreSQL cancels any statement of this process running longer (0: never); the visitor
+    # is told the clinic is busy (telehealth/unavailable.py). Off by default because Celery
+    # workers and migrations read the same settings: set it for the web processes.
+    DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 0)
+    if DATABASE_STATEMENT_TIMEOUT_MS > 0:
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = (
+            f"{_options.get('options', '')} -c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
+        ).strip()
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -127,6 +137,19 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Under load: wait a bounded time, then say "very busy" (telehealth/unavailable.py) -------
+# How long a booking, reschedule or cancellation waits for another change to the same
+# clinician's schedule or appointment to finish (normally milliseconds) before giving up.
+BOOKING_LOCK_TIMEOUT_MS = env_int("BOOKING_LOCK_TIMEOUT_MS", 5000)
+# HTTP requests one server process lets into Django at once; the others wait their turn, in
+# order and without holding a thread or a database connection, for up to
+# HTTP_QUEUE_TIMEOUT_SECONDS. The default is the pool's size, so that requests wait in this
+# queue, not for a pooled connection with the pool's shorter timeout.
+HTTP_REQUESTS_AT_ONCE = env_int("HTTP_REQUESTS_AT_ONCE", env_int("DATABASE_POOL_MAX_SIZE", 10))
+HTTP_QUEUE_TIMEOUT_SECONDS = env_int("HTTP_QUEUE_TIMEOUT_SECONDS", 60)
+# The Retry-After of the "very busy" answer.
+BUSY_RETRY_AFTER_SECONDS = env_int("BUSY_RETRY_AFTER_SECONDS", 10)
 
 # --- Live sessions ----------------------------------------------------------------------------
 # The room opens this long before the start and closes this long after the planned end.

@@ -3,6 +3,9 @@ from django.urls import include, path
 
 from telehealth import views
 
+# An error of telehealth.unavailable.CAUSES raised outside a view still gets "very busy".
+handler500 = "telehealth.unavailable.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

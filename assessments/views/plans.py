@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assessments.findings import TARGET_LABELS
 from assessments.forms import DoseForm, PlanNoteForm
@@ -176,11 +176,22 @@ def note(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
     return redirect(_review_url(plan_uuid, "note"))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @clinician_required
 def approve(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
+    """GET: what approving does, to confirm (it emails the client and starts the program);
+    POST: approve, or send the changes made since."""
     plan = plan_get_for_writer(writer=request.user, plan_uuid=plan_uuid)
     first = not plan.is_approved
+    if request.method == "GET":
+        if plan.is_superseded or (not first and not plan_has_unsent_changes(plan)):
+            messages.info(request, "There is nothing to send.")
+            return redirect(_review_url(plan_uuid))
+        return render(
+            request,
+            "assessments/plan_approve_confirm.html",
+            {"plan": plan, "first": first, "empty_phases": plan_empty_phases(plan)},
+        )
     try:
         plan = plan_approve(
             plan=plan,

@@ -17,8 +17,15 @@ from clinic.models import Client, Clinician, ConsentKind, DominantLeg, Role
 from clinic.services import StaffEmailError, consent_document_current
 from sessions.forms import BookingDetailsForm, slot_start_clean
 from sessions.models import Appointment, Service
-from sessions.selectors import clinicians_for_service, services_bookable, slot_is_available
-from sessions.services import TAKEN, BookingRequest, SlotUnavailable, booking_submit
+from sessions.selectors import SlotState, clinicians_for_service, services_bookable, slot_state
+from sessions.services import (
+    TAKEN,
+    BookingRequest,
+    SlotNotOffered,
+    SlotUnavailable,
+    booking_submit,
+    not_offered_message,
+)
 from sessions.views.slot_week import slot_week
 
 BOOKED_SESSION_KEY = "booked_appointments"
@@ -150,12 +157,20 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
                 {**context, "message": " ".join(problem.messages)},
                 status=400,
             )
-        if not slot_is_available(
+        state = slot_state(
             service=service, clinician=clinician, starts_at=start, now=timezone.now()
-        ):
+        )
+        if state is not SlotState.FREE:
+            # A time that was on the list but is gone is a conflict; one that was never on it
+            # (a hand-made or mangled link) is a bad request. Both get the free times.
+            message, status = (
+                (TAKEN, 409)
+                if state is SlotState.TAKEN
+                else (not_offered_message(service, clinician), 400)
+            )
             context["alternatives"] = _alternatives(request, service, clinician, start)
             return render(
-                request, "sessions/book_error.html", {**context, "message": TAKEN}, status=409
+                request, "sessions/book_error.html", {**context, "message": message}, status=status
             )
         form = BookingDetailsForm(initial=_initial(request, raw_start), service=service)
         return render(
@@ -191,9 +206,9 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
                 "This email belongs to a clinic staff account. "
                 "Please book with your personal email.",
             )
-        except SlotUnavailable as error:
-            status = 409
-            context["taken_message"] = error.message
+        except (SlotUnavailable, SlotNotOffered) as error:
+            status = error.status
+            context["time_problem"] = error.message
             context["alternatives"] = _alternatives(
                 request, service, clinician, form.cleaned_data["start"]
             )

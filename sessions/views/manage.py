@@ -1,5 +1,6 @@
 """Cancel or reschedule through the signed link in the confirmation email, without signing in."""
 
+import datetime as dt
 import zoneinfo
 from uuid import UUID
 
@@ -15,13 +16,17 @@ from clinic.audit import RequestContext
 from sessions.forms import CancelForm, RescheduleForm
 from sessions.links import manage_token_appointment_uuid
 from sessions.models import Appointment
+from sessions.selectors import SlotState, slot_state
 from sessions.services import (
+    TAKEN,
     BookingError,
+    SlotNotOffered,
     SlotUnavailable,
     appointment_cancel,
     appointment_reschedule,
     change_deadline,
     client_may_change,
+    not_offered_message,
 )
 from sessions.views.slot_week import slot_week
 
@@ -94,19 +99,45 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     return _render(request, "sessions/manage.html", appointment)
 
 
+def _new_time_problem(appointment: Appointment, start: dt.datetime) -> tuple[str, int] | None:
+    """Why ``start`` cannot be offered as the appointment's new time, with the status to answer,
+    or None when it can."""
+    if start == appointment.starts_at:
+        return "This is already your appointment's time. Pick another time below.", 400
+    state = slot_state(
+        service=appointment.service,
+        clinician=appointment.clinician,
+        starts_at=start,
+        now=timezone.now(),
+        exclude_appointment_id=appointment.pk,
+    )
+    if state is SlotState.TAKEN:
+        return TAKEN, 409
+    if state is SlotState.NOT_OFFERED:
+        return not_offered_message(appointment.service, appointment.clinician), 400
+    return None
+
+
 @require_http_methods(["GET", "POST"])
 def reschedule(request: HttpRequest, token: str) -> HttpResponse:
+    """Pick a new time (a link per time, ``?start=``), see the old and the new time side by side,
+    then confirm (POST with ``confirm=yes``): nothing moves on a single click."""
     try:
         appointment = _appointment(token)
     except LinkProblem as problem:
         return _problem(request, problem)
     error = ""
     status = 200
-    if request.method == "POST":
-        form = RescheduleForm(request.POST, service=appointment.service)
+    confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
+    if not confirmed and not client_may_change(appointment, now=timezone.now()):
+        messages.error(request, "This appointment can no longer be changed online.")
+        return redirect("sessions:manage", token=token)
+    chosen = request.POST if request.method == "POST" else request.GET
+    if "start" in chosen:
+        form = RescheduleForm(chosen, service=appointment.service)
         if not form.is_valid():
             error, status = form.start_problem(), 400
-        else:
+        elif confirmed:
             try:
                 appointment_reschedule(
                     appointment=appointment,
@@ -115,7 +146,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
                     by_client=True,
                     context=RequestContext.from_request(request),
                 )
-            except SlotUnavailable as problem:
+            except (SlotUnavailable, SlotNotOffered) as problem:
                 error, status = problem.message, problem.status
             except BookingError as problem:
                 messages.error(request, problem.message)
@@ -125,6 +156,16 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
                     request, "Your appointment has been moved. We have emailed you the new time."
                 )
                 return redirect("sessions:manage", token=token)
+        elif problem := _new_time_problem(appointment, form.cleaned_data["start"]):
+            error, status = problem
+        else:
+            return _render(
+                request,
+                "sessions/manage_reschedule_confirm.html",
+                appointment,
+                new_start=form.cleaned_data["start"],
+                new_start_value=chosen["start"],
+            )
     if not client_may_change(appointment, now=timezone.now()):
         messages.error(request, "This appointment can no longer be changed online.")
         return redirect("sessions:manage", token=token)

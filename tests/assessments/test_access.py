@@ -241,6 +241,12 @@ CASES = [
     ),
     Case(
         "plan_approve",
+        "plan_approve (confirmation)",
+        "get",
+        lambda w: reverse("assessments:plan_approve", args=[w.draft.uuid]),
+    ),
+    Case(
+        "plan_approve",
         "plan_approve",
         "post",
         lambda w: reverse("assessments:plan_approve", args=[w.draft.uuid]),

@@ -142,6 +142,51 @@ def test_an_admin_reads_the_plan_but_cannot_approve_it(as_admin, draft) -> None:
 # --- Approval and the program email -------------------------------------------------------------
 
 
+def test_approving_asks_for_confirmation_first_without_javascript(
+    as_clinician, draft, inbox
+) -> None:
+    url = reverse("assessments:plan_approve", args=[draft.uuid])
+
+    plan_page = as_clinician.get(reverse("assessments:plan", args=[draft.uuid])).content.decode()
+    confirm = as_clinician.get(url)
+
+    # The plan's button only opens the confirmation (a GET form); nothing on it approves.
+    assert f'<form method="get" action="{url}"' in plan_page
+    assert f'<form method="post" action="{url}"' not in plan_page
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "Approve and send the program to Ana Silva?" in html
+    assert "ana@example.org" in html
+    assert "It starts tomorrow on their calendar" in html
+    assert f'<form method="post" action="{url}">' in html
+    assert "Yes, approve and send" in html
+    draft.refresh_from_db()
+    assert not draft.is_approved
+    assert not Reminder.objects.filter(plan=draft).exists()
+    assert not inbox.messages
+
+
+def test_sending_an_update_asks_for_confirmation_and_there_is_none_without_changes(
+    as_clinician, approved, inbox
+) -> None:
+    url = reverse("assessments:plan_approve", args=[approved.uuid])
+    inbox.clear()
+
+    unchanged = as_clinician.get(url, follow=True).content.decode()
+    item = items_of(approved, 1)[0]
+    as_clinician.post(
+        reverse("assessments:item_dose", args=[approved.uuid, item.uuid]),
+        {"sets": "4", "amount": "12"},
+    )
+    changed = as_clinician.get(url)
+
+    assert "There is nothing to send." in unchanged
+    assert changed.status_code == 200
+    assert "Send the updated program to Ana Silva?" in changed.content.decode()
+    assert "Yes, send the update" in changed.content.decode()
+    assert not inbox.messages
+
+
 def test_approving_emails_the_program_with_a_pdf(
     as_clinician, draft, inbox, django_capture_on_commit_callbacks, time_machine
 ) -> None:

@@ -279,13 +279,19 @@ def test_book_reschedule_and_cancel_online(
         new_start = slot_start(value)
         check_shown_on_clock(page, day=3, clock="11:00", start=new_start, zone=NEW_YORK)
         button.click()
+        # Nothing moves on that click: the old and the new time, side by side, to confirm.
+        expect(page.get_by_role("heading", level=1)).to_have_text("Move your appointment?")
+        expect(page.locator("dl.details del")).to_have_text(long_date(start, NEW_YORK))
+        expect(page.locator("dl.details strong")).to_have_text(long_date(new_start, NEW_YORK))
+        page.get_by_role("button", name="Yes, move it").click()
         expect(page.get_by_role("status")).to_contain_text("Your appointment has been moved")
         expect(page.locator("dl.details")).to_contain_text(long_date(new_start, NEW_YORK))
 
         moved = read_invitation(only(inbox.wait_for(2, to=email), "New time:"))
         assert (moved.method, moved.sequence, moved.uid) == ("REQUEST", 1, uid)
         assert moved.starts_at == new_start
-        assert f"{long_date(new_start, NEW_YORK)} (America/New_York)" in moved.text
+        assert f"Was: {long_date(start, NEW_YORK)} (America/New_York)" in moved.text
+        assert f"Now: {long_date(new_start, NEW_YORK)} (America/New_York)" in moved.text
         assert manage_link(moved, site_url) == manage
         told = read_invitation(only(inbox.wait_for(2, to=CLINICIAN_EMAIL), "Moved:"))
         assert (told.method, told.sequence, told.starts_at) == ("REQUEST", 1, new_start)

@@ -212,6 +212,10 @@ def test_the_clinicians_day_from_sign_in_to_an_approved_plan(
         shoot(dashboard, "04-plan-review")
         plan_review = dashboard.url
         dashboard.get_by_role("button", name=f"Approve and send to {CLIENT}").click()
+        expect(dashboard.get_by_role("heading", level=1)).to_have_text(
+            f"Approve and send the program to {CLIENT}?"
+        )
+        dashboard.get_by_role("button", name="Yes, approve and send").click()
         expect(dashboard.locator(".message-success")).to_contain_text(
             f"Approved: {CLIENT} gets the program by email"
         )

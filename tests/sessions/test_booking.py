@@ -274,20 +274,63 @@ def test_a_cancelled_appointment_frees_its_time(
     assert response.status_code == 302
 
 
-@pytest.mark.parametrize(
-    ("start", "reason"),
-    [
-        (MONDAY_MORNING + dt.timedelta(minutes=60), "inside the minimum notice"),
-        (dt.datetime(2026, 6, 9, 5, 0, tzinfo=dt.UTC), "before working hours"),
-        (dt.datetime(2026, 6, 8, 9, 7, tzinfo=dt.UTC), "off the 15 minute grid"),
-    ],
-)
-def test_times_that_are_not_offered_cannot_be_booked(
-    as_stranger, service, clinician, start: dt.datetime, reason: str
+# Times Maya never offers (09:00-17:00 London, 45 minutes, starts every 15 minutes), each with
+# a free time of the same day that the answer offers instead.
+NEVER_OFFERED = [
+    pytest.param(
+        dt.datetime(2026, 6, 8, 14, 7, tzinfo=dt.UTC), ELEVEN_AM_LONDON, id="15:07 off the grid"
+    ),
+    pytest.param(
+        dt.datetime(2026, 6, 9, 5, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 6, 9, 8, 0, tzinfo=dt.UTC),
+        id="06:00 before working hours",
+    ),
+    pytest.param(
+        dt.datetime(2026, 6, 8, 15, 30, tzinfo=dt.UTC), ELEVEN_AM_LONDON, id="16:30 ends after 17"
+    ),
+]
+
+
+@pytest.mark.parametrize(("start", "offered"), NEVER_OFFERED)
+def test_a_link_to_a_time_never_offered_says_so_and_shows_the_free_times(
+    as_stranger, service, clinician, start: dt.datetime, offered: dt.datetime
+) -> None:
+    response = as_stranger.get(details_url(service, clinician, start))
+
+    assert response.status_code == 400
+    assert "That is not a time we offer" in response.text
+    assert "start every 15 minutes within their working hours" in response.text
+    assert "just taken" not in response.text
+    # The free times, as links to book them.
+    assert "Other times with Maya Okafor" in response.text
+    assert f"start={iso(offered).replace(':', '%3A')}" in response.text
+
+
+@pytest.mark.parametrize(("start", "offered"), NEVER_OFFERED)
+def test_booking_a_time_never_offered_is_refused_with_the_free_times_and_the_form_kept(
+    as_stranger, service, clinician, start: dt.datetime, offered: dt.datetime
 ) -> None:
     response = as_stranger.post(details_url(service, clinician), booking_data(start))
 
-    assert response.status_code == 409, reason
+    assert response.status_code == 400
+    assert "That is not a time we offer" in response.text
+    assert f'<input type="radio" name="start" value="{iso(offered)}"' in response.text
+    assert 'value="Carla Nunes"' in response.text
+    assert not Appointment.objects.exists()
+    assert not User.objects.filter(email="carla@example.org").exists()
+
+
+def test_a_time_on_the_schedule_but_inside_the_notice_is_gone_not_invalid(
+    as_stranger, service, clinician
+) -> None:
+    # 09:00 London was offered yesterday; with 120 minutes' notice it cannot be booked now.
+    start = MONDAY_MORNING + dt.timedelta(minutes=60)
+
+    opened = as_stranger.get(details_url(service, clinician, start))
+    posted = as_stranger.post(details_url(service, clinician), booking_data(start))
+
+    assert opened.status_code == posted.status_code == 409
+    assert "this time was just taken or is no longer available" in posted.text
     assert not Appointment.objects.exists()
 
 

@@ -12,6 +12,7 @@ from clinic.audit import SYSTEM
 from clinic.models import User
 from sessions.links import manage_token
 from sessions.models import Appointment, AppointmentStatus
+from sessions.selectors import SlotState
 from sessions.services import SlotUnavailable, appointment_book
 from tests import factories
 from tests.concurrency import at_once
@@ -116,7 +117,7 @@ def check_passes_everything(monkeypatch):
     """The check under the schedule lock says yes to every time, as it would for two writers
     that both looked before either wrote (a writer that skipped the lock, say). Only the
     exclusion constraint is left to refuse the second appointment."""
-    monkeypatch.setattr("sessions.services.slot_is_available", lambda **_: True)
+    monkeypatch.setattr("sessions.services.slot_state", lambda **_: SlotState.FREE)
 
 
 @pytest.mark.django_db
@@ -164,7 +165,7 @@ def test_a_reschedule_refused_by_the_constraint_keeps_the_old_time(
 
         response = as_stranger.post(
             reverse("sessions:manage_reschedule", args=[manage_token(mine)]),
-            {"start": iso(tuesday + dt.timedelta(hours=2, minutes=15))},
+            {"start": iso(tuesday + dt.timedelta(hours=2, minutes=15)), "confirm": "yes"},
         )
 
     assert response.status_code == 409

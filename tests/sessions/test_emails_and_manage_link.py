@@ -156,7 +156,7 @@ def test_rescheduling_by_link_moves_the_appointment_and_updates_calendars(
     with django_capture_on_commit_callbacks(execute=True):
         response = as_stranger.post(
             reverse("sessions:manage_reschedule", args=[token]),
-            {"start": iso(WEDNESDAY_TWO_LONDON)},
+            {"start": iso(WEDNESDAY_TWO_LONDON), "confirm": "yes"},
         )
 
     assert response.status_code == 302
@@ -222,7 +222,7 @@ def test_no_changes_online_inside_the_change_window(booked, as_stranger) -> None
         cancel = as_stranger.post(reverse("sessions:manage_cancel", args=[token]), {}, follow=True)
         reschedule = as_stranger.post(
             reverse("sessions:manage_reschedule", args=[token]),
-            {"start": iso(WEDNESDAY_TWO_LONDON)},
+            {"start": iso(WEDNESDAY_TWO_LONDON), "confirm": "yes"},
             follow=True,
         )
 
@@ -314,3 +314,103 @@ def test_a_manage_link_expires_when_the_appointment_is_over(booked, as_stranger)
 
     assert response.status_code == 410
     assert "already taken place" in response.text
+
+
+# --- A new time is confirmed first, and its email says what it replaces ----------------------
+
+
+def test_choosing_a_new_time_shows_both_times_and_moves_nothing_until_confirmed(
+    booked, inbox, as_stranger
+) -> None:
+    inbox.clear()
+    url = reverse("sessions:manage_reschedule", args=[manage_token(booked)])
+
+    week = as_stranger.get(url)
+    # The times are buttons of a form that only asks (GET), not of one that moves (POST).
+    assert f'<form method="get" id="reschedule-form" action="{url}">' in week.text
+    assert 'form="reschedule-form" name="start"' in week.text
+    confirm = as_stranger.get(url, {"start": iso(WEDNESDAY_TWO_LONDON)})
+    # A POST without the confirmation (a page from before this step existed) asks too.
+    stale = as_stranger.post(url, {"start": iso(WEDNESDAY_TWO_LONDON)})
+
+    for page in (confirm, stale):
+        assert page.status_code == 200
+        assert "Move your appointment?" in page.text
+        # On Carla's clock (Lisbon: the same as London in June).
+        assert "<del>Tuesday 9 June 2026, 10:00</del>" in page.text
+        assert "<strong>Wednesday 10 June 2026, 14:00</strong>" in page.text
+        assert (
+            f'<input type="hidden" name="start" value="{iso(WEDNESDAY_TWO_LONDON)}">' in page.text
+        )
+        assert '<input type="hidden" name="confirm" value="yes">' in page.text
+        assert "Yes, move it" in page.text
+    booked.refresh_from_db()
+    assert booked.starts_at == TUESDAY_TEN_LONDON
+    assert booked.sequence == 0
+    assert not inbox.messages
+
+
+@pytest.mark.parametrize(
+    ("start", "status", "message"),
+    [
+        (dt.datetime(2026, 6, 10, 13, 7, tzinfo=dt.UTC), 400, "That is not a time we offer"),
+        (TUESDAY_TEN_LONDON, 400, "This is already your appointment"),
+    ],
+)
+def test_a_new_time_that_cannot_be_had_is_refused_before_the_confirmation(
+    booked, as_stranger, start: dt.datetime, status: int, message: str
+) -> None:
+    url = reverse("sessions:manage_reschedule", args=[manage_token(booked)])
+
+    response = as_stranger.get(url, {"start": iso(start)})
+
+    assert response.status_code == status
+    assert message in response.text
+    assert "Move your appointment?" not in response.text
+    assert f'value="{iso(WEDNESDAY_TWO_LONDON)}"' in response.text  # the week to pick from
+
+
+def test_the_new_time_emails_say_the_old_and_the_new_time_on_each_readers_clock(
+    as_stranger, service, clinician, inbox, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        as_stranger.post(
+            details_url(service, clinician),
+            booking_data(TUESDAY_TEN_LONDON, time_zone="America/New_York"),
+        )
+    appointment = Appointment.objects.get()
+    inbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_stranger.post(
+            reverse("sessions:manage_reschedule", args=[manage_token(appointment)]),
+            {"start": iso(WEDNESDAY_TWO_LONDON), "confirm": "yes"},
+        )
+
+    assert response.status_code == 302
+    readers = [
+        ("carla@example.org", "America/New_York", "Tue 9 Jun, 05:00", "Wed 10 Jun, 09:00"),
+        (clinician.user.email, "Europe/London", "Tue 9 Jun, 10:00", "Wed 10 Jun, 14:00"),
+    ]
+    long = {
+        "Tue 9 Jun, 05:00": "Tuesday 9 June 2026, 05:00",
+        "Wed 10 Jun, 09:00": "Wednesday 10 June 2026, 09:00",
+        "Tue 9 Jun, 10:00": "Tuesday 9 June 2026, 10:00",
+        "Wed 10 Jun, 14:00": "Wednesday 10 June 2026, 14:00",
+    }
+    for address, zone, was, now in readers:
+        [message] = inbox.to(address)
+        assert message["Subject"].endswith(f"{now} (was {was})"), message["Subject"]
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert f"Was: {long[was]} ({zone})" in text
+        assert f"Now: {long[now]} ({zone})" in text
+        assert f"{long[was]} ({zone})</td>" in html
+        assert f"{long[now]} ({zone})</td>" in html
+        method, calendar = calendar_of(message)
+        event = event_of(calendar)
+        assert (method, event["SEQUENCE"]) == ("REQUEST", 1)
+        assert event.decoded("DTSTART") == WEDNESDAY_TWO_LONDON
+        assert str(event["DESCRIPTION"]).startswith(
+            f"Moved from {long[was]} ({zone}) to {long[now]} ({zone}).\n"
+        )

@@ -103,7 +103,7 @@ def test_a_change_while_the_broker_is_down_succeeds_and_its_email_follows_once(
         if change == "reschedule":
             response = as_stranger.post(
                 reverse("sessions:manage_reschedule", args=[token]),
-                {"start": iso(WEDNESDAY_TWO_LONDON)},
+                {"start": iso(WEDNESDAY_TWO_LONDON), "confirm": "yes"},
             )
         else:
             response = as_stranger.post(
@@ -233,7 +233,7 @@ def test_a_lost_email_about_a_time_since_changed_or_past_is_not_sent(
     # the lost "booked" ones are not sent after them.
     response = as_stranger.post(
         reverse("sessions:manage_reschedule", args=[manage_token(appointment)]),
-        {"start": iso(WEDNESDAY_TWO_LONDON)},
+        {"start": iso(WEDNESDAY_TWO_LONDON), "confirm": "yes"},
     )
     assert response.status_code == 302
     assert {m["Subject"].split(":")[0] for m in inbox.messages} == {"New time", "Moved"}
