@@ -396,7 +396,7 @@ def wall_sit() -> Iterator[Protocol]:
                         protocol="wall_sit",
                         side=side,
                         title=f"Short wall sit on the {side}",
-                        detail=f"Held {hold.text(' s')}.",
+                        detail=f"Held {hold.text('s')}.",
                         targets=(Target.ADDUCTORS_QUADS,),
                         sources=hold.sources,
                     )
