@@ -34,7 +34,8 @@ from sessions.room import (
     room_left,
     room_state,
 )
-from sessions.signaling import Signal, SignalError, TokenBucket, parse_frame
+from sessions.signaling import Signal, TokenBucket, signal_check
+from telehealth.frames import FrameError, frame_parse
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,60 @@ class NoConnectionSweepConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
 
-class RoomConsumer(NoConnectionSweepConsumer):
+class FrameConsumer(NoConnectionSweepConsumer):
+    """A socket whose browser sends JSON frames, all read the same way (telehealth.frames).
+
+    Whatever a frame holds, it is answered: a frame that cannot be used gets an error frame
+    and one the server fails to handle gets ``server_error`` (logged); the connection stays
+    open. Subclasses set ``bucket`` when they accept someone and handle frames in on_frame().
+    """
+
+    max_frame_bytes = 64 * 1024
+    rate_limited_message = "Too many messages: slow down."
+    bucket: TokenBucket | None = None
+
+    def listening(self) -> bool:
+        """Whether frames from this browser are handled now (not before it was let in, nor
+        after it was replaced)."""
+        return self.bucket is not None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.listening():
+            return
+        if not self.bucket.take():
+            await self._error("rate_limited", self.rate_limited_message)
+            return
+        try:
+            frame = frame_parse(text_data, max_bytes=self.max_frame_bytes)
+        except FrameError as error:
+            await self._error(error.code, error.message)
+            return
+        try:
+            await self.on_frame(frame)
+        except FrameError as error:
+            await self._error(error.code, error.message)
+        except Exception:
+            # An exception leaving a consumer kills it without running disconnect(): a room
+            # seat would stay taken and the peer would never hear that this side left.
+            # Whatever went wrong with one frame, the connection goes on.
+            logger.exception(
+                "Handling a %s frame failed on %s", frame["type"][:40], self.scope.get("path")
+            )
+            await self._error(
+                "server_error", "The server could not handle that message. Try again."
+            )
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    async def _error(self, code: str, message: str) -> None:
+        await self._send({"type": "error", "code": code, "message": message})
+
+
+class RoomConsumer(FrameConsumer):
     """Admits the appointment's client and clinician inside the join window and relays their
     frames to each other, never to anyone else."""
 
@@ -94,6 +148,7 @@ class RoomConsumer(NoConnectionSweepConsumer):
         # waiting for it to answer.
         self.media_workers: dict[str, str] = {}
         self.media_pending: dict[str, list[dict[str, Any]]] = {}
+        self.max_frame_bytes = settings.SIGNALING_MAX_MESSAGE_BYTES
         self.bucket = TokenBucket(
             rate=settings.SIGNALING_MESSAGES_PER_SECOND, burst=settings.SIGNALING_BURST
         )
@@ -158,27 +213,12 @@ class RoomConsumer(NoConnectionSweepConsumer):
                 },
             )
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.role is None or self.replaced:
-            return
-        if not self.bucket.take():
-            await self._error("rate_limited", "Too many messages: slow down.")
-            return
-        try:
-            signal = parse_frame(text_data, max_bytes=settings.SIGNALING_MAX_MESSAGE_BYTES)
-        except SignalError as error:
-            await self._error(error.code, error.message)
-            return
-        try:
-            await getattr(self, f"_on_{signal.type}")(signal)
-        except Exception:
-            # An exception leaving a consumer kills it without running disconnect(): the seat
-            # would stay taken and the peer would never hear that this side left. Whatever
-            # went wrong with one frame, the connection goes on.
-            logger.exception("Handling a %s frame failed in room %s", signal.type, self.group)
-            await self._error(
-                "server_error", "The server could not handle that message. Try again."
-            )
+    def listening(self) -> bool:
+        return self.role is not None and not self.replaced
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        signal = signal_check(frame)
+        await getattr(self, f"_on_{signal.type}")(signal)
 
     # --- Frames from this browser ------------------------------------------------------------
 
@@ -350,12 +390,6 @@ class RoomConsumer(NoConnectionSweepConsumer):
                 "frame": {**frame, "from": self.role},
             },
         )
-
-    async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
-
-    async def _error(self, code: str, message: str) -> None:
-        await self._send({"type": "error", "code": code, "message": message})
 
     def _page_id(self) -> str:
         # Each page load picks an id, so a peer can tell a reload (new page) from a reconnect.
