@@ -14,7 +14,7 @@ Frames are JSON objects with a "type". Browsers send:
 
 Every field must have its type; text must be Unicode that PostgreSQL can store (no NUL, no
 lone surrogates). Anything else is refused with an error frame and the connection stays open.
-Frames over daphne's own limit (1 MiB) never get here: daphne drops the connection.
+Frames over daphne's own limit (1 MiB) never get here: daphne closes the connection with 1009.
 """
 
 import time

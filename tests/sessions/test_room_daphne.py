@@ -2,9 +2,9 @@
 
 Two limits apply to a frame from a browser: the signaling server's own
 (SIGNALING_MAX_MESSAGE_BYTES, 64 KiB: an error frame, the connection stays) and, far above it,
-daphne's (1 MiB). Over daphne's, autobahn fails the connection with reason 1009 ("message too
-big") by dropping the TCP connection without a close frame (its failByDrop default), so a browser
-sees 1006 and the room page reconnects; the consumer never sees the frame.
+daphne's (1 MiB). Over daphne's, autobahn closes the connection with 1009 ("message too big",
+telehealth/websocket_server.py: not by dropping it, which a browser would see as 1006) and the
+room page reconnects; the consumer never sees the frame.
 """
 
 import asyncio
@@ -56,7 +56,7 @@ async def until_closed(socket: ClientConnection) -> ConnectionClosed:
         return closed
 
 
-def test_oversized_frames_get_an_error_or_a_dropped_connection_and_leaving_is_recorded(
+def test_oversized_frames_get_an_error_or_close_with_1009_and_leaving_is_recorded(
     asgi_server: AsgiServer, service, clinician, client_record
 ) -> None:
     appointment = factories.make_appointment(
@@ -81,11 +81,11 @@ def test_oversized_frames_get_an_error_or_a_dropped_connection_and_leaving_is_re
         await ana.send(json.dumps({"type": "chat", "body": "Still here"}))
         assert (await next_frame(maya, "chat"))["body"] == "Still here"
 
-        # Over daphne's limit: the connection is dropped, with no close frame (1006 for a
-        # browser), and the room still learns that Ana left.
+        # Over daphne's limit: the connection is closed with 1009, and the room still learns
+        # that Ana left.
         await ana.send(json.dumps({"type": "chat", "body": "x" * (1024 * 1024 + 1)}))
         closed = await until_closed(ana)
-        assert closed.rcvd is None
+        assert closed.rcvd.code == 1009
         assert (await next_frame(maya, "peer"))["state"] == "left"
         await maya.close()
 
