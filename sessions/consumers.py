@@ -37,7 +37,16 @@ from sessions.room import (
 from sessions.signaling import Signal, TokenBucket, signal_check
 from telehealth.frames import FrameError, frame_parse
 
+try:
+    # What daphne (autobahn) raises on a send after the connection closed.
+    from autobahn.exception import Disconnected as _Disconnected
+except ImportError:  # another ASGI server
+    _Disconnected = OSError
+
 logger = logging.getLogger(__name__)
+
+# ASGI servers raise OSError on a send after a disconnect; daphne raises its own.
+ConnectionGone = (OSError, _Disconnected)
 
 PAGE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MEDIA_SIGNALS = {"offer", "answer", "candidate"}
@@ -52,11 +61,37 @@ class NoConnectionSweepConsumer(AsyncWebsocketConsumer):
     by 1.1 to 1.4 times (docs/benchmarks.md, "Signaling").
     """
 
+    # Set once this side closed or the browser left: nothing more is sent.
+    closing = False
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        self.closing = True
+        await super().websocket_disconnect(message)
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Sends, unless the connection is closing: news from the channel layer (the peer
+        left, a frame relayed) keeps coming until this consumer has heard its own disconnect,
+        and daphne raises on a send after a close, which killed the consumer before it
+        released its seat and logged "Attempt to send on a closed protocol"."""
+        if self.closing:
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except ConnectionGone:
+            # The browser closed first and daphne has not told us yet: it is gone either way.
+            self.closing = True
 
 
 class FrameConsumer(NoConnectionSweepConsumer):

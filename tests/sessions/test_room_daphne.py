@@ -19,7 +19,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from sessions.models import RoomConnection, RoomEvent
+from sessions.models import Appointment, AppointmentStatus, RoomConnection, RoomEvent
+from sessions.room import room_admit
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.conftest import session_key_for
@@ -97,3 +98,55 @@ def test_oversized_frames_get_an_error_or_close_with_1009_and_leaving_is_recorde
     assert not RoomConnection.objects.exists()
     kinds = list(RoomEvent.objects.filter(role="client").values_list("kind", flat=True))
     assert kinds == ["joined", "left"]
+
+
+def test_ending_the_session_for_both_logs_no_error(
+    asgi_server: AsgiServer, service, clinician, client_record
+) -> None:
+    # Each side's leaving is announced to the other while the other's socket is closing: that
+    # announcement must not be sent on the closed connection ("Attempt to send on a closed
+    # protocol", a traceback in daphne's log, and a consumer killed before it released its
+    # seat).
+    client_key, clinician_key = session_key_for(client_record.user), session_key_for(clinician.user)
+    for _ in range(2):
+        appointment = factories.make_appointment(
+            service=service,
+            clinician=clinician,
+            client=client_record,
+            starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5),
+        )
+        room_admit(appointment=appointment, user=clinician.user, now=timezone.now())
+        path = f"/ws/appointments/{appointment.uuid}/room/"
+
+        async def scenario(path: str = path) -> None:
+            ana = await open_socket(asgi_server, path, client_key)
+            maya = await open_socket(asgi_server, path, clinician_key)
+            await next_frame(ana, "peer")
+            # Ana's browser is slow to answer the server's close (a busy tab, a slow
+            # network): Maya's socket closes first, and Ana's consumer hears that Maya left
+            # while its own connection is closing.
+            ana.transport.pause_reading()
+            await maya.send(json.dumps({"type": "bye", "end": True}))
+            assert (await next_frame(maya, "ended")) == {"type": "ended"}
+            assert (await until_closed(maya)).rcvd.code == 4000
+            await asyncio.sleep(0.5)
+            ana.transport.resume_reading()
+            assert (await next_frame(ana, "ended")) == {"type": "ended"}
+            assert (await until_closed(ana)).rcvd.code == 4000
+
+        asyncio.run(scenario())
+        wait_for_seats_released()
+        # Out of the way of the next session's times (a finished one still holds them).
+        Appointment.objects.filter(pk=appointment.pk).update(status=AppointmentStatus.CANCELLED)
+    asgi_server.stop()
+    log = asgi_server.log()
+    assert "Traceback" not in log, log
+    assert "closed protocol" not in log, log
+    assert "ERROR" not in log, log
+
+
+def wait_for_seats_released() -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while RoomConnection.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not RoomConnection.objects.exists()
