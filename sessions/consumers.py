@@ -20,6 +20,7 @@ from clinic.models import Clinician
 from sessions.models import Appointment, ParticipantRole
 from sessions.room import (
     CloseCode,
+    NotAdmitted,
     RoomError,
     RoomState,
     chat_post,
@@ -270,13 +271,17 @@ class RoomConsumer(FrameConsumer):
         await self._relay({"type": signal.type, **signal.payload})
 
     async def _on_chat(self, signal: Signal) -> None:
-        message = await database_sync_to_async(chat_post)(
-            appointment_id=self.appointment.pk,
-            sender=self.user,
-            role=self.role,
-            body=signal.payload["body"],
-            now=timezone.now(),
-        )
+        try:
+            message = await database_sync_to_async(chat_post)(
+                appointment_id=self.appointment.pk,
+                sender=self.user,
+                role=self.role,
+                body=signal.payload["body"],
+                now=timezone.now(),
+            )
+        except NotAdmitted as error:
+            await self._error("not_admitted", error.message)
+            return
         frame = {
             "type": "chat",
             "id": str(message.uuid),

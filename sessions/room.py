@@ -318,9 +318,19 @@ def room_prompt_set(*, appointment_id: int, prompt: dict[str, Any]) -> None:
         _after_commit_send(room_group(appointment.uuid), {"type": "room.prompt", "prompt": prompt})
 
 
+class NotAdmitted(RoomError):
+    """The client is still in the waiting room."""
+
+
 def chat_post(
     *, appointment_id: int, sender: User, role: ParticipantRole, body: str, now: dt.datetime
 ) -> ChatMessage:
+    """Keep a chat message. A client in the waiting room cannot chat yet: the clinician's
+    page would show messages from someone they have not let in (the waiting client's page
+    has no chat)."""
+    admitted = Appointment.objects.filter(pk=appointment_id).values_list("admitted_at", flat=True)
+    if role == ParticipantRole.CLIENT and list(admitted) == [None]:
+        raise NotAdmitted("You can send messages once the clinician has let you in.")
     return ChatMessage.objects.create(
         appointment_id=appointment_id, sender=sender, sender_role=role, body=body, sent_at=now
     )

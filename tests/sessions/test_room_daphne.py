@@ -66,6 +66,7 @@ def test_oversized_frames_get_an_error_or_close_with_1009_and_leaving_is_recorde
         client=client_record,
         starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5),
     )
+    room_admit(appointment=appointment, user=clinician.user, now=timezone.now())
     path = f"/ws/appointments/{appointment.uuid}/room/"
     client_key, clinician_key = session_key_for(client_record.user), session_key_for(clinician.user)
 
