@@ -4,6 +4,7 @@ The consumers only authenticate, check frames and pass them on; what the frames 
 appointment is decided in sessions.room.
 """
 
+import asyncio
 import json
 import logging
 import re
@@ -23,6 +24,7 @@ from sessions.room import (
     NotAdmitted,
     RoomError,
     RoomState,
+    Seat,
     chat_post,
     clinician_group,
     ice_servers,
@@ -33,6 +35,7 @@ from sessions.room import (
     room_group,
     room_joined,
     room_left,
+    room_seat_refresh,
     room_state,
 )
 from sessions.signaling import Signal, TokenBucket, signal_check
@@ -197,6 +200,7 @@ class RoomConsumer(FrameConsumer):
             now=now,
         )
         self.admitted = joined.admitted
+        self.heartbeat = asyncio.create_task(self._heartbeat())
         if joined.replaces and joined.replaces != self.channel_name:
             await self.channel_layer.send(joined.replaces, {"type": "room.replaced"})
         await self._send(
@@ -224,6 +228,7 @@ class RoomConsumer(FrameConsumer):
     async def disconnect(self, code: int) -> None:
         if self.role is None:
             return
+        self.heartbeat.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
         for measurement, worker in self.media_workers.items():
             # The client's camera connection goes with its page.
@@ -420,6 +425,30 @@ class RoomConsumer(FrameConsumer):
         await self.close(code=CloseCode.REPLACED.value)
 
     # --- Helpers -----------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Keep this consumer's seat: one not refreshed for a while belongs to a consumer
+        that died, and the beat task release-stale-seats gives it up."""
+        while True:
+            await asyncio.sleep(settings.ROOM_SEAT_HEARTBEAT_SECONDS)
+            try:
+                seat = await database_sync_to_async(room_seat_refresh)(
+                    appointment_id=self.appointment.pk,
+                    role=self.role,
+                    channel_name=self.channel_name,
+                    now=timezone.now(),
+                )
+            except Exception:
+                # The database may be back by the next beat; the seat outlives a few misses.
+                logger.exception("Refreshing a seat failed in room %s", self.group)
+                continue
+            if seat == Seat.GONE and not self.closing:
+                # Released as stale (this process was too busy to refresh it in time): the
+                # page reconnects and joins again, and the other side hears it come back.
+                await self.close(code=CloseCode.SEAT_RELEASED.value)
+                return
+            if seat == Seat.TAKEN:
+                return  # a newer tab has it and tells this one so (room.replaced)
 
     async def _relay(self, frame: dict[str, Any]) -> None:
         await self.channel_layer.group_send(

@@ -10,10 +10,13 @@ room page reconnects; the consumer never sees the frame.
 import asyncio
 import datetime as dt
 import json
+import os
+import signal
 import time
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from django.utils import timezone
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -21,6 +24,7 @@ from websockets.typing import Origin
 
 from sessions.models import Appointment, AppointmentStatus, RoomConnection, RoomEvent
 from sessions.room import room_admit
+from sessions.tasks import release_stale_seats
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.conftest import session_key_for
@@ -28,6 +32,7 @@ from tests.conftest import session_key_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT = 10
+db = database_sync_to_async
 
 
 async def open_socket(server: AsgiServer, path: str, session_key: str) -> ClientConnection:
@@ -151,3 +156,57 @@ def wait_for_seats_released() -> None:
     while RoomConnection.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not RoomConnection.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "asgi_server", [{"env": {"ROOM_SEAT_HEARTBEAT_SECONDS": "1"}}], indirect=True
+)
+def test_the_seat_of_a_killed_server_is_released_and_the_client_can_join_again(
+    asgi_server: AsgiServer, service, clinician, client_record, settings, tmp_path
+) -> None:
+    # Maya is on one server, Ana on another, which is killed (no close, no disconnect()):
+    # Ana's seat goes stale, the beat task releases it, Maya hears that Ana left, the
+    # dashboard no longer shows her waiting, and Ana joins again through the first server.
+    settings.ROOM_SEAT_HEARTBEAT_SECONDS = 1
+    appointment = factories.make_appointment(
+        service=service,
+        clinician=clinician,
+        client=client_record,
+        starts_at=timezone.now().replace(microsecond=0) + dt.timedelta(minutes=5),
+    )
+    path = f"/ws/appointments/{appointment.uuid}/room/"
+    client_key, clinician_key = session_key_for(client_record.user), session_key_for(clinician.user)
+    doomed = AsgiServer(env=asgi_server.env, log_path=tmp_path / "daphne-doomed.log")
+    doomed.start()
+
+    async def scenario() -> None:
+        maya = await open_socket(asgi_server, path, clinician_key)
+        ana = await open_socket(doomed, path, client_key)
+        assert (await next_frame(maya, "peer"))["state"] == "joined"
+        assert (await db(Appointment.objects.get)(pk=appointment.pk)).status == "waiting"
+
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.stop()
+        await asyncio.sleep(3 * 1 + 1.5)  # three missed heartbeats, and some
+        # Still Ana's: nothing but the beat task releases a seat.
+        assert await db(RoomConnection.objects.filter(role="client").exists)()
+        assert await db(release_stale_seats)() == 1
+
+        assert (await next_frame(maya, "peer"))["state"] == "left"
+        # Maya's own seat, refreshed by her live server, stays.
+        assert await db(RoomConnection.objects.filter(role="clinician").exists)()
+        assert (await db(Appointment.objects.get)(pk=appointment.pk)).status == "confirmed"
+
+        ana = await open_socket(asgi_server, path, client_key)
+        assert (await next_frame(maya, "peer"))["state"] == "joined"
+        assert (await db(Appointment.objects.get)(pk=appointment.pk)).status == "waiting"
+        await ana.close()
+        await maya.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        doomed.stop()
+    wait_for_seats_released()
+    left = RoomEvent.objects.filter(kind="left", role="client").order_by("at")
+    assert [event.detail for event in left] == [{"reason": "no heartbeat"}, {}]
