@@ -7,6 +7,7 @@ let Ana in. The room socket is opened as Ana and as Maya, the assessment socket 
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +17,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
+from assessments.consumers import MAX_FRAME_BYTES
 from assessments.models import Assessment
 from sessions.room import room_admit
 from tests.asgi_server import AsgiServer
 from tests.conftest import session_key_for
+from tests.socket_fuzz import fuzz
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,3 +127,62 @@ def test_text_that_is_not_utf8_closes_with_1007_and_oversize_with_1009(
             assert await close_code(socket) == 1009, name
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "asgi_server",
+    # Hostile frames come faster than a browser's: the rate limit is tested elsewhere.
+    [{"env": {"SIGNALING_MESSAGES_PER_SECOND": "100000", "SIGNALING_BURST": "100000"}}],
+    indirect=True,
+)
+def test_hostile_frames_close_no_socket_and_raise_no_error_on_either_socket(
+    asgi_server: AsgiServer, sockets
+) -> None:
+    # bench/fuzz_sockets.py runs this with more frames and prints the tally.
+    frames = int(os.environ.get("FUZZ_FRAMES", "120"))
+    seed = int(os.environ.get("FUZZ_SEED", "20261207"))
+    limits = {"room as client": 64 * 1024, "room as clinician": 64 * 1024}
+    results = {}
+
+    async def scenario() -> None:
+        for number, (name, (path, key, valid, answered)) in enumerate(sockets.items()):
+
+            async def opened(path: str = path, key: str = key) -> Any:
+                return await open_socket(asgi_server, path, key)
+
+            results[name] = await fuzz(
+                opened,
+                frames=frames,
+                seed=seed + number,
+                max_bytes=limits.get(name, MAX_FRAME_BYTES),
+                probe=valid,
+                answered=answered,
+            )
+
+    asyncio.run(scenario())
+    asgi_server.stop()
+    log = asgi_server.log()
+    tracebacks = log.count("Traceback")
+    print(
+        "FUZZ-RESULT "
+        + json.dumps(
+            {
+                name: {
+                    "sent": tally.sent,
+                    "error_frames": tally.error_frames,
+                    "closes": dict(tally.closes),
+                    "server_errors": tally.server_errors,
+                    "unanswered": tally.unanswered,
+                    "error_codes": dict(tally.error_codes),
+                }
+                for name, tally in results.items()
+            }
+            | {"tracebacks": tracebacks}
+        )
+    )
+    for name, tally in results.items():
+        assert tally.sent == frames, name
+        assert not tally.closes, (name, tally)
+        assert tally.server_errors == 0, (name, tally)
+        assert tally.unanswered == 0, (name, tally)
+    assert tracebacks == 0, log
