@@ -10,9 +10,10 @@ Frames from the page:
 - ``{"type": "step", "protocol": str}``: the clinician opened a step ("" for none); the
   client's room page shows its instructions.
 
-A frame that is not a JSON object with a text ``type`` is answered with an ``error`` frame
-(``bad_frame``, ``too_large``, ``unknown_type``, ``bad_field``, ``rate_limited``) and the
-socket stays open: nothing already saved is touched.
+Frames are read as on the room socket (telehealth/frames.py): one that is not a JSON object
+with a text ``type`` is answered with an ``error`` frame (``bad_frame``, ``bad_json``,
+``too_large``, ``unknown_type``, ``bad_field``, ``rate_limited``; ``server_error`` if handling
+it failed) and the socket stays open: nothing already saved is touched.
 
 - ``{"type": "measure", "action": "start", "protocol": str, "side": "left"|"right"}`` and
   ``{"type": "measure", "action": "stop", "measurement": uuid, "why": ""|"step"}``: measure a
@@ -30,7 +31,6 @@ its media worker calls the roll (``assessment.roll_call``) every few seconds and
 answers: with no panel left open the worker ends the measurement.
 """
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -58,26 +58,17 @@ from assessments.services import (
     saved_value,
 )
 from clinic.audit import RequestContext
-from sessions.consumers import NoConnectionSweepConsumer
+from sessions.consumers import FrameConsumer
 from sessions.room import CloseCode
 from sessions.signaling import TokenBucket
 
 MAX_FRAME_BYTES = 16 * 1024
 
 
-def _parse(text: str) -> dict[str, Any] | None:
-    """The frame as an object with a text ``type``, or None for anything else."""
-    try:
-        frame = json.loads(text)
-    except ValueError:  # not JSON, or a number longer than Python reads
-        return None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        return None
-    return frame
-
-
-class AssessmentConsumer(NoConnectionSweepConsumer):
+class AssessmentConsumer(FrameConsumer):
     assessment: Assessment | None = None
+    max_frame_bytes = MAX_FRAME_BYTES
+    rate_limited_message = "Too many changes at once: slow down."
 
     async def connect(self) -> None:
         await self.accept()
@@ -117,22 +108,7 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         if self.assessment is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.assessment is None:
-            return
-        if not self.bucket.take():
-            await self._error("rate_limited", "Too many changes at once: slow down.")
-            return
-        if text_data is None:
-            await self._error("bad_frame", "Frames are JSON text.")
-            return
-        if len(text_data.encode()) > MAX_FRAME_BYTES:
-            await self._error("too_large", "The frame is too large.")
-            return
-        frame = _parse(text_data)
-        if frame is None:
-            await self._error("bad_frame", "Frames are JSON objects with a text “type”.")
-            return
+    async def on_frame(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "set":
             await self._on_set(frame)
         elif frame["type"] == "step":
@@ -142,7 +118,7 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         elif frame["type"] == "accept":
             await self._on_accept(frame)
         else:
-            await self._error("unknown_type", "Unknown frame type.")
+            await self._error("unknown_type", "Unknown message type.")
 
     async def _on_set(self, frame: dict[str, Any]) -> None:
         edit = frame.get("id")
@@ -269,12 +245,6 @@ class AssessmentConsumer(NoConnectionSweepConsumer):
         await self._send({"type": "locked"})
 
     # --- Helpers -----------------------------------------------------------------------------
-
-    async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
-
-    async def _error(self, code: str, message: str) -> None:
-        await self._send({"type": "error", "code": code, "message": message})
 
     @database_sync_to_async
     def _assessment(self, assessment_uuid: UUID, user: Any) -> Assessment | None:

@@ -4,6 +4,7 @@ The consumers only authenticate, check frames and pass them on; what the frames 
 appointment is decided in sessions.room.
 """
 
+import asyncio
 import json
 import logging
 import re
@@ -20,8 +21,10 @@ from clinic.models import Clinician
 from sessions.models import Appointment, ParticipantRole
 from sessions.room import (
     CloseCode,
+    NotAdmitted,
     RoomError,
     RoomState,
+    Seat,
     chat_post,
     clinician_group,
     ice_servers,
@@ -32,11 +35,22 @@ from sessions.room import (
     room_group,
     room_joined,
     room_left,
+    room_seat_refresh,
     room_state,
 )
-from sessions.signaling import Signal, SignalError, TokenBucket, parse_frame
+from sessions.signaling import Signal, TokenBucket, signal_check
+from telehealth.frames import FrameError, frame_parse
+
+try:
+    # What daphne (autobahn) raises on a send after the connection closed.
+    from autobahn.exception import Disconnected as _Disconnected
+except ImportError:  # another ASGI server
+    _Disconnected = OSError
 
 logger = logging.getLogger(__name__)
+
+# ASGI servers raise OSError on a send after a disconnect; daphne raises its own.
+ConnectionGone = (OSError, _Disconnected)
 
 PAGE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MEDIA_SIGNALS = {"offer", "answer", "candidate"}
@@ -51,14 +65,93 @@ class NoConnectionSweepConsumer(AsyncWebsocketConsumer):
     by 1.1 to 1.4 times (docs/benchmarks.md, "Signaling").
     """
 
+    # Set once this side closed or the browser left: nothing more is sent.
+    closing = False
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
 
-class RoomConsumer(NoConnectionSweepConsumer):
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        self.closing = True
+        await super().websocket_disconnect(message)
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Sends, unless the connection is closing: news from the channel layer (the peer
+        left, a frame relayed) keeps coming until this consumer has heard its own disconnect,
+        and daphne raises on a send after a close, which killed the consumer before it
+        released its seat and logged "Attempt to send on a closed protocol"."""
+        if self.closing:
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except ConnectionGone:
+            # The browser closed first and daphne has not told us yet: it is gone either way.
+            self.closing = True
+
+
+class FrameConsumer(NoConnectionSweepConsumer):
+    """A socket whose browser sends JSON frames, all read the same way (telehealth.frames).
+
+    Whatever a frame holds, it is answered: a frame that cannot be used gets an error frame
+    and one the server fails to handle gets ``server_error`` (logged); the connection stays
+    open. Subclasses set ``bucket`` when they accept someone and handle frames in on_frame().
+    """
+
+    max_frame_bytes = 64 * 1024
+    rate_limited_message = "Too many messages: slow down."
+    bucket: TokenBucket | None = None
+
+    def listening(self) -> bool:
+        """Whether frames from this browser are handled now (not before it was let in, nor
+        after it was replaced)."""
+        return self.bucket is not None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.listening():
+            return
+        if not self.bucket.take():
+            await self._error("rate_limited", self.rate_limited_message)
+            return
+        try:
+            frame = frame_parse(text_data, max_bytes=self.max_frame_bytes)
+        except FrameError as error:
+            await self._error(error.code, error.message)
+            return
+        try:
+            await self.on_frame(frame)
+        except FrameError as error:
+            await self._error(error.code, error.message)
+        except Exception:
+            # An exception leaving a consumer kills it without running disconnect(): a room
+            # seat would stay taken and the peer would never hear that this side left.
+            # Whatever went wrong with one frame, the connection goes on.
+            logger.exception(
+                "Handling a %s frame failed on %s", frame["type"][:40], self.scope.get("path")
+            )
+            await self._error(
+                "server_error", "The server could not handle that message. Try again."
+            )
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    async def _error(self, code: str, message: str) -> None:
+        await self._send({"type": "error", "code": code, "message": message})
+
+
+class RoomConsumer(FrameConsumer):
     """Admits the appointment's client and clinician inside the join window and relays their
     frames to each other, never to anyone else."""
 
@@ -94,6 +187,7 @@ class RoomConsumer(NoConnectionSweepConsumer):
         # waiting for it to answer.
         self.media_workers: dict[str, str] = {}
         self.media_pending: dict[str, list[dict[str, Any]]] = {}
+        self.max_frame_bytes = settings.SIGNALING_MAX_MESSAGE_BYTES
         self.bucket = TokenBucket(
             rate=settings.SIGNALING_MESSAGES_PER_SECOND, burst=settings.SIGNALING_BURST
         )
@@ -106,6 +200,7 @@ class RoomConsumer(NoConnectionSweepConsumer):
             now=now,
         )
         self.admitted = joined.admitted
+        self.heartbeat = asyncio.create_task(self._heartbeat())
         if joined.replaces and joined.replaces != self.channel_name:
             await self.channel_layer.send(joined.replaces, {"type": "room.replaced"})
         await self._send(
@@ -133,6 +228,7 @@ class RoomConsumer(NoConnectionSweepConsumer):
     async def disconnect(self, code: int) -> None:
         if self.role is None:
             return
+        self.heartbeat.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
         for measurement, worker in self.media_workers.items():
             # The client's camera connection goes with its page.
@@ -158,27 +254,12 @@ class RoomConsumer(NoConnectionSweepConsumer):
                 },
             )
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.role is None or self.replaced:
-            return
-        if not self.bucket.take():
-            await self._error("rate_limited", "Too many messages: slow down.")
-            return
-        try:
-            signal = parse_frame(text_data, max_bytes=settings.SIGNALING_MAX_MESSAGE_BYTES)
-        except SignalError as error:
-            await self._error(error.code, error.message)
-            return
-        try:
-            await getattr(self, f"_on_{signal.type}")(signal)
-        except Exception:
-            # An exception leaving a consumer kills it without running disconnect(): the seat
-            # would stay taken and the peer would never hear that this side left. Whatever
-            # went wrong with one frame, the connection goes on.
-            logger.exception("Handling a %s frame failed in room %s", signal.type, self.group)
-            await self._error(
-                "server_error", "The server could not handle that message. Try again."
-            )
+    def listening(self) -> bool:
+        return self.role is not None and not self.replaced
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        signal = signal_check(frame)
+        await getattr(self, f"_on_{signal.type}")(signal)
 
     # --- Frames from this browser ------------------------------------------------------------
 
@@ -195,13 +276,17 @@ class RoomConsumer(NoConnectionSweepConsumer):
         await self._relay({"type": signal.type, **signal.payload})
 
     async def _on_chat(self, signal: Signal) -> None:
-        message = await database_sync_to_async(chat_post)(
-            appointment_id=self.appointment.pk,
-            sender=self.user,
-            role=self.role,
-            body=signal.payload["body"],
-            now=timezone.now(),
-        )
+        try:
+            message = await database_sync_to_async(chat_post)(
+                appointment_id=self.appointment.pk,
+                sender=self.user,
+                role=self.role,
+                body=signal.payload["body"],
+                now=timezone.now(),
+            )
+        except NotAdmitted as error:
+            await self._error("not_admitted", error.message)
+            return
         frame = {
             "type": "chat",
             "id": str(message.uuid),
@@ -341,6 +426,30 @@ class RoomConsumer(NoConnectionSweepConsumer):
 
     # --- Helpers -----------------------------------------------------------------------------
 
+    async def _heartbeat(self) -> None:
+        """Keep this consumer's seat: one not refreshed for a while belongs to a consumer
+        that died, and the beat task release-stale-seats gives it up."""
+        while True:
+            await asyncio.sleep(settings.ROOM_SEAT_HEARTBEAT_SECONDS)
+            try:
+                seat = await database_sync_to_async(room_seat_refresh)(
+                    appointment_id=self.appointment.pk,
+                    role=self.role,
+                    channel_name=self.channel_name,
+                    now=timezone.now(),
+                )
+            except Exception:
+                # The database may be back by the next beat; the seat outlives a few misses.
+                logger.exception("Refreshing a seat failed in room %s", self.group)
+                continue
+            if seat == Seat.GONE and not self.closing:
+                # Released as stale (this process was too busy to refresh it in time): the
+                # page reconnects and joins again, and the other side hears it come back.
+                await self.close(code=CloseCode.SEAT_RELEASED.value)
+                return
+            if seat == Seat.TAKEN:
+                return  # a newer tab has it and tells this one so (room.replaced)
+
     async def _relay(self, frame: dict[str, Any]) -> None:
         await self.channel_layer.group_send(
             self.group,
@@ -350,12 +459,6 @@ class RoomConsumer(NoConnectionSweepConsumer):
                 "frame": {**frame, "from": self.role},
             },
         )
-
-    async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
-
-    async def _error(self, code: str, message: str) -> None:
-        await self._send({"type": "error", "code": code, "message": message})
 
     def _page_id(self) -> str:
         # Each page load picks an id, so a peer can tell a reload (new page) from a reconnect.

@@ -6,6 +6,7 @@ import uuid
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from clinic.models import Client, Clinician, Intake, OutgoingEmail, User
 from sessions.limits import MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES
@@ -370,6 +371,9 @@ class RoomConnection(models.Model):
     role = models.CharField(max_length=16, choices=ParticipantRole)
     channel_name = models.CharField(max_length=200)
     connected_at = models.DateTimeField()
+    # Refreshed by the open consumer every ROOM_SEAT_HEARTBEAT_SECONDS: a seat left stale
+    # was held by a consumer that died without leaving.
+    seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [

@@ -36,6 +36,8 @@ class CloseCode(IntEnum):
     NOT_PARTICIPANT = 4403
     OUTSIDE_WINDOW = 4408
     REPLACED = 4409
+    # The seat was given up after missed heartbeats; the page reconnects.
+    SEAT_RELEASED = 4012
 
 
 class RoomState(StrEnum):
@@ -173,9 +175,12 @@ def room_joined(
         defaults={"channel_name": channel_name, "connected_at": now},
     )
     replaces = None if created else seat.channel_name
-    if not created:
-        seat.channel_name, seat.connected_at = channel_name, now
-        seat.save(update_fields=["channel_name", "connected_at"])
+    if created:
+        seat.seen_at = now
+        seat.save(update_fields=["seen_at"])
+    else:
+        seat.channel_name, seat.connected_at, seat.seen_at = channel_name, now, now
+        seat.save(update_fields=["channel_name", "connected_at", "seen_at"])
     _event(appointment, RoomEventKind.JOINED, now=now, role=role, user=user)
     if (
         role == ParticipantRole.CLIENT
@@ -196,6 +201,7 @@ def room_left(
     user: User,
     channel_name: str,
     now: dt.datetime,
+    reason: str = "",
 ) -> bool:
     """A connection closed. Returns whether its owner left (False if a newer tab took over)."""
     appointment = _lock_query().filter(pk=appointment_id).first()
@@ -206,7 +212,8 @@ def room_left(
     ).delete()
     if not released:
         return False
-    _event(appointment, RoomEventKind.LEFT, now=now, role=role, user=user)
+    detail = {"reason": reason} if reason else {}
+    _event(appointment, RoomEventKind.LEFT, now=now, role=role, user=user, **detail)
     if role == ParticipantRole.CLIENT and appointment.status == AppointmentStatus.WAITING:
         appointment.status = AppointmentStatus.CONFIRMED
         appointment.save(update_fields=["status", "updated_at"])
@@ -318,12 +325,90 @@ def room_prompt_set(*, appointment_id: int, prompt: dict[str, Any]) -> None:
         _after_commit_send(room_group(appointment.uuid), {"type": "room.prompt", "prompt": prompt})
 
 
+class NotAdmitted(RoomError):
+    """The client is still in the waiting room."""
+
+
 def chat_post(
     *, appointment_id: int, sender: User, role: ParticipantRole, body: str, now: dt.datetime
 ) -> ChatMessage:
+    """Keep a chat message. A client in the waiting room cannot chat yet: the clinician's
+    page would show messages from someone they have not let in (the waiting client's page
+    has no chat)."""
+    admitted = Appointment.objects.filter(pk=appointment_id).values_list("admitted_at", flat=True)
+    if role == ParticipantRole.CLIENT and list(admitted) == [None]:
+        raise NotAdmitted("You can send messages once the clinician has let you in.")
     return ChatMessage.objects.create(
         appointment_id=appointment_id, sender=sender, sender_role=role, body=body, sent_at=now
     )
+
+
+class Seat(StrEnum):
+    OURS = "ours"
+    # A newer tab of the same person holds it.
+    TAKEN = "taken"
+    # Nobody holds it: released as stale while this consumer was too slow to refresh it.
+    GONE = "gone"
+
+
+def room_seat_refresh(
+    *, appointment_id: int, role: ParticipantRole, channel_name: str, now: dt.datetime
+) -> Seat:
+    """The open consumer's heartbeat: its seat is still in use."""
+    seats = RoomConnection.objects.filter(appointment_id=appointment_id, role=role)
+    if seats.filter(channel_name=channel_name).update(seen_at=now):
+        return Seat.OURS
+    return Seat.TAKEN if seats.exists() else Seat.GONE
+
+
+def seat_stale_after() -> dt.timedelta:
+    # Three missed heartbeats: one late refresh is a busy process, three a dead one.
+    return dt.timedelta(seconds=3 * settings.ROOM_SEAT_HEARTBEAT_SECONDS)
+
+
+def room_seats_release_stale(*, now: dt.datetime) -> int:
+    """Release the seats of consumers that died without leaving (their process was killed,
+    the machine lost), as if that side had left: the client no longer shows as waiting, the
+    other side hears that they left, and whoever joins next takes a free seat. Returns how
+    many were released."""
+    stale = RoomConnection.objects.filter(seen_at__lt=now - seat_stale_after()).select_related(
+        "appointment__client__user", "appointment__clinician__user"
+    )
+    released = 0
+    for seat in stale:
+        appointment = seat.appointment
+        user = (
+            appointment.client.user
+            if seat.role == ParticipantRole.CLIENT
+            else appointment.clinician.user
+        )
+        with transaction.atomic():
+            # Only if still this stale seat: its consumer, or a new tab, may have come back.
+            if not RoomConnection.objects.filter(
+                pk=seat.pk, channel_name=seat.channel_name, seen_at__lt=now - seat_stale_after()
+            ).exists():
+                continue
+            if not room_left(
+                appointment_id=appointment.pk,
+                role=ParticipantRole(seat.role),
+                user=user,
+                channel_name=seat.channel_name,
+                now=now,
+                reason="no heartbeat",
+            ):
+                continue
+            _after_commit_send(
+                room_group(appointment.uuid),
+                {
+                    "type": "room.presence",
+                    "state": "left",
+                    "role": seat.role,
+                    "page": "unknown",
+                    "sender": seat.channel_name,
+                },
+            )
+        released += 1
+    return released
 
 
 def rooms_close_finished(*, now: dt.datetime) -> int:

@@ -14,15 +14,16 @@ Frames are JSON objects with a "type". Browsers send:
 
 Every field must have its type; text must be Unicode that PostgreSQL can store (no NUL, no
 lone surrogates). Anything else is refused with an error frame and the connection stays open.
-Frames over daphne's own limit (1 MiB) never get here: daphne drops the connection.
+Frames over daphne's own limit (1 MiB) never get here: daphne closes the connection with 1009.
 """
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+
+from telehealth.frames import FrameError, frame_parse, text_is_unicode
 
 MAX_SDP_CHARS = 60_000
 MAX_CANDIDATE_CHARS = 1_000
@@ -30,13 +31,8 @@ MAX_CHAT_CHARS = 2_000
 CONNECTION_STATES = {"new", "connecting", "connected", "disconnected", "failed", "closed"}
 
 
-class SignalError(Exception):
-    """A frame the server refuses; ``code`` is machine-readable, ``message`` for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+# The signaling code's name for a refused frame: one exception for every socket.
+SignalError = FrameError
 
 
 @dataclass(frozen=True)
@@ -53,16 +49,6 @@ def _only(frame: dict[str, Any], allowed: set[str]) -> None:
         )
 
 
-def _is_utf8(text: str) -> bool:
-    # JSON may spell a lone surrogate (\ud800), which is no character at all: it cannot be
-    # stored, nor sent on as UTF-8.
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _text(frame: dict[str, Any], key: str, *, limit: int, required: bool = True) -> str | None:
     value = frame.get(key)
     if value is None and not required:
@@ -72,7 +58,7 @@ def _text(frame: dict[str, Any], key: str, *, limit: int, required: bool = True)
     if len(value) > limit:
         raise SignalError("too_large", f"“{key}” is longer than {limit} characters.")
     # PostgreSQL text cannot hold NUL, and no SDP, candidate or message needs it.
-    if "\x00" in value or not _is_utf8(value):
+    if "\x00" in value or not text_is_unicode(value):
         raise SignalError("bad_field", f"“{key}” contains characters that are not text.")
     return value
 
@@ -108,21 +94,11 @@ def _candidate(value: Any) -> dict[str, Any] | None:
 
 def parse_frame(text: str | None, *, max_bytes: int) -> Signal:
     """Check one frame from a browser; raises SignalError with what is wrong."""
-    if text is None:
-        raise SignalError("bad_frame", "Frames must be JSON text, not binary.")
-    if not _is_utf8(text):
-        raise SignalError("bad_frame", "Frames must be valid Unicode text.")
-    if len(text.encode()) > max_bytes:
-        raise SignalError("too_large", f"Frames may be at most {max_bytes} bytes.")
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        raise SignalError("bad_json", "The frame is not valid JSON.") from None
-    except RecursionError:
-        # A few kilobytes of "[" nest deeper than the parser's recursion allows.
-        raise SignalError("bad_json", "The frame is nested too deeply.") from None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        raise SignalError("bad_frame", "A frame must be a JSON object with a “type”.")
+    return signal_check(frame_parse(text, max_bytes=max_bytes))
+
+
+def signal_check(frame: dict[str, Any]) -> Signal:
+    """The signal a frame read by telehealth.frames.frame_parse carries, or SignalError."""
     kind = frame["type"]
     if kind in ("offer", "answer"):
         _only(frame, {"sdp"})

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from sessions.models import ParticipantRole
 from sessions.notifications import appointment_email_deliver, appointment_emails_resend
-from sessions.room import rooms_close_finished
+from sessions.room import room_seats_release_stale, rooms_close_finished
 
 
 @shared_task(autoretry_for=(OSError, SMTPException), retry_backoff=True, max_retries=6)
@@ -31,3 +31,9 @@ def resend_appointment_emails() -> dict[str, int]:
 def close_finished_rooms() -> int:
     """Every minute (beat): settle sessions whose room closed without being ended."""
     return rooms_close_finished(now=timezone.now())
+
+
+@shared_task
+def release_stale_seats() -> int:
+    """Every minute (beat): give up the room seats of consumers that died without leaving."""
+    return room_seats_release_stale(now=timezone.now())

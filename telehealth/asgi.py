@@ -18,6 +18,10 @@ from assessments.media_worker import MediaWorkerConsumer  # noqa: E402
 from assessments.pose.model import pose_library_import  # noqa: E402
 from telehealth.routing import websocket_urlpatterns  # noqa: E402
 from telehealth.unavailable import RequestQueue  # noqa: E402
+from telehealth.websocket_server import websocket_errors_close_with_a_code  # noqa: E402
+
+# A browser breaking the WebSocket protocol hears why (1007, 1009), not a dropped connection.
+websocket_errors_close_with_a_code()
 
 application = ProtocolTypeRouter(
     {

@@ -162,6 +162,10 @@ ROOM_NO_SHOW_GRACE_MINUTES = env_int("ROOM_NO_SHOW_GRACE_MINUTES", 10)
 ROOM_LONGEST_OPEN_SECONDS = (
     ROOM_OPENS_MINUTES_BEFORE + MAX_DURATION_MINUTES + ROOM_CLOSES_MINUTES_AFTER
 ) * 60
+# Each open room socket refreshes its seat this often; a seat not refreshed for three times as
+# long belongs to a consumer that died (its process was killed) and the beat task
+# release-stale-seats gives it up, as if that side had left.
+ROOM_SEAT_HEARTBEAT_SECONDS = env_int("ROOM_SEAT_HEARTBEAT_SECONDS", 20)
 # ICE servers for the browsers. Nothing public is used unless configured here. TURN uses
 # coturn's use-auth-secret scheme: credentials derived from a shared secret that expire when
 # the appointment's room closes (sessions.room.ice_servers).
@@ -264,6 +268,11 @@ CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULE: dict = {
     "close-finished-rooms": {
         "task": "sessions.tasks.close_finished_rooms",
+        "schedule": 60.0,
+    },
+    # Room seats whose consumer died without leaving (sessions.room.room_seats_release_stale).
+    "release-stale-seats": {
+        "task": "sessions.tasks.release_stale_seats",
         "schedule": 60.0,
     },
     # Booking emails that did not go out (the broker was down after the commit, or the mail

@@ -259,14 +259,14 @@ def test_frames_that_are_not_understood_get_an_error_and_the_socket_goes_on(
 ) -> None:
     key = session_key_for(clinician.user)
     bad_frames = [
-        ("not json", "bad_frame"),
+        ("not json", "bad_json"),
         (json.dumps([1]), "bad_frame"),
         (json.dumps("set"), "bad_frame"),
         ("null", "bad_frame"),
         (json.dumps({"key": "faber.left.1.pain"}), "bad_frame"),
         (json.dumps({"type": 5}), "bad_frame"),
         (json.dumps({"type": ["set"]}), "bad_frame"),
-        ('{"type": "set", "value": 1' + "0" * 5000 + "}", "bad_frame"),  # > Python's int limit
+        ('{"type": "set", "value": 1' + "0" * 5000 + "}", "bad_json"),  # > Python's int limit
         (json.dumps({"type": "set", "notes": "x" * 20_000}), "too_large"),
         (json.dumps({"type": "explode"}), "unknown_type"),
         (json.dumps({"type": "step", "protocol": ["lunge"]}), "bad_field"),

@@ -377,6 +377,8 @@ def test_bad_frames_get_an_error_and_the_connection_stays_usable(
     soon, clinician, client_record
 ) -> None:
     ana, _ = soon
+    # Let in: a client in the waiting room cannot chat yet.
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
@@ -436,6 +438,8 @@ def test_frames_that_could_break_the_server_get_an_error_and_the_room_goes_on(
     soon, clinician, client_record, frame, code
 ) -> None:
     ana, _ = soon
+    # Let in: a client in the waiting room cannot chat yet.
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
@@ -466,6 +470,8 @@ def test_a_frame_the_server_fails_to_handle_gets_an_error_and_the_connection_sta
     # Any failure while handling a frame, not only a refused frame: here the appointment is
     # deleted in the admin during the call, so keeping a chat message fails in the database.
     ana, _ = soon
+    # Let in: a client in the waiting room cannot chat yet.
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
@@ -577,6 +583,7 @@ def test_the_longest_possible_session_keeps_its_room_until_the_room_closes(
 
     async def scenario() -> None:
         await asyncio.sleep(opens_in.total_seconds())
+        await db(room_admit)(appointment=ana, user=clinician.user, now=timezone.now())
         client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
 
         with time_machine.travel(almost_closed, tick=True):
@@ -663,6 +670,8 @@ def test_a_frame_from_the_same_role_is_never_delivered(soon, clinician, client_r
 
 def test_chat_is_kept_with_the_appointment(soon, clinician, client_record) -> None:
     ana, _ = soon
+    # Let in: a client in the waiting room cannot chat yet.
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
     client_key, clinician_key = keys(client_record.user, clinician.user)
 
     async def scenario() -> None:
@@ -684,6 +693,37 @@ def test_chat_is_kept_with_the_appointment(soon, clinician, client_record) -> No
     assert message.appointment == ana
     assert message.sender == client_record.user
     assert message.sender_role == "client"
+
+
+def test_chat_from_a_client_not_yet_let_in_is_refused_and_not_kept(
+    soon, clinician, client_record
+) -> None:
+    ana, _ = soon
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
+
+        await client.send({"type": "chat", "body": "Let me in!"})
+        assert await client.frame_of("error") == {
+            "type": "error",
+            "code": "not_admitted",
+            "message": "You can send messages once the clinician has let you in.",
+        }
+        assert await clinician_socket.nothing()
+        assert not await db(ChatMessage.objects.exists)()
+
+        # Let in, the same message goes through.
+        await db(room_admit)(appointment=ana, user=clinician.user, now=timezone.now())
+        await client.frame_of("admitted")
+        await clinician_socket.frame_of("admitted")
+        await client.send({"type": "chat", "body": "Hello"})
+        assert (await clinician_socket.frame_of("chat"))["body"] == "Hello"
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    assert list(ChatMessage.objects.values_list("body", flat=True)) == ["Hello"]
 
 
 def test_a_connected_peer_connection_is_recorded_once(soon, clinician, client_record) -> None:
