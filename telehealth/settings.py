@@ -56,15 +56,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that may answer early (the 400 and 503 pages below), so every page
+    # has the header.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "telehealth.middleware.ContentSecurityPolicyMiddleware",
+    # Before the session (its cookie) and every view: text the database cannot hold.
+    "telehealth.middleware.RequestTextMiddleware",
     "telehealth.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.TimeZoneMiddleware",
 ]
 
