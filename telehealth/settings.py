@@ -60,7 +60,7 @@ MIDDLEWARE = [
     # has the header.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "telehealth.middleware.ContentSecurityPolicyMiddleware",
+    "telehealth.middleware.SecurityHeadersMiddleware",
     # Before the session (its cookie) and every view: text the database cannot hold.
     "telehealth.middleware.RequestTextMiddleware",
     "telehealth.unavailable.DatabaseUnavailableMiddleware",
@@ -335,6 +335,8 @@ LOGOUT_REDIRECT_URL = "home"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# No script of ours reads the CSRF cookie (forms and fetches carry the form's token).
+CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "telehealth.views.csrf_failure"
 
 # Sign-in links emailed to clients, and how hard password sign-in may be tried.
