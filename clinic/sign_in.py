@@ -44,7 +44,13 @@ class WrongCredentials(SignInError):
 
 def safe_next_path(candidate: str | None) -> str:
     """A local path to return to after signing in, or "" for anything else."""
-    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts=None):
+    # Only an absolute path: redirect() reads a bare word ("1e309") as the name of a view and
+    # fails to reverse it, and a relative one ("../x") depends on where the visitor stands.
+    if (
+        candidate
+        and candidate.startswith("/")
+        and url_has_allowed_host_and_scheme(candidate, allowed_hosts=None)
+    ):
         return candidate[:500]
     return ""
 

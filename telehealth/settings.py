@@ -56,15 +56,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that may answer early (the 400 and 503 pages below), so every page
+    # has the header.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "telehealth.middleware.ContentSecurityPolicyMiddleware",
+    "telehealth.middleware.SecurityHeadersMiddleware",
+    # Before the session (its cookie) and every view: text the database cannot hold.
+    "telehealth.middleware.RequestTextMiddleware",
     "telehealth.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "clinic.middleware.TimeZoneMiddleware",
 ]
 
@@ -340,6 +344,8 @@ LOGOUT_REDIRECT_URL = "home"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# No script of ours reads the CSRF cookie (forms and fetches carry the form's token).
+CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "telehealth.views.csrf_failure"
 
 # Sign-in links emailed to clients, and how hard password sign-in may be tried.

@@ -35,7 +35,7 @@ from django.views import defaults
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
-from telehealth.middleware import CONTENT_SECURITY_POLICY
+from telehealth.middleware import page_headers_set
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class RequestQueue:
             body = bytearray()
         request = ASGIRequest(scope, io.BytesIO(bytes(body)))
         response = unavailable_response(request, QUEUE_TIMEOUT)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        page_headers_set(response)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]

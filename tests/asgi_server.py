@@ -23,8 +23,18 @@ class AsgiServerError(RuntimeError):
 class AsgiServer:
     """``daphne telehealth.asgi:application`` on a free port; ``env`` is laid over ours."""
 
-    def __init__(self, *, env: Mapping[str, str], log_path: Path, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        host: str = "127.0.0.1",
+        probe_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """``probe_headers`` go with the health check that waits for the server to answer (in
+        production mode a proxy's ``X-Forwarded-Proto``, or the answer is a redirect to https)."""
         self.env = dict(env)
+        self.probe_headers = dict(probe_headers or {})
         self.log_path = log_path
         self.host = host
         self.port = free_port()
@@ -54,7 +64,8 @@ class AsgiServer:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:  # noqa: S310
+                probe = urllib.request.Request(f"{self.url}/healthz", headers=self.probe_headers)  # noqa: S310
+                with urllib.request.urlopen(probe, timeout=2) as response:  # noqa: S310
                     if response.status == 200:
                         return
             except OSError:

@@ -1,6 +1,8 @@
 import datetime as dt
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,9 +23,10 @@ from clinic.services import consent_document_current
 from sessions.models import Appointment, Service
 from telehealth.celery import app as celery_app
 from tests import factories
-from tests.asgi_server import AsgiServer
+from tests.asgi_server import PROJECT_DIR, AsgiServer
 from tests.celery_worker import CeleryWorker, database_url
 from tests.smtp import Inbox, SMTPServer
+from tests.test_settings import SECURE
 
 # A Monday, well clear of DST changes; tests that need "now" freeze time here.
 MONDAY_MORNING = dt.datetime(2026, 6, 8, 7, 0, tzinfo=dt.UTC)
@@ -304,10 +307,23 @@ def asgi_server(
     also serves the machine's network address (``network_address()``) as an allowed host, for
     pages opened from another address than localhost; the server then listens on all
     interfaces. Without an address the test is skipped, saying why. ``{"env": {...}}`` adds
-    environment variables for the server.
+    environment variables for the server. ``{"production": True}`` runs it as production does:
+    ``TELEHEALTH_MODE=production`` with safe settings (so DEBUG off, secure cookies, HSTS, https
+    redirects), static files collected into ``STATIC_ROOT`` first, and behind a TLS-terminating
+    proxy (``BEHIND_TLS_PROXY``): requests that say ``X-Forwarded-Proto: https`` came over TLS.
     """
     options = getattr(request, "param", None) or {}
-    extra_env = options.get("env", {})
+    extra_env = dict(options.get("env", {}))
+    probe_headers = {}
+    if options.get("production"):
+        extra_env = {
+            # The rest of SECURE names services; the test's own are set below.
+            **{key: SECURE[key] for key in ("TELEHEALTH_MODE", "SECRET_KEY", "SITE_URL")},
+            "BEHIND_TLS_PROXY": "true",
+            "STATIC_ROOT": str(tmp_path / "static"),
+            **extra_env,
+        }
+        probe_headers["X-Forwarded-Proto"] = "https"
     host = os.environ.get("TEST_ASGI_HOST", "127.0.0.1")
     allowed_hosts = ["localhost", "127.0.0.1"]
     if options.get("on_network"):
@@ -321,6 +337,7 @@ def asgi_server(
     server = AsgiServer(
         log_path=tmp_path / "daphne.log",
         host=host,
+        probe_headers=probe_headers,
         env={
             "DJANGO_SETTINGS_MODULE": "telehealth.settings",
             "DATABASE_URL": database_url(database),
@@ -334,8 +351,16 @@ def asgi_server(
             **extra_env,
         },
     )
-    settings.SITE_URL = server.url
-    server.env["SITE_URL"] = server.url
+    settings.SITE_URL = extra_env.get("SITE_URL", server.url)
+    server.env["SITE_URL"] = settings.SITE_URL
+    if options.get("production"):
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput"],
+            cwd=PROJECT_DIR,
+            env={**os.environ, **server.env},
+            check=True,
+            capture_output=True,
+        )
     server.start()
     yield server
     server.stop()

@@ -297,3 +297,13 @@ def test_an_admin_signs_in_and_reaches_the_admin(as_stranger) -> None:
 
     assert response.status_code == 302
     assert as_stranger.get(reverse("admin:index")).status_code == 200
+
+
+@pytest.mark.parametrize("next_value", ["1e309", "dashboard", "../../etc/passwd", "25:61"])
+def test_a_next_that_is_not_a_path_of_ours_takes_a_signed_in_person_home(
+    as_clinician, next_value: str
+) -> None:
+    response = as_clinician.get(reverse("clinic:login"), {"next": next_value})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard:clinician_home")
