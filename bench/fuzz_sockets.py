@@ -6,7 +6,9 @@ frames sent, error frames, closes by code, server errors and tracebacks in daphn
 
     .venv/bin/python bench/fuzz_sockets.py [--frames 2000] [--seed 20261207]
 
-It needs what the tests need (PostgreSQL, Redis: TEST_DATABASE_URL, TEST_REDIS_URL).
+Its database is ``telehealth_bench_sockets`` on the server of DATABASE_URL (pytest creates and
+drops ``test_telehealth_bench_sockets``) and its Redis database 12 (``BENCH_REDIS_URL`` to change
+it), as every benchmark's: never the suite's or the app's.
 Results: docs/benchmarks.md, "Socket fuzz".
 """
 
@@ -16,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +33,20 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=2000, help="hostile frames per socket")
     parser.add_argument("--seed", type=int, default=20261207)
     options = parser.parse_args()
-    env = {**os.environ, "FUZZ_FRAMES": str(options.frames), "FUZZ_SEED": str(options.seed)}
+    server = urllib.parse.urlsplit(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth")
+    )
+    database_url = server._replace(path="/telehealth_bench_sockets").geturl()
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEST_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TEST_REDIS_URL": redis_url,
+        "FUZZ_FRAMES": str(options.frames),
+        "FUZZ_SEED": str(options.seed),
+    }
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "pytest", TEST, "-q", "-s", "-p", "no:cacheprovider"],
