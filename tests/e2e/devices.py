@@ -24,6 +24,7 @@ PREVIEW_SIZE = """() => {
 def eventually(
     page: Page, probe: Callable[[], T], until: Callable[[T], bool], *, what: str, timeout: float
 ) -> T:
+    """Poll ``probe`` until ``until`` holds; waits through Playwright so its events still run."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()

@@ -19,8 +19,6 @@ import json
 import re
 import time
 import zoneinfo
-from collections.abc import Callable
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -44,6 +42,7 @@ from sessions.models import (
 )
 from tests.conftest import network_address
 from tests.e2e.conftest import CHROMIUM_ARGS, LaunchBrowser, Room
+from tests.e2e.devices import eventually
 
 CLIENT = "Ana Silva"  # the conftest personas
 CLINICIAN = "Maya Okafor"
@@ -176,9 +175,6 @@ ICE_FAILS = """() => {
 
 ROOM_ATTRIBUTES = ("role", "step", "signaling", "connection", "frames-decoded")
 
-T = TypeVar("T")
-
-
 # --- Browser helpers -------------------------------------------------------------------------
 
 
@@ -218,20 +214,6 @@ def log_frames(name: str, socket: WebSocket) -> None:
     socket.on("framesent", lambda payload: log("->", payload))
     socket.on("framereceived", lambda payload: log("<-", payload))
     socket.on("close", lambda _: print(f"[{name}] socket closed: {path}"))
-
-
-def eventually(
-    page: Page, probe: Callable[[], T], until: Callable[[T], bool], *, what: str, timeout: float
-) -> T:
-    """Poll ``probe`` until ``until`` holds; waits through Playwright so its events still run."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if until(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still {value!r} after {timeout:.0f} s")
-        page.wait_for_timeout(200)
 
 
 def frames_decoded(page: Page) -> int:
