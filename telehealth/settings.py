@@ -101,6 +101,11 @@ if DATABASE_URL:
             # Under ASGI each request's synchronous work may run on its own thread, so a
             # persistent connection per thread would leak; PostgreSQL uses a pool instead.
             conn_max_age=0,
+            # With the pool, Django 5.2 makes this the pool's check
+            # (ConnectionPool.check_connection): each connection is tried (a round trip)
+            # before it is handed out, so one the server ended while it sat in the pool (a
+            # restart, a failover, pg_terminate_backend) is replaced instead of failing the
+            # request that gets it. Do not pass "check" in the pool's options: Django passes it.
             conn_health_checks=True,
         )
     }

@@ -10,6 +10,11 @@ What counts as "not now" is ``CAUSES`` (add to it, e.g. a connection lost during
 - the connection pool had no connection free within ``DATABASE_POOL_TIMEOUT_SECONDS``;
 - a lock was not granted within ``lock_timeout`` (bookings set ``BOOKING_LOCK_TIMEOUT_MS``);
 - a statement ran past ``statement_timeout`` (``DATABASE_STATEMENT_TIMEOUT_MS``);
+- the database connection was lost or refused (PostgreSQL restarted or failed over, an admin
+  ended the backend, the server is down): the transaction the request was in is rolled back by
+  PostgreSQL itself, so nothing of it is saved;
+- Redis did not answer (the rate limiter's counters, the channel layer, the broker): pages that
+  need none of them keep working;
 
 and, before Django, ``RequestQueue``: a request that waited for its turn longer than
 ``HTTP_QUEUE_TIMEOUT_SECONDS``.
@@ -27,11 +32,15 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+import redis.exceptions
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import utils as db_utils
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
+from kombu import exceptions as kombu_errors
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
@@ -40,6 +49,9 @@ from telehealth.middleware import page_headers_set
 logger = logging.getLogger(__name__)
 
 BUSY = "We are very busy right now and could not finish this."
+INTERRUPTED = (
+    "Our systems were interrupted for a moment and could not finish this; nothing was saved."
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,25 @@ CAUSES: list[Cause] = [
     Cause("no database connection free in time", lambda e: isinstance(e, PoolTimeout)),
     Cause("lock not granted in time", lambda e: isinstance(e, pg_errors.LockNotAvailable)),
     Cause("statement timeout", lambda e: isinstance(e, pg_errors.QueryCanceled)),
+    # After the two above, which are OperationalErrors too: AdminShutdown (pg_terminate_backend,
+    # a restart), "server closed the connection", "connection refused". Django's own
+    # InterfaceError is its "connection already closed" on a connection lost earlier.
+    Cause(
+        "database connection lost",
+        lambda e: isinstance(e, psycopg.OperationalError | db_utils.InterfaceError),
+        INTERRUPTED,
+    ),
+    Cause(
+        "Redis unavailable",
+        lambda e: isinstance(e, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError),
+        INTERRUPTED,
+    ),
+    # The broker (Redis) refused a task that could not be left for a beat sweep to make up.
+    Cause(
+        "task broker unavailable",
+        lambda e: isinstance(e, kombu_errors.OperationalError),
+        INTERRUPTED,
+    ),
 ]
 QUEUE_TIMEOUT = Cause("waited too long for its turn", lambda e: False)
 
