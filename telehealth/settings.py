@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import redis.exceptions
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -212,6 +213,11 @@ if REDIS_URL:
                         # once when they are all busy; the layer takes one per command in
                         # flight, so a burst from 100+ sockets killed consumers.
                         "max_connections": env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 1000),
+                        # After Redis restarted, each pooled connection fails once ("Connection
+                        # closed by server") and redis-py's asyncio client retries nothing by
+                        # default: room sockets were refused until every dead connection had
+                        # been tried. One retry on a fresh connection instead.
+                        "retry_on_error": [redis.exceptions.ConnectionError],
                     }
                 ],
                 "prefix": env_str("CHANNELS_PREFIX", "telehealth"),
