@@ -245,6 +245,15 @@ else:
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+# Redis hands an unacknowledged task to another worker once it has been out this long. A
+# retry waits in the worker that took it (unacknowledged) for its countdown, so this must be
+# longer than the longest retry backoff: 32 s (retry_backoff with max_retries=6: 1, 2, 4, 8, 16,
+# 32 s; retry_backoff_max, 600 s, is never reached). Also above a task's usual run time, or a
+# task still running is handed out again (each is idempotent, so that only costs work). 60 s:
+# it is also how long the tasks of a worker that died whole (machine lost) wait to be rerun.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 60)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "celery-broker"
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
@@ -260,6 +269,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# A task whose pool process died (SIGKILL, out of memory) while running it goes back to the
+# queue instead of being acknowledged as failed and dropped: with acks_late alone, a sign-in
+# link whose process was killed mid-send was never sent. So every task may run twice, and each
+# is safe to (tests/test_task_redelivery.py).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "telehealth")
 # Reminder dispatch has a queue of its own: at everyone's 08:00 each beat queues batches that
