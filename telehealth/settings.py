@@ -94,6 +94,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+POSTGRESQL_ENGINES = ("django.db.backends.postgresql", "telehealth.postgresql")
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {
@@ -102,11 +103,6 @@ if DATABASE_URL:
             # Under ASGI each request's synchronous work may run on its own thread, so a
             # persistent connection per thread would leak; PostgreSQL uses a pool instead.
             conn_max_age=0,
-            # With the pool, Django 5.2 makes this the pool's check
-            # (ConnectionPool.check_connection): each connection is tried (a round trip)
-            # before it is handed out, so one the server ended while it sat in the pool (a
-            # restart, a failover, pg_terminate_backend) is replaced instead of failing the
-            # request that gets it. Do not pass "check" in the pool's options: Django passes it.
             conn_health_checks=True,
         )
     }
@@ -121,6 +117,11 @@ if DATABASE_URL:
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
             "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10),
         }
+        # Django's backend, whose pool tries each connection (a round trip) before handing it
+        # out, so that one the server ended while it sat in the pool (a restart, a failover,
+        # pg_terminate_backend) is replaced instead of failing the request that gets it; at
+        # the first broken one it checks them all (telehealth/postgresql).
+        DATABASES["default"]["ENGINE"] = "telehealth.postgresql"
     # PostgreSQL cancels any statement of this process running longer (0: never); the visitor
     # is told the clinic is busy (telehealth/unavailable.py). Off by default because Celery
     # workers and migrations read the same settings: set it for the web processes.
@@ -489,7 +490,7 @@ def production_problems() -> list[str]:
         problems.append("SECRET_KEY must be set to a random value of at least 50 characters")
     if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the server's host names (no '*')")
-    if not DATABASE_URL or DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if not DATABASE_URL or DATABASES["default"]["ENGINE"] not in POSTGRESQL_ENGINES:
         problems.append("DATABASE_URL must point to PostgreSQL")
     if not REDIS_URL:
         problems.append("REDIS_URL must be set (channel layer, cache and task broker)")

@@ -30,6 +30,7 @@ CELERY = Path(sys.executable).with_name("celery")
 
 _SCHEMES = {
     "django.db.backends.postgresql": "postgres",
+    "telehealth.postgresql": "postgres",
     "django.db.backends.sqlite3": "sqlite",
 }
 

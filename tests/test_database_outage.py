@@ -161,3 +161,25 @@ def test_ending_every_database_connection_three_times_gives_no_server_error_and_
     for path in pages:
         assert send(asgi_server.port, Request("GET", path)).status == 200, path
     assert "Internal Server Error" not in asgi_server.log()
+
+
+@pytest.mark.parametrize("asgi_server", [{"env": {"DEBUG": "false"}}], indirect=True)
+def test_the_first_request_after_the_connections_were_ended_is_served_at_once(
+    asgi_server: AsgiServer,
+) -> None:
+    """psycopg_pool alone tries broken connections one by one, waiting 1, 2, 4, 8 s between
+    them: with the pool full of ended connections the first request waited 15 s."""
+    page = Request("GET", reverse("sessions:services"))
+    for _ in range(3):
+        # Ten requests at once leave about ten connections in the pool.
+        threads = [threading.Thread(target=send, args=(asgi_server.port, page)) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert terminate_the_servers_connections() >= 3
+        started = time.monotonic()
+        got = send(asgi_server.port, page)
+        seconds = time.monotonic() - started
+        assert got.status == 200, got.body[:300]
+        assert seconds < 1, f"the first request took {seconds:.1f} s"
