@@ -36,6 +36,7 @@ import psycopg
 import redis.exceptions
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections as db_connections
 from django.db import utils as db_utils
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -65,18 +66,20 @@ class Cause:
     retry_after: int | None = None
 
 
+# AdminShutdown (pg_terminate_backend, a restart), "server closed the connection", "connection
+# refused"; Django's own InterfaceError is its "connection already closed" on a connection
+# lost earlier. After the lock and statement timeouts in CAUSES, which are OperationalErrors too.
+DATABASE_LOST = Cause(
+    "database connection lost",
+    lambda e: isinstance(e, psycopg.OperationalError | db_utils.InterfaceError),
+    INTERRUPTED,
+)
+
 CAUSES: list[Cause] = [
     Cause("no database connection free in time", lambda e: isinstance(e, PoolTimeout)),
     Cause("lock not granted in time", lambda e: isinstance(e, pg_errors.LockNotAvailable)),
     Cause("statement timeout", lambda e: isinstance(e, pg_errors.QueryCanceled)),
-    # After the two above, which are OperationalErrors too: AdminShutdown (pg_terminate_backend,
-    # a restart), "server closed the connection", "connection refused". Django's own
-    # InterfaceError is its "connection already closed" on a connection lost earlier.
-    Cause(
-        "database connection lost",
-        lambda e: isinstance(e, psycopg.OperationalError | db_utils.InterfaceError),
-        INTERRUPTED,
-    ),
+    DATABASE_LOST,
     Cause(
         "Redis unavailable",
         lambda e: isinstance(e, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError),
@@ -176,7 +179,23 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         cause = unavailable_cause(exception)
-        return None if cause is None else unavailable_response(request, cause)
+        if cause is None:
+            return None
+        if (
+            cause is DATABASE_LOST
+            and request.method in ("GET", "HEAD")
+            and not getattr(request, "_read_again", False)
+        ):
+            # A page being read when its connection was ended (a failover, a restart) is read
+            # once more on a fresh one: reading changes nothing, and the visitor gets the page
+            # instead of "try again". A form sent is not: its change may have been committed.
+            request._read_again = True  # type: ignore[attr-defined]
+            for connection in db_connections.all(initialized_only=True):
+                # Back to the pool, which discards a broken connection.
+                connection.close()
+            logger.warning("Database connection lost; reading %s again", request.path)
+            return self.get_response(request)
+        return unavailable_response(request, cause)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
