@@ -1,18 +1,19 @@
 """When the server cannot serve a request right now: "very busy, try again", never a 500.
 
-Every "not now" from the database ends in this one module with the same answer: 503 Service
+Every "not now" from the database or Redis ends in this one module with the same answer: 503 Service
 Unavailable with ``Retry-After``, as a page (with a button that sends a form again exactly as it
 was) or as JSON for scripts and htmx. Nothing here decides what was saved: each change the site
 makes is one transaction, which the failure rolls back before the answer is built.
 
-What counts as "not now" is ``CAUSES`` (add to it, e.g. a connection lost during a failover):
+What counts as "not now" is ``CAUSES`` (add to it):
 
 - the connection pool had no connection free within ``DATABASE_POOL_TIMEOUT_SECONDS``;
 - a lock was not granted within ``lock_timeout`` (bookings set ``BOOKING_LOCK_TIMEOUT_MS``);
 - a statement ran past ``statement_timeout`` (``DATABASE_STATEMENT_TIMEOUT_MS``);
 - the database connection was lost or refused (PostgreSQL restarted or failed over, an admin
-  ended the backend, the server is down): the transaction the request was in is rolled back by
-  PostgreSQL itself, so nothing of it is saved;
+  ended the backend, the server is down): PostgreSQL rolls back the transaction the request was
+  in, so nothing of it is saved (unless the connection was lost during the COMMIT itself); a
+  page being read (GET, HEAD) is read once more on a fresh connection before it comes to this;
 - Redis did not answer (the rate limiter's counters, the channel layer, the broker): pages that
   need none of them keep working;
 
@@ -50,9 +51,7 @@ from telehealth.middleware import page_headers_set
 logger = logging.getLogger(__name__)
 
 BUSY = "We are very busy right now and could not finish this."
-INTERRUPTED = (
-    "Our systems were interrupted for a moment and could not finish this; nothing was saved."
-)
+INTERRUPTED = "Our systems were interrupted for a moment and could not finish this."
 
 
 @dataclass(frozen=True)
