@@ -88,7 +88,7 @@ def check_database_is_ours() -> None:
     drops and recreates it."""
     name = database_name()
     engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
+    if engine not in settings.POSTGRESQL_ENGINES:
         sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL points to {engine}.")
     if name == "telehealth" or name.startswith("test") or "bench" not in name:
         sys.exit(

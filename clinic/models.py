@@ -342,6 +342,9 @@ class SignInLink(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     next_path = models.CharField(max_length=500, blank=True)
     requested_from = models.GenericIPAddressField(null=True, blank=True)
+    # When the link went out: a task run again (its worker died before acknowledging it, or
+    # the broker handed it out twice) does not email it again.
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

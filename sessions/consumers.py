@@ -11,6 +11,7 @@ import re
 from typing import Any
 from uuid import UUID
 
+import redis.exceptions
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -191,7 +192,17 @@ class RoomConsumer(FrameConsumer):
         self.bucket = TokenBucket(
             rate=settings.SIGNALING_MESSAGES_PER_SECOND, burst=settings.SIGNALING_BURST
         )
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            # Without the channel layer nothing could reach this socket. Not joined: the seat
+            # is not taken, and disconnect() has nothing to undo.
+            logger.warning("Room %s: channel layer unavailable (%s)", self.group, error)
+            self.role = None
+            await self.close(
+                code=CloseCode.TRY_AGAIN_LATER.value, reason="The room is unavailable for a moment"
+            )
+            return
         joined = await database_sync_to_async(room_joined)(
             appointment_id=appointment.pk,
             role=role,
@@ -229,7 +240,12 @@ class RoomConsumer(FrameConsumer):
         if self.role is None:
             return
         self.heartbeat.cancel()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            # Redis is down (and the group with it, unless it kept its data, when the entry
+            # expires): leaving must still be recorded below, and the seat given up.
+            logger.warning("Room %s: left while the channel layer was unavailable", self.group)
         for measurement, worker in self.media_workers.items():
             # The client's camera connection goes with its page.
             await self.channel_layer.send(

@@ -38,6 +38,9 @@ class CloseCode(IntEnum):
     REPLACED = 4409
     # The seat was given up after missed heartbeats; the page reconnects.
     SEAT_RELEASED = 4012
+    # The channel layer (Redis) could not be reached: HTTP's 503 in the application's range
+    # (daphne sends no 1013); the page reconnects.
+    TRY_AGAIN_LATER = 4503
 
 
 class RoomState(StrEnum):

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import redis.exceptions
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -93,6 +94,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+POSTGRESQL_ENGINES = ("django.db.backends.postgresql", "telehealth.postgresql")
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {
@@ -115,6 +117,11 @@ if DATABASE_URL:
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
             "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10),
         }
+        # Django's backend, whose pool tries each connection (a round trip) before handing it
+        # out, so that one the server ended while it sat in the pool (a restart, a failover,
+        # pg_terminate_backend) is replaced instead of failing the request that gets it; at
+        # the first broken one it checks them all (telehealth/postgresql).
+        DATABASES["default"]["ENGINE"] = "telehealth.postgresql"
     # PostgreSQL cancels any statement of this process running longer (0: never); the visitor
     # is told the clinic is busy (telehealth/unavailable.py). Off by default because Celery
     # workers and migrations read the same settings: set it for the web processes.
@@ -207,6 +214,11 @@ if REDIS_URL:
                         # once when they are all busy; the layer takes one per command in
                         # flight, so a burst from 100+ sockets killed consumers.
                         "max_connections": env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 1000),
+                        # After Redis restarted, each pooled connection fails once ("Connection
+                        # closed by server") and redis-py's asyncio client retries nothing by
+                        # default: room sockets were refused until every dead connection had
+                        # been tried. One retry on a fresh connection instead.
+                        "retry_on_error": [redis.exceptions.ConnectionError],
                     }
                 ],
                 "prefix": env_str("CHANNELS_PREFIX", "telehealth"),
@@ -234,6 +246,15 @@ else:
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+# Redis hands an unacknowledged task to another worker once it has been out this long. A
+# retry waits in the worker that took it (unacknowledged) for its countdown, so this must be
+# longer than the longest retry backoff: 32 s (retry_backoff with max_retries=6: 1, 2, 4, 8, 16,
+# 32 s; retry_backoff_max, 600 s, is never reached). Also above a task's usual run time, or a
+# task still running is handed out again (each is idempotent, so that only costs work). 60 s:
+# it is also how long the tasks of a worker that died whole (machine lost) wait to be rerun.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 60)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "celery-broker"
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
@@ -249,6 +270,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# A task whose pool process died (SIGKILL, out of memory) while running it goes back to the
+# queue instead of being acknowledged as failed and dropped: with acks_late alone, a sign-in
+# link whose process was killed mid-send was never sent. So every task may run twice, and each
+# is safe to (tests/test_task_redelivery.py).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "telehealth")
 # Reminder dispatch has a queue of its own: at everyone's 08:00 each beat queues batches that
@@ -464,7 +490,7 @@ def production_problems() -> list[str]:
         problems.append("SECRET_KEY must be set to a random value of at least 50 characters")
     if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the server's host names (no '*')")
-    if not DATABASE_URL or DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if not DATABASE_URL or DATABASES["default"]["ENGINE"] not in POSTGRESQL_ENGINES:
         problems.append("DATABASE_URL must point to PostgreSQL")
     if not REDIS_URL:
         problems.append("REDIS_URL must be set (channel layer, cache and task broker)")

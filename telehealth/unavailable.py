@@ -1,15 +1,21 @@
 """When the server cannot serve a request right now: "very busy, try again", never a 500.
 
-Every "not now" from the database ends in this one module with the same answer: 503 Service
+Every "not now" from the database or Redis ends in this one module with the same answer: 503 Service
 Unavailable with ``Retry-After``, as a page (with a button that sends a form again exactly as it
 was) or as JSON for scripts and htmx. Nothing here decides what was saved: each change the site
 makes is one transaction, which the failure rolls back before the answer is built.
 
-What counts as "not now" is ``CAUSES`` (add to it, e.g. a connection lost during a failover):
+What counts as "not now" is ``CAUSES`` (add to it):
 
 - the connection pool had no connection free within ``DATABASE_POOL_TIMEOUT_SECONDS``;
 - a lock was not granted within ``lock_timeout`` (bookings set ``BOOKING_LOCK_TIMEOUT_MS``);
 - a statement ran past ``statement_timeout`` (``DATABASE_STATEMENT_TIMEOUT_MS``);
+- the database connection was lost or refused (PostgreSQL restarted or failed over, an admin
+  ended the backend, the server is down): PostgreSQL rolls back the transaction the request was
+  in, so nothing of it is saved (unless the connection was lost during the COMMIT itself); a
+  page being read (GET, HEAD) is read once more on a fresh connection before it comes to this;
+- Redis did not answer (the rate limiter's counters, the channel layer, the broker): pages that
+  need none of them keep working;
 
 and, before Django, ``RequestQueue``: a request that waited for its turn longer than
 ``HTTP_QUEUE_TIMEOUT_SECONDS``.
@@ -27,11 +33,16 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+import redis.exceptions
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections as db_connections
+from django.db import utils as db_utils
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
+from kombu import exceptions as kombu_errors
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
@@ -40,6 +51,7 @@ from telehealth.middleware import page_headers_set
 logger = logging.getLogger(__name__)
 
 BUSY = "We are very busy right now and could not finish this."
+INTERRUPTED = "Our systems were interrupted for a moment and could not finish this."
 
 
 @dataclass(frozen=True)
@@ -53,10 +65,31 @@ class Cause:
     retry_after: int | None = None
 
 
+# AdminShutdown (pg_terminate_backend, a restart), "server closed the connection", "connection
+# refused"; Django's own InterfaceError is its "connection already closed" on a connection
+# lost earlier. After the lock and statement timeouts in CAUSES, which are OperationalErrors too.
+DATABASE_LOST = Cause(
+    "database connection lost",
+    lambda e: isinstance(e, psycopg.OperationalError | db_utils.InterfaceError),
+    INTERRUPTED,
+)
+
 CAUSES: list[Cause] = [
     Cause("no database connection free in time", lambda e: isinstance(e, PoolTimeout)),
     Cause("lock not granted in time", lambda e: isinstance(e, pg_errors.LockNotAvailable)),
     Cause("statement timeout", lambda e: isinstance(e, pg_errors.QueryCanceled)),
+    DATABASE_LOST,
+    Cause(
+        "Redis unavailable",
+        lambda e: isinstance(e, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError),
+        INTERRUPTED,
+    ),
+    # The broker (Redis) refused a task that could not be left for a beat sweep to make up.
+    Cause(
+        "task broker unavailable",
+        lambda e: isinstance(e, kombu_errors.OperationalError),
+        INTERRUPTED,
+    ),
 ]
 QUEUE_TIMEOUT = Cause("waited too long for its turn", lambda e: False)
 
@@ -145,7 +178,23 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         cause = unavailable_cause(exception)
-        return None if cause is None else unavailable_response(request, cause)
+        if cause is None:
+            return None
+        if (
+            cause is DATABASE_LOST
+            and request.method in ("GET", "HEAD")
+            and not getattr(request, "_read_again", False)
+        ):
+            # A page being read when its connection was ended (a failover, a restart) is read
+            # once more on a fresh one: reading changes nothing, and the visitor gets the page
+            # instead of "try again". A form sent is not: its change may have been committed.
+            request._read_again = True  # type: ignore[attr-defined]
+            for connection in db_connections.all(initialized_only=True):
+                # Back to the pool, which discards a broken connection.
+                connection.close()
+            logger.warning("Database connection lost; reading %s again", request.path)
+            return self.get_response(request)
+        return unavailable_response(request, cause)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

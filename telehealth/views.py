@@ -1,5 +1,6 @@
 """Site-wide pages that belong to no single app."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -8,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from clinic.sign_in import safe_next_path
 from telehealth.beat import beat_entry_states
+from telehealth.health import readiness_problems
 
 
 @require_GET
@@ -16,8 +18,25 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
+def healthz_live(request: HttpRequest) -> HttpResponse:
+    """Liveness, for restarts: the process answers. Nothing else is looked at, so a database
+    or Redis outage does not get every web process restarted."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def healthz_ready(request: HttpRequest) -> HttpResponse:
+    """Readiness, for routing: 503 with what is wrong, one line each, while the database or
+    Redis does not answer or migrations are not applied."""
+    problems = readiness_problems()
+    if not problems:
+        return HttpResponse("ok\n", content_type="text/plain")
+    response = HttpResponse(
+        "not ready\n" + "\n".join(problems) + "\n", content_type="text/plain", status=503
+    )
+    response["Retry-After"] = str(settings.BUSY_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_GET

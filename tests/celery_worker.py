@@ -30,6 +30,7 @@ CELERY = Path(sys.executable).with_name("celery")
 
 _SCHEMES = {
     "django.db.backends.postgresql": "postgres",
+    "telehealth.postgresql": "postgres",
     "django.db.backends.sqlite3": "sqlite",
 }
 
@@ -58,7 +59,7 @@ class CeleryWorkerError(RuntimeError):
 
 
 class CeleryWorker:
-    """One ``celery worker --pool=solo`` process whose default queue is ``queue``.
+    """One ``celery worker --pool=solo`` (or prefork) process whose default queue is ``queue``.
 
     It is started without -Q, as a production worker may be: it consumes every queue the
     settings declare for that default queue (CELERY_TASK_QUEUES: the queue itself and its
@@ -76,8 +77,12 @@ class CeleryWorker:
         app: str = "telehealth",
         loglevel: str = "INFO",
         extra_args: Sequence[str] = (),
+        pool: str = "solo",
     ) -> None:
+        """``pool="prefork"`` runs tasks in one child process (``pool_children()``), as
+        production workers do, for tests that kill the child running a task."""
         self.queue = queue
+        self.pool = pool
         self.env = dict(env)
         self.log_path = log_path
         self.app = app
@@ -102,7 +107,8 @@ class CeleryWorker:
             "-A",
             self.app,
             "worker",
-            "--pool=solo",
+            f"--pool={self.pool}",
+            *(["--concurrency=1"] if self.pool == "prefork" else []),
             f"--loglevel={self.loglevel}",
             "-n",
             self.node_name,
@@ -162,6 +168,15 @@ class CeleryWorker:
             if time.monotonic() > deadline:
                 raise CeleryWorkerError(f"the Celery worker was not ready in {timeout}s:\n{log}")
             time.sleep(0.1)
+
+    def pool_children(self) -> list[int]:
+        """The pids of the worker's pool processes (prefork), from /proc."""
+        if self._process is None:
+            return []
+        children: list[int] = []
+        for task in Path(f"/proc/{self._process.pid}/task").iterdir():
+            children.extend(int(pid) for pid in (task / "children").read_text().split())
+        return children
 
     def log(self) -> str:
         try:

@@ -222,8 +222,8 @@ def as_stranger() -> HttpClient:
 def make_worker(
     settings, smtp_server: SMTPServer, tmp_path: Path
 ) -> Iterator[Callable[..., CeleryWorker]]:
-    """``make_worker(name, **env)``: a real Celery worker (not yet started) on this test
-    process's queue and Redis, using the test database and the loopback SMTP server; ``env``
+    """``make_worker(name, pool="solo", **env)``: a real Celery worker (not yet started) on this
+    test process's queue and Redis, using the test database and the loopback SMTP server; ``env``
     adds or overrides its environment. Tasks the test queues go to the workers instead of
     running eagerly. They are stopped at the end, and their logs printed (pytest shows them
     with a failure)."""
@@ -231,9 +231,10 @@ def make_worker(
     assert str(database["NAME"]).startswith("test_"), database["NAME"]
     workers: list[CeleryWorker] = []
 
-    def make(name: str, **extra_env: str) -> CeleryWorker:
+    def make(name: str, *, pool: str = "solo", **extra_env: str) -> CeleryWorker:
         worker = CeleryWorker(
             queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+            pool=pool,
             log_path=tmp_path / f"celery-{name}.log",
             env={
                 "DJANGO_SETTINGS_MODULE": "telehealth.settings",

@@ -36,6 +36,8 @@ class Inbox:
         self._messages: list[EmailMessage] = []
         self._envelopes: list[tuple[str, list[str]]] = []
         self._refused: list[tuple[str, str]] = []
+        # Every RCPT TO received, before the delay: a sender is mid-send from then on.
+        self._asked: list[str] = []
         self._lock = threading.Lock()
         self.delay = 0.0
         self.refuse_recipient: dict[str, str] = {}
@@ -44,6 +46,8 @@ class Inbox:
     async def handle_RCPT(
         self, server: object, session: Session, envelope: Envelope, address: str, options: list
     ) -> str:
+        with self._lock:
+            self._asked.append(address)
         if self.delay:
             await asyncio.sleep(self.delay)
         if address in self.refuse_recipient:
@@ -76,6 +80,12 @@ class Inbox:
             return list(self._envelopes)
 
     @property
+    def asked(self) -> list[str]:
+        """The recipient of every RCPT TO received (each attempt), in order."""
+        with self._lock:
+            return list(self._asked)
+
+    @property
     def refused(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._refused)
@@ -85,6 +95,7 @@ class Inbox:
             self._messages.clear()
             self._envelopes.clear()
             self._refused.clear()
+            self._asked.clear()
         self.delay = 0.0
         self.refuse_recipient.clear()
         self.refuse_data.clear()
