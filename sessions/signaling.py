@@ -5,7 +5,9 @@ Frames are JSON objects with a "type". Browsers send:
 - ``offer`` / ``answer``: ``{"type", "sdp": str}``
 - ``candidate``: ``{"type", "candidate": {"candidate", "sdpMid", "sdpMLineIndex",
   "usernameFragment"} | null}`` (null ends the candidates)
-- ``chat``: ``{"type", "body": str}`` (kept with the appointment)
+- ``chat``: ``{"type", "body": str, "id"?: uuid}`` (kept with the appointment; ``id`` is
+  chosen by the page, and the server keeps each id once and answers it with the same receipt)
+- ``ping``: ``{"type"}``, answered ``{"type": "pong"}``: the page's heartbeat
 - ``state``: ``{"type", "audio"?: bool, "video"?: bool, "connection"?: str}``
 - ``bye``: ``{"type", "end"?: bool}`` (``end`` from the clinician ends the session for both)
 - ``media``: ``{"type", "action": "offer" | "candidate" | "stop", "id": measurement uuid,
@@ -92,6 +94,16 @@ def _candidate(value: Any) -> dict[str, Any] | None:
     }
 
 
+def _client_id(frame: dict[str, Any]) -> str | None:
+    if frame.get("id") is None:
+        return None
+    value = _text(frame, "id", limit=36)
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise SignalError("bad_field", "“id” must be a UUID.") from None
+
+
 def parse_frame(text: str | None, *, max_bytes: int) -> Signal:
     """Check one frame from a browser; raises SignalError with what is wrong."""
     return signal_check(frame_parse(text, max_bytes=max_bytes))
@@ -109,9 +121,12 @@ def signal_check(frame: dict[str, Any]) -> Signal:
             raise SignalError("bad_field", "“candidate” is missing.")
         return Signal(kind, {"candidate": _candidate(frame["candidate"])})
     if kind == "chat":
-        _only(frame, {"body"})
+        _only(frame, {"body", "id"})
         body = _text(frame, "body", limit=MAX_CHAT_CHARS)
-        return Signal(kind, {"body": body.strip()})
+        return Signal(kind, {"body": body.strip(), "id": _client_id(frame)})
+    if kind == "ping":
+        _only(frame, set())
+        return Signal(kind, {})
     if kind == "state":
         _only(frame, {"audio", "video", "connection"})
         payload: dict[str, Any] = {}
