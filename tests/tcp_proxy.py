@@ -52,6 +52,8 @@ class TcpProxy:
         self.connections: list[Connection] = []
         # Optional: the backend for a connection, from its first bytes (None: round-robin).
         self.steer: Steer | None = None
+        # While set, every new connection is closed at once (no process reachable).
+        self.refusing = False
         self._turn = itertools.count()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -71,9 +73,10 @@ class TcpProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
-    def cut(self) -> int:
-        """Close every open connection at once, both sides; returns how many."""
-        return self._call(self._cut())
+    def cut(self, connections: Sequence[Connection] | None = None) -> int:
+        """Close every open connection (or those given) at once, both sides; returns how
+        many."""
+        return self._call(self._cut(connections))
 
     def stall(self) -> int:
         """Stop forwarding bytes on every open connection without closing any; returns how
@@ -98,9 +101,9 @@ class TcpProxy:
         self._server.close()
         await self._cut()
 
-    async def _cut(self) -> int:
+    async def _cut(self, connections: Sequence[Connection] | None = None) -> int:
         cut = 0
-        for connection in self.connections:
+        for connection in self.connections if connections is None else connections:
             if connection.closed:
                 continue
             cut += 1
@@ -124,6 +127,9 @@ class TcpProxy:
             head = b""
         if not head:
             writer.close()
+            return
+        if self.refusing:
+            writer.transport.abort()
             return
         first = self.steer(head) if self.steer else None
         if first is None:

@@ -14,12 +14,9 @@ connections round-robin, without sticky sessions.
 As in the other browser tests, the ORM is used only outside the browser block.
 """
 
-import dataclasses
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -61,30 +58,6 @@ RECONNECTING = "Connection to the clinic server lost. Reconnecting…"
 # The page's heartbeat: a ping every 5 s, given up after 15 s of silence; then a reconnect
 # with backoff. Generous for a loaded machine.
 HEARTBEAT_RECOVERY_S = 35
-
-
-@pytest.fixture
-def second_server(asgi_server: AsgiServer, tmp_path: Path) -> Iterator[AsgiServer]:
-    """Another daphne process on the same database, Redis and SECRET_KEY."""
-    server = AsgiServer(
-        env=asgi_server.env, log_path=tmp_path / "daphne-2.log", host=asgi_server.host
-    )
-    server.start()
-    yield server
-    server.stop()
-    print(f"--- second daphne log ---\n{server.log()}")
-
-
-@pytest.fixture
-def proxy(asgi_server: AsgiServer, second_server: AsgiServer) -> Iterator[TcpProxy]:
-    with TcpProxy([("127.0.0.1", asgi_server.port), ("127.0.0.1", second_server.port)]) as running:
-        yield running
-
-
-@pytest.fixture
-def proxied_room(room: Room, proxy: TcpProxy) -> Room:
-    """The room as browsers reach it: through the proxy."""
-    return dataclasses.replace(room, server=proxy)  # type: ignore[arg-type]
 
 
 def room_sockets(proxy: TcpProxy) -> list[int]:
@@ -195,6 +168,40 @@ def test_a_chat_sent_on_a_stalled_connection_is_delivered_once_after_the_heartbe
     assert list(ChatMessage.objects.values_list("body", flat=True)) == [
         "Sent while the line is silent"
     ]
+
+
+@pytest.mark.e2e
+def test_a_chat_that_cannot_be_sent_says_so_and_can_be_sent_again(
+    proxied_room: Room, proxy: TcpProxy, launch_browser: LaunchBrowser
+) -> None:
+    room = proxied_room
+    with launch_browser(args=ARGS) as browser:
+        client, clinician = people(browser, room)
+        client_page, clinician_page = client.new_page(), clinician.new_page()
+        start_call(room, client_page, clinician_page)
+
+        # No process can be reached for a while.
+        proxy.refusing = True
+        proxy.cut()
+        expect(client_page.locator("#room-status")).to_have_text(RECONNECTING)
+        send_chat(client_page, "Nobody hears this yet")
+        line = chat_lines(client_page, "Nobody hears this yet")
+        expect(line).to_have_attribute("data-state", "sending")
+        # 30 s without a receipt: the page says it was not sent, and offers to try again.
+        expect(line).to_have_attribute("data-state", "failed", timeout=40_000)
+        expect(line).to_contain_text("not sent — Retry")
+        expect(chat_lines(clinician_page, "Nobody hears this yet")).to_have_count(0)
+
+        proxy.refusing = False
+        expect(client_page.locator("#room")).to_have_attribute(
+            "data-signaling", "open", timeout=20_000
+        )
+        # Still not sent: a failed message goes only when the person says so.
+        expect(line).to_have_attribute("data-state", "failed")
+        line.get_by_role("button", name="Retry").click()
+        expect_delivered_once(client_page, clinician_page, "Nobody hears this yet", timeout_s=10)
+
+    assert list(ChatMessage.objects.values_list("body", flat=True)) == ["Nobody hears this yet"]
 
 
 @pytest.mark.e2e

@@ -737,7 +737,9 @@ def test_mute_camera_off_quality_and_an_ice_restart_during_a_call(
         # The quality indicator shows the round trip getStats measures.
         quality = clinician_page.locator("#quality")
         expect(quality).to_have_text(
-            re.compile(r"^Connection: (good|fair|poor) \(\d+ ms, \d+\.\d% lost\)$")
+            re.compile(
+                r"^Connection: (good|fair|poor) \(\d+ ms, \d+\.\d% lost(, receiving \d+×\d+)?\)$"
+            )
         )
         expect(quality).to_have_attribute("data-quality", re.compile(r"^(good|fair|poor)$"))
         shown_ms = int(re.search(r"\((\d+) ms", quality.text_content() or "")[1])
