@@ -308,7 +308,9 @@ class RoomConsumer(FrameConsumer):
         await self._send({"type": "pong"})
 
     async def _on_state(self, signal: Signal) -> None:
-        connection = signal.payload.get("connection")
+        state = dict(signal.payload)
+        action_id = state.pop("id", None)
+        connection = state.get("connection")
         if connection == "connected" and self.connection_state != "connected":
             await database_sync_to_async(room_connected)(
                 appointment_id=self.appointment.pk,
@@ -318,7 +320,8 @@ class RoomConsumer(FrameConsumer):
             )
         if connection:
             self.connection_state = connection
-        await self._relay({"type": "state", **signal.payload})
+        await self._relay({"type": "state", **state})
+        await self._ack(action_id)
 
     async def _on_media(self, signal: Signal) -> None:
         """The client's camera for a measurement goes to the server's media peer (a media
@@ -356,15 +359,24 @@ class RoomConsumer(FrameConsumer):
             )
 
     async def _on_bye(self, signal: Signal) -> None:
+        action_id = signal.payload["id"]
         if not signal.payload["end"]:
             await self._relay({"type": "bye"})
+            await self._ack(action_id)
             return
         try:
             await database_sync_to_async(room_end)(
                 appointment_id=self.appointment.pk, user=self.user, now=timezone.now()
             )
         except RoomError as error:
-            await self._error("not_allowed", error.message)
+            await self._error("not_allowed", error.message, ref=action_id)
+            return
+        await self._ack(action_id)
+
+    async def _ack(self, action_id: str | None) -> None:
+        """The receipt for something a person did (mute, camera, end): it was handled."""
+        if action_id is not None:
+            await self._send({"type": "ack", "id": action_id})
 
     # --- Events from the channel layer -------------------------------------------------------
 

@@ -8,8 +8,12 @@ Frames are JSON objects with a "type". Browsers send:
 - ``chat``: ``{"type", "body": str, "id"?: uuid}`` (kept with the appointment; ``id`` is
   chosen by the page, and the server keeps each id once and answers it with the same receipt)
 - ``ping``: ``{"type"}``, answered ``{"type": "pong"}``: the page's heartbeat
-- ``state``: ``{"type", "audio"?: bool, "video"?: bool, "connection"?: str}``
-- ``bye``: ``{"type", "end"?: bool}`` (``end`` from the clinician ends the session for both)
+- ``state``: ``{"type", "audio"?: bool, "video"?: bool, "connection"?: str, "id"?: uuid}``
+- ``bye``: ``{"type", "end"?: bool, "id"?: uuid}`` (``end`` from the clinician ends the
+  session for both)
+
+A ``state`` or ``bye`` with an ``id`` (what a person did: mute, camera, end) is answered
+``{"type": "ack", "id"}`` once handled, so the page knows it was not lost.
 - ``media``: ``{"type", "action": "offer" | "candidate" | "stop", "id": measurement uuid,
   "sdp"?: str, "candidate"?: …}``: the client's camera to the server's own peer, for a
   measurement the clinician started (only the client sends these)
@@ -128,8 +132,10 @@ def signal_check(frame: dict[str, Any]) -> Signal:
         _only(frame, set())
         return Signal(kind, {})
     if kind == "state":
-        _only(frame, {"audio", "video", "connection"})
+        _only(frame, {"audio", "video", "connection", "id"})
         payload: dict[str, Any] = {}
+        if (action_id := _client_id(frame)) is not None:
+            payload["id"] = action_id
         for key in ("audio", "video"):
             if (flag := _flag(frame, key)) is not None:
                 payload[key] = flag
@@ -158,8 +164,8 @@ def signal_check(frame: dict[str, Any]) -> Signal:
             media["candidate"] = _candidate(frame["candidate"])
         return Signal(kind, media)
     if kind == "bye":
-        _only(frame, {"end"})
-        return Signal(kind, {"end": bool(_flag(frame, "end"))})
+        _only(frame, {"end", "id"})
+        return Signal(kind, {"end": bool(_flag(frame, "end")), "id": _client_id(frame)})
     raise SignalError("unknown_type", f"Unknown frame type “{kind[:40]}”.")
 
 

@@ -204,8 +204,16 @@ async function handle(frame) {
       enterRoom();
       if (pc && ["failed", "disconnected"].includes(pc.iceConnectionState)) pc.restartIce();
       resendOutbox();
+      // A mute or camera change made while the socket was down reaches the other side now.
+      sendOwnMedia({ full: true });
       break;
     case "pong":
+      break;
+    case "ack":
+      if (pendingEnd && frame.id === pendingEnd.id) {
+        clearTimeout(pendingEnd.timer);
+        pendingEnd = null;
+      }
       break;
     case "peer":
       await onPeer(frame);
@@ -249,6 +257,10 @@ async function handle(frame) {
       if (frame.id && outbox.has(frame.id)) {
         chatFailed(frame.id, frame.message);
         break;
+      }
+      if (pendingEnd && frame.id === pendingEnd.id) {
+        clearTimeout(pendingEnd.timer);
+        pendingEnd = null;
       }
       if (frame.code !== "replaced") status(frame.message);
       break;
@@ -470,14 +482,15 @@ function showPeerMedia() {
   $("remote-note").hidden = notes.length === 0;
 }
 
-function sendOwnMedia() {
-  // Only what is off: on is what the other side assumes.
+function sendOwnMedia({ full = false } = {}) {
+  // Only what is off (on is what a newly arrived side assumes), or everything after a
+  // reconnect (the other side still believes what it last heard).
   if (!localStream) return;
-  const frame = { type: "state" };
+  const frame = { type: "state", id: newId() };
   const [microphone] = localStream.getAudioTracks();
   const [camera] = localStream.getVideoTracks();
-  if (microphone && !microphone.enabled) frame.audio = false;
-  if (camera && !camera.enabled) frame.video = false;
+  if (microphone && (full || !microphone.enabled)) frame.audio = microphone.enabled;
+  if (camera && (full || !camera.enabled)) frame.video = camera.enabled;
   if ("audio" in frame || "video" in frame) send(frame);
 }
 
@@ -524,21 +537,25 @@ function toggle(kind, button, onText, offText) {
   tracks.forEach((track) => (track.enabled = enabled));
   button.setAttribute("aria-pressed", String(!enabled));
   button.textContent = enabled ? onText : offText;
-  send({ type: "state", [kind]: enabled });
+  send({ type: "state", id: newId(), [kind]: enabled });
 }
 
 function showChat(frame) {
   const pending = frame.clientId && outbox.get(frame.clientId);
-  if (pending) {
-    // The server's receipt: the message is kept.
-    outbox.delete(frame.clientId);
-    pending.item.remove();
-  }
+  if (pending) outbox.delete(frame.clientId); // the server's receipt: the message is kept
   // Each message once: a resend is relayed again and a reconnect brings the recent history.
-  if (document.querySelector(`#chat-log li[data-id="${CSS.escape(frame.id)}"]`)) return;
+  if (document.querySelector(`#chat-log li[data-id="${CSS.escape(frame.id)}"]`)) {
+    if (pending) pending.item.remove();
+    return;
+  }
   const item = chatItem(frame.from, frame.name, frame.body, frame.sentAt);
   item.dataset.id = frame.id;
   item.dataset.state = "sent";
+  if (pending) {
+    // Where the person wrote it, not after what arrived meanwhile.
+    pending.item.replaceWith(item);
+    return;
+  }
   $("chat-log").append(item);
   item.scrollIntoView({ block: "nearest" });
 }
@@ -565,8 +582,12 @@ function chatItem(from, sender, text, sentAt) {
   return item;
 }
 
+function newId() {
+  return crypto.randomUUID ? crypto.randomUUID() : fallbackUuid();
+}
+
 function sendChat(body) {
-  const id = crypto.randomUUID ? crypto.randomUUID() : fallbackUuid();
+  const id = newId();
   const item = chatItem(config.role, config.ownName || "You", body, null);
   item.dataset.clientId = id;
   const note = document.createElement("span");
@@ -618,7 +639,7 @@ function chatFailed(id, reason) {
   entry.item.dataset.state = "failed";
   const retry = document.createElement("button");
   retry.type = "button";
-  retry.className = "button-link";
+  retry.className = "link-button";
   retry.textContent = "Retry";
   retry.addEventListener("click", () => chatSending(entry));
   entry.note.replaceChildren(reason ? `not sent (${reason}) — ` : "not sent — ", retry);
@@ -731,12 +752,29 @@ function leave() {
   show("left");
 }
 
+// Ending for both waits for the server's receipt: on a silent or lost connection the page
+// says the session was not ended rather than looking as if it had been.
+const END_RECEIPT_MS = 10000;
+let pendingEnd = null;
+
 function endForBoth() {
   if (!window.confirm(`End the session for you and ${config.peerName}?`)) return;
-  send({ type: "bye", end: true });
+  const id = newId();
+  const notEnded = () => {
+    pendingEnd = null;
+    status("The session was not ended: there is no connection to the clinic server. Try again once it is back.");
+  };
+  if (pendingEnd) clearTimeout(pendingEnd.timer);
+  if (!send({ type: "bye", end: true, id })) {
+    notEnded();
+    return;
+  }
+  pendingEnd = { id, timer: setTimeout(notEnded, END_RECEIPT_MS) };
 }
 
 function stop(code) {
+  if (pendingEnd) clearTimeout(pendingEnd.timer);
+  pendingEnd = null;
   stopMedia({ tell: false });
   finished = true;
   clearTimeout(reconnectTimer);

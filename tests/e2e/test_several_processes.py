@@ -21,7 +21,7 @@ import time
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from sessions.models import ChatMessage
+from sessions.models import Appointment, AppointmentStatus, ChatMessage
 from tests.asgi_server import AsgiServer
 from tests.e2e.conftest import LaunchBrowser, Room
 from tests.e2e.devices import eventually
@@ -202,6 +202,29 @@ def test_a_chat_that_cannot_be_sent_says_so_and_can_be_sent_again(
         expect_delivered_once(client_page, clinician_page, "Nobody hears this yet", timeout_s=10)
 
     assert list(ChatMessage.objects.values_list("body", flat=True)) == ["Nobody hears this yet"]
+
+
+@pytest.mark.e2e
+def test_ending_the_session_on_a_silent_connection_says_it_was_not_ended(
+    proxied_room: Room, proxy: TcpProxy, launch_browser: LaunchBrowser
+) -> None:
+    room = proxied_room
+    with launch_browser(args=ARGS) as browser:
+        client, clinician = people(browser, room)
+        client_page, clinician_page = client.new_page(), clinician.new_page()
+        start_call(room, client_page, clinician_page)
+
+        proxy.stall()
+        clinician_page.once("dialog", lambda dialog: dialog.accept())
+        clinician_page.get_by_role("button", name="End session for both").click()
+        # No receipt within 10 s: not shown as ended, and the page says why.
+        expect(clinician_page.locator("#room-status")).to_contain_text(
+            "The session was not ended", timeout=15_000
+        )
+        expect(clinician_page.locator("#room")).to_have_attribute("data-step", "call")
+        expect(client_page.locator("#room")).to_have_attribute("data-step", "call")
+
+    assert Appointment.objects.get(uuid=room.uuid).status == AppointmentStatus.IN_PROGRESS
 
 
 @pytest.mark.e2e

@@ -928,6 +928,33 @@ def test_a_chat_resent_with_its_id_is_kept_once_and_gets_the_same_receipt(
     ]
 
 
+def test_what_a_person_does_is_acknowledged_by_its_id(soon, clinician, client_record) -> None:
+    """Mute, camera and ending the session carry an id and get a receipt; the other side
+    gets the state without it."""
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+    muted, ended = "1d7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f", "2d7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f"
+
+    async def scenario() -> None:
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
+        await client.send({"type": "state", "audio": False, "id": muted})
+        assert await client.frame_of("ack") == {"type": "ack", "id": muted}
+        assert await clinician_socket.frame_of("state") == {
+            "type": "state",
+            "audio": False,
+            "from": "client",
+        }
+        await client.send({"type": "bye", "end": True, "id": ended})
+        refused = await client.frame_of("error")
+        assert (refused["code"], refused["id"]) == ("not_allowed", ended)
+        await clinician_socket.send({"type": "bye", "end": True, "id": ended})
+        assert await clinician_socket.frame_of("ack") == {"type": "ack", "id": ended}
+        assert await clinician_socket.closed_with() == 4000
+
+    run(scenario)
+
+
 def test_the_page_pings_and_a_reconnecting_page_gets_the_messages_it_missed(
     soon, clinician, client_record
 ) -> None:
