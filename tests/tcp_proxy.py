@@ -100,6 +100,11 @@ class TcpProxy:
     async def _stop(self) -> None:
         self._server.close()
         await self._cut()
+        # Stalled pumps wait forever: end them, so the loop stops with nothing pending.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _cut(self, connections: Sequence[Connection] | None = None) -> int:
         cut = 0
