@@ -27,6 +27,7 @@ from sessions.room import (
     RoomState,
     Seat,
     chat_post,
+    chat_recent,
     clinician_group,
     ice_servers,
     is_polite,
@@ -127,10 +128,13 @@ class FrameConsumer(NoConnectionSweepConsumer):
         except FrameError as error:
             await self._error(error.code, error.message)
             return
+        # An error about a frame the page gave an id names it, so the page can show which of
+        # its messages was not sent.
+        ref = frame.get("id") if isinstance(frame.get("id"), str) else None
         try:
             await self.on_frame(frame)
         except FrameError as error:
-            await self._error(error.code, error.message)
+            await self._error(error.code, error.message, ref=ref)
         except Exception:
             # An exception leaving a consumer kills it without running disconnect(): a room
             # seat would stay taken and the peer would never hear that this side left.
@@ -139,7 +143,7 @@ class FrameConsumer(NoConnectionSweepConsumer):
                 "Handling a %s frame failed on %s", frame["type"][:40], self.scope.get("path")
             )
             await self._error(
-                "server_error", "The server could not handle that message. Try again."
+                "server_error", "The server could not handle that message. Try again.", ref=ref
             )
 
     async def on_frame(self, frame: dict[str, Any]) -> None:
@@ -148,8 +152,11 @@ class FrameConsumer(NoConnectionSweepConsumer):
     async def _send(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame))
 
-    async def _error(self, code: str, message: str) -> None:
-        await self._send({"type": "error", "code": code, "message": message})
+    async def _error(self, code: str, message: str, *, ref: str | None = None) -> None:
+        frame = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["id"] = ref[:36]
+        await self._send(frame)
 
 
 class RoomConsumer(FrameConsumer):
@@ -223,6 +230,8 @@ class RoomConsumer(FrameConsumer):
                 "iceServers": ice_servers(user, appointment=appointment),
             }
         )
+        if joined.admitted:
+            await self._send_chat_history()
         if role == ParticipantRole.CLIENT and appointment.room_prompt:
             await self._send({"type": "prompt", "prompt": appointment.room_prompt})
         await self.channel_layer.group_send(
@@ -292,6 +301,7 @@ class RoomConsumer(FrameConsumer):
         await self._relay({"type": signal.type, **signal.payload})
 
     async def _on_chat(self, signal: Signal) -> None:
+        client_id = signal.payload["id"]
         try:
             message = await database_sync_to_async(chat_post)(
                 appointment_id=self.appointment.pk,
@@ -299,23 +309,24 @@ class RoomConsumer(FrameConsumer):
                 role=self.role,
                 body=signal.payload["body"],
                 now=timezone.now(),
+                client_id=client_id,
             )
         except NotAdmitted as error:
-            await self._error("not_admitted", error.message)
+            await self._error("not_admitted", error.message, ref=client_id and str(client_id))
             return
-        frame = {
-            "type": "chat",
-            "id": str(message.uuid),
-            "from": self.role,
-            "name": self.user.full_name,
-            "body": message.body,
-            "sentAt": message.sent_at.isoformat(),
-        }
+        frame = self._chat_frame(message, name=self.user.full_name)
+        # Relayed again for a resend too: the other side may have missed the first copy, and
+        # its page shows each message id once.
         await self._relay(frame)
-        await self._send(frame)  # the sender's copy confirms it was kept
+        await self._send(frame)  # the sender's receipt: the message is kept
+
+    async def _on_ping(self, signal: Signal) -> None:
+        await self._send({"type": "pong"})
 
     async def _on_state(self, signal: Signal) -> None:
-        connection = signal.payload.get("connection")
+        state = dict(signal.payload)
+        action_id = state.pop("id", None)
+        connection = state.get("connection")
         if connection == "connected" and self.connection_state != "connected":
             await database_sync_to_async(room_connected)(
                 appointment_id=self.appointment.pk,
@@ -325,7 +336,8 @@ class RoomConsumer(FrameConsumer):
             )
         if connection:
             self.connection_state = connection
-        await self._relay({"type": "state", **signal.payload})
+        await self._relay({"type": "state", **state})
+        await self._ack(action_id)
 
     async def _on_media(self, signal: Signal) -> None:
         """The client's camera for a measurement goes to the server's media peer (a media
@@ -363,15 +375,24 @@ class RoomConsumer(FrameConsumer):
             )
 
     async def _on_bye(self, signal: Signal) -> None:
+        action_id = signal.payload["id"]
         if not signal.payload["end"]:
             await self._relay({"type": "bye"})
+            await self._ack(action_id)
             return
         try:
             await database_sync_to_async(room_end)(
                 appointment_id=self.appointment.pk, user=self.user, now=timezone.now()
             )
         except RoomError as error:
-            await self._error("not_allowed", error.message)
+            await self._error("not_allowed", error.message, ref=action_id)
+            return
+        await self._ack(action_id)
+
+    async def _ack(self, action_id: str | None) -> None:
+        """The receipt for something a person did (mute, camera, end): it was handled."""
+        if action_id is not None:
+            await self._send({"type": "ack", "id": action_id})
 
     # --- Events from the channel layer -------------------------------------------------------
 
@@ -403,6 +424,7 @@ class RoomConsumer(FrameConsumer):
     async def room_admitted(self, event: dict[str, Any]) -> None:
         self.admitted = True
         await self._send({"type": "admitted"})
+        await self._send_chat_history()
 
     async def room_framing(self, event: dict[str, Any]) -> None:
         if self.role == ParticipantRole.CLIENT:
@@ -465,6 +487,27 @@ class RoomConsumer(FrameConsumer):
                 return
             if seat == Seat.TAKEN:
                 return  # a newer tab has it and tells this one so (room.replaced)
+
+    @staticmethod
+    def _chat_frame(message: Any, *, name: str) -> dict[str, Any]:
+        return {
+            "type": "chat",
+            "id": str(message.uuid),
+            "clientId": str(message.client_id) if message.client_id else None,
+            "from": message.sender_role,
+            "name": name,
+            "body": message.body,
+            "sentAt": message.sent_at.isoformat(),
+        }
+
+    async def _send_chat_history(self) -> None:
+        """The room's recent messages, which the page shows once each: what was said while
+        this page's socket was down (on another process, say) is not lost to it."""
+        messages = await database_sync_to_async(chat_recent)(appointment_id=self.appointment.pk)
+        for message in messages:
+            await self._send(
+                {**self._chat_frame(message, name=message.sender.full_name), "history": True}
+            )
 
     async def _relay(self, frame: dict[str, Any]) -> None:
         await self.channel_layer.group_send(

@@ -353,10 +353,17 @@ class ChatMessage(models.Model):
     sender_role = models.CharField(max_length=16, choices=ParticipantRole)
     body = models.TextField(max_length=2000)
     sent_at = models.DateTimeField()
+    # The id the sender's page chose: a message resent after a reconnect is kept once.
+    client_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["sent_at", "id"]
         indexes = [models.Index(fields=["appointment", "sent_at"], name="chat_appointment_sent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "client_id"], name="chat_one_message_per_client_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sent_at:%H:%M} {self.sender_role}: {self.body[:40]}"

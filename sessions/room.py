@@ -333,17 +333,45 @@ class NotAdmitted(RoomError):
 
 
 def chat_post(
-    *, appointment_id: int, sender: User, role: ParticipantRole, body: str, now: dt.datetime
+    *,
+    appointment_id: int,
+    sender: User,
+    role: ParticipantRole,
+    body: str,
+    now: dt.datetime,
+    client_id: UUID | str | None = None,
 ) -> ChatMessage:
     """Keep a chat message. A client in the waiting room cannot chat yet: the clinician's
     page would show messages from someone they have not let in (the waiting client's page
-    has no chat)."""
+    has no chat).
+
+    ``client_id`` is the id the sender's page chose. A page resends what it has no receipt
+    for after a reconnect, and the first copy may have been kept before the connection went
+    silent: the database keeps each id once per appointment, and a resend gets back the
+    message already kept (the same receipt)."""
     admitted = Appointment.objects.filter(pk=appointment_id).values_list("admitted_at", flat=True)
     if role == ParticipantRole.CLIENT and list(admitted) == [None]:
         raise NotAdmitted("You can send messages once the clinician has let you in.")
-    return ChatMessage.objects.create(
-        appointment_id=appointment_id, sender=sender, sender_role=role, body=body, sent_at=now
+    fields = {"sender": sender, "sender_role": role, "body": body, "sent_at": now}
+    if client_id is None:
+        return ChatMessage.objects.create(appointment_id=appointment_id, **fields)
+    # ON CONFLICT DO NOTHING-like: get_or_create retries the read after an IntegrityError, so
+    # two copies racing in on two processes both end with the one row.
+    message, _ = ChatMessage.objects.get_or_create(
+        appointment_id=appointment_id, client_id=client_id, defaults=fields
     )
+    return message
+
+
+def chat_recent(*, appointment_id: int, limit: int = 200) -> list[ChatMessage]:
+    """The last messages of a room, oldest first: a page that reconnects may have missed some
+    while its socket was down."""
+    messages = (
+        ChatMessage.objects.filter(appointment_id=appointment_id)
+        .select_related("sender")
+        .order_by("-sent_at", "-id")[:limit]
+    )
+    return list(reversed(messages))
 
 
 class Seat(StrEnum):

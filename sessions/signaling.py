@@ -5,9 +5,15 @@ Frames are JSON objects with a "type". Browsers send:
 - ``offer`` / ``answer``: ``{"type", "sdp": str}``
 - ``candidate``: ``{"type", "candidate": {"candidate", "sdpMid", "sdpMLineIndex",
   "usernameFragment"} | null}`` (null ends the candidates)
-- ``chat``: ``{"type", "body": str}`` (kept with the appointment)
-- ``state``: ``{"type", "audio"?: bool, "video"?: bool, "connection"?: str}``
-- ``bye``: ``{"type", "end"?: bool}`` (``end`` from the clinician ends the session for both)
+- ``chat``: ``{"type", "body": str, "id"?: uuid}`` (kept with the appointment; ``id`` is
+  chosen by the page, and the server keeps each id once and answers it with the same receipt)
+- ``ping``: ``{"type"}``, answered ``{"type": "pong"}``: the page's heartbeat
+- ``state``: ``{"type", "audio"?: bool, "video"?: bool, "connection"?: str, "id"?: uuid}``
+- ``bye``: ``{"type", "end"?: bool, "id"?: uuid}`` (``end`` from the clinician ends the
+  session for both)
+
+A ``state`` or ``bye`` with an ``id`` (what a person did: mute, camera, end) is answered
+``{"type": "ack", "id"}`` once handled, so the page knows it was not lost.
 - ``media``: ``{"type", "action": "offer" | "candidate" | "stop", "id": measurement uuid,
   "sdp"?: str, "candidate"?: …}``: the client's camera to the server's own peer, for a
   measurement the clinician started (only the client sends these)
@@ -92,6 +98,16 @@ def _candidate(value: Any) -> dict[str, Any] | None:
     }
 
 
+def _client_id(frame: dict[str, Any]) -> str | None:
+    if frame.get("id") is None:
+        return None
+    value = _text(frame, "id", limit=36)
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise SignalError("bad_field", "“id” must be a UUID.") from None
+
+
 def parse_frame(text: str | None, *, max_bytes: int) -> Signal:
     """Check one frame from a browser; raises SignalError with what is wrong."""
     return signal_check(frame_parse(text, max_bytes=max_bytes))
@@ -109,12 +125,17 @@ def signal_check(frame: dict[str, Any]) -> Signal:
             raise SignalError("bad_field", "“candidate” is missing.")
         return Signal(kind, {"candidate": _candidate(frame["candidate"])})
     if kind == "chat":
-        _only(frame, {"body"})
+        _only(frame, {"body", "id"})
         body = _text(frame, "body", limit=MAX_CHAT_CHARS)
-        return Signal(kind, {"body": body.strip()})
+        return Signal(kind, {"body": body.strip(), "id": _client_id(frame)})
+    if kind == "ping":
+        _only(frame, set())
+        return Signal(kind, {})
     if kind == "state":
-        _only(frame, {"audio", "video", "connection"})
+        _only(frame, {"audio", "video", "connection", "id"})
         payload: dict[str, Any] = {}
+        if (action_id := _client_id(frame)) is not None:
+            payload["id"] = action_id
         for key in ("audio", "video"):
             if (flag := _flag(frame, key)) is not None:
                 payload[key] = flag
@@ -143,8 +164,8 @@ def signal_check(frame: dict[str, Any]) -> Signal:
             media["candidate"] = _candidate(frame["candidate"])
         return Signal(kind, media)
     if kind == "bye":
-        _only(frame, {"end"})
-        return Signal(kind, {"end": bool(_flag(frame, "end"))})
+        _only(frame, {"end", "id"})
+        return Signal(kind, {"end": bool(_flag(frame, "end")), "id": _client_id(frame)})
     raise SignalError("unknown_type", f"Unknown frame type “{kind[:40]}”.")
 
 

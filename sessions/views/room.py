@@ -48,6 +48,8 @@ def join(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
         "socketPath": f"/ws/appointments/{appointment.uuid}/room/",
         "admitUrl": reverse("sessions:room_admit", args=[appointment.uuid]),
         "peerName": peer.full_name,
+        # The sender's own messages show at once, as "sending…", under their name.
+        "ownName": request.user.full_name,
         "title": f"{appointment.service.name} with {peer.full_name}",
         # Chat times arriving live are written on the same clock as the page's, not the
         # browser's (which may differ from the zone in the profile).

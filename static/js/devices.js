@@ -31,7 +31,10 @@ export function explainMediaError(error) {
 // sound only. Any other failure is thrown.
 export async function openMedia(cameraId, microphoneId) {
   const audio = microphoneId ? { deviceId: { exact: microphoneId } } : true;
-  const video = cameraId ? { deviceId: { exact: cameraId } } : { width: { ideal: 1280 }, height: { ideal: 720 } };
+  // The size is asked for with whichever camera: a camera id alone gets the browser's default
+  // size (640×480 in Chromium), so the picture shrank after a reload or a change of camera.
+  const video = { width: { ideal: 1280 }, height: { ideal: 720 } };
+  if (cameraId) video.deviceId = { exact: cameraId };
   try {
     return { stream: await navigator.mediaDevices.getUserMedia({ audio, video }), cameraProblem: null };
   } catch (error) {

@@ -45,6 +45,23 @@ let inbox = Promise.resolve();
 let statsTimer = null;
 const originalTitle = document.title;
 
+// The heartbeat: a connection can go silent without closing (quiet Wi-Fi, a stalled proxy),
+// and a browser may not notice for minutes. The page pings; hearing nothing for a while, it
+// drops the socket and connects again (through the proxy, to whichever process is up).
+const PING_MS = 5000;
+const SILENT_MS = 15000;
+let heartbeatTimer = null;
+let lastHeard = 0;
+
+// Chat the person sent and the server has not confirmed: id → {body, item, deadline}. Each
+// message shows "sending…" until the server's receipt (the chat frame with its id) comes back,
+// is sent again after every reconnect, and shows "not sent" with a retry button once GIVE_UP_MS
+// have passed without a receipt or the server refused it. The server keeps each id once, so a
+// resend never makes a second copy.
+const GIVE_UP_MS = 30000;
+const outbox = new Map();
+let outboxTimer = null;
+
 function status(text) {
   $("room-status").textContent = text;
 }
@@ -116,13 +133,19 @@ function send(frame) {
 function connectSignaling() {
   clearTimeout(reconnectTimer);
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}${config.socketPath}?page=${pageId}`);
+  const ws = new WebSocket(`${scheme}://${location.host}${config.socketPath}?page=${pageId}`);
+  socket = ws;
   room.dataset.signaling = "connecting";
-  socket.addEventListener("open", () => {
+  ws.addEventListener("open", () => {
+    if (ws !== socket) return;
     reconnectAttempt = 0;
     room.dataset.signaling = "open";
+    startHeartbeat(ws);
   });
-  socket.addEventListener("message", (event) => {
+  ws.addEventListener("message", (event) => {
+    // A socket given up as silent may still deliver later: only the current one counts.
+    if (ws !== socket) return;
+    lastHeard = Date.now();
     let frame;
     try {
       frame = JSON.parse(event.data);
@@ -132,19 +155,43 @@ function connectSignaling() {
     // Frames are handled one after another: a candidate must not overtake its offer.
     inbox = inbox.then(() => handle(frame)).catch((error) => console.error("signaling", error));
   });
-  socket.addEventListener("close", (event) => {
-    room.dataset.signaling = "closed";
-    if (finished) return;
-    if (event.code in FINAL_CLOSE) {
-      stop(event.code);
+  ws.addEventListener("close", (event) => {
+    if (ws !== socket) return;
+    signalingLost(event.code);
+  });
+}
+
+function signalingLost(code) {
+  clearInterval(heartbeatTimer);
+  room.dataset.signaling = "closed";
+  if (finished) return;
+  if (code in FINAL_CLOSE) {
+    stop(code);
+    return;
+  }
+  // Reconnect with exponential backoff and jitter; the call itself keeps going.
+  const delay = Math.min(10000, 500 * 2 ** reconnectAttempt) * (0.75 + Math.random() / 2);
+  reconnectAttempt += 1;
+  status("Connection to the clinic server lost. Reconnecting…");
+  reconnectTimer = setTimeout(connectSignaling, delay);
+}
+
+function startHeartbeat(ws) {
+  lastHeard = Date.now();
+  clearInterval(heartbeatTimer);
+  heartbeatTimer = setInterval(() => {
+    if (ws !== socket) return;
+    if (Date.now() - lastHeard > SILENT_MS) {
+      // A silent socket's close handshake would wait on the same silence: give it up now and
+      // connect again; its events are ignored from here on.
+      socket = null;
+      room.dataset.heartbeat = "missed";
+      ws.close();
+      signalingLost(1006);
       return;
     }
-    // Reconnect with exponential backoff and jitter; the call itself keeps going.
-    const delay = Math.min(10000, 500 * 2 ** reconnectAttempt) * (0.75 + Math.random() / 2);
-    reconnectAttempt += 1;
-    status("Connection to the clinic server lost. Reconnecting…");
-    reconnectTimer = setTimeout(connectSignaling, delay);
-  });
+    send({ type: "ping" });
+  }, PING_MS);
 }
 
 async function handle(frame) {
@@ -156,6 +203,17 @@ async function handle(frame) {
       status("");
       enterRoom();
       if (pc && ["failed", "disconnected"].includes(pc.iceConnectionState)) pc.restartIce();
+      resendOutbox();
+      // A mute or camera change made while the socket was down reaches the other side now.
+      sendOwnMedia({ full: true });
+      break;
+    case "pong":
+      break;
+    case "ack":
+      if (pendingEnd && frame.id === pendingEnd.id) {
+        clearTimeout(pendingEnd.timer);
+        pendingEnd = null;
+      }
       break;
     case "peer":
       await onPeer(frame);
@@ -196,6 +254,14 @@ async function handle(frame) {
       stop(4000);
       break;
     case "error":
+      if (frame.id && outbox.has(frame.id)) {
+        chatFailed(frame.id, frame.message);
+        break;
+      }
+      if (pendingEnd && frame.id === pendingEnd.id) {
+        clearTimeout(pendingEnd.timer);
+        pendingEnd = null;
+      }
       if (frame.code !== "replaced") status(frame.message);
       break;
   }
@@ -321,7 +387,12 @@ async function admit(event) {
 function ensurePeerConnection() {
   if (pc) return false;
   pc = new RTCPeerConnection({ iceServers });
-  for (const track of localStream ? localStream.getTracks() : []) pc.addTrack(track, localStream);
+  for (const track of localStream ? localStream.getTracks() : []) {
+    // The clinician assesses posture and movement from the picture: when the machine or the
+    // link is short, send fewer frames rather than a smaller picture.
+    if (track.kind === "video") track.contentHint = "detail";
+    pc.addTrack(track, localStream);
+  }
 
   pc.addEventListener("track", ({ streams, track }) => {
     const remote = $("remote-video");
@@ -411,14 +482,15 @@ function showPeerMedia() {
   $("remote-note").hidden = notes.length === 0;
 }
 
-function sendOwnMedia() {
-  // Only what is off: on is what the other side assumes.
+function sendOwnMedia({ full = false } = {}) {
+  // Only what is off (on is what a newly arrived side assumes), or everything after a
+  // reconnect (the other side still believes what it last heard).
   if (!localStream) return;
-  const frame = { type: "state" };
+  const frame = { type: "state", id: newId() };
   const [microphone] = localStream.getAudioTracks();
   const [camera] = localStream.getVideoTracks();
-  if (microphone && !microphone.enabled) frame.audio = false;
-  if (camera && !camera.enabled) frame.video = false;
+  if (microphone && (full || !microphone.enabled)) frame.audio = microphone.enabled;
+  if (camera && (full || !camera.enabled)) frame.video = camera.enabled;
   if ("audio" in frame || "video" in frame) send(frame);
 }
 
@@ -429,6 +501,8 @@ async function updateQuality() {
   let lost = 0;
   let received = 0;
   let framesDecoded = 0;
+  // The size of the picture this side receives: what the other side's camera really sends.
+  let size = null;
   stats.forEach((report) => {
     if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") {
       rtt = report.currentRoundTripTime ?? rtt;
@@ -437,6 +511,7 @@ async function updateQuality() {
       lost += report.packetsLost || 0;
       received += report.packetsReceived || 0;
       if (report.kind === "video") framesDecoded += report.framesDecoded || 0;
+      if (report.kind === "video" && report.frameWidth) size = `${report.frameWidth}×${report.frameHeight}`;
     }
   });
   room.dataset.framesDecoded = String(framesDecoded);
@@ -446,7 +521,11 @@ async function updateQuality() {
   const label = { good: "good", fair: "fair", poor: "poor", unknown: "checking" }[quality];
   const element = $("quality");
   element.dataset.quality = quality;
-  element.textContent = rtt === null ? `Connection: ${label}` : `Connection: ${label} (${Math.round(rtt * 1000)} ms, ${(loss * 100).toFixed(1)}% lost)`;
+  element.dataset.size = size || "";
+  const details = [];
+  if (rtt !== null) details.push(`${Math.round(rtt * 1000)} ms`, `${(loss * 100).toFixed(1)}% lost`);
+  if (size) details.push(`receiving ${size}`);
+  element.textContent = details.length ? `Connection: ${label} (${details.join(", ")})` : `Connection: ${label}`;
 }
 
 // --- Controls and chat -----------------------------------------------------------------------
@@ -458,28 +537,112 @@ function toggle(kind, button, onText, offText) {
   tracks.forEach((track) => (track.enabled = enabled));
   button.setAttribute("aria-pressed", String(!enabled));
   button.textContent = enabled ? onText : offText;
-  send({ type: "state", [kind]: enabled });
+  send({ type: "state", id: newId(), [kind]: enabled });
 }
 
 function showChat(frame) {
-  const item = document.createElement("li");
-  item.className = `chat-${frame.from}`;
-  const name = document.createElement("span");
-  name.className = "chat-name";
-  name.textContent = frame.name;
-  const time = document.createElement("time");
-  time.dateTime = frame.sentAt;
-  time.textContent = new Date(frame.sentAt).toLocaleTimeString([], {
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-    timeZone: config.timeZone,
-  });
-  const body = document.createElement("p");
-  body.textContent = frame.body;
-  item.append(name, " ", time, body);
+  const pending = frame.clientId && outbox.get(frame.clientId);
+  if (pending) outbox.delete(frame.clientId); // the server's receipt: the message is kept
+  // Each message once: a resend is relayed again and a reconnect brings the recent history.
+  if (document.querySelector(`#chat-log li[data-id="${CSS.escape(frame.id)}"]`)) {
+    if (pending) pending.item.remove();
+    return;
+  }
+  const item = chatItem(frame.from, frame.name, frame.body, frame.sentAt);
+  item.dataset.id = frame.id;
+  item.dataset.state = "sent";
+  if (pending) {
+    // Where the person wrote it, not after what arrived meanwhile.
+    pending.item.replaceWith(item);
+    return;
+  }
   $("chat-log").append(item);
   item.scrollIntoView({ block: "nearest" });
+}
+
+function chatItem(from, sender, text, sentAt) {
+  const item = document.createElement("li");
+  item.className = `chat-${from}`;
+  const name = document.createElement("span");
+  name.className = "chat-name";
+  name.textContent = sender;
+  const time = document.createElement("time");
+  if (sentAt) {
+    time.dateTime = sentAt;
+    time.textContent = new Date(sentAt).toLocaleTimeString([], {
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+      timeZone: config.timeZone,
+    });
+  }
+  const body = document.createElement("p");
+  body.textContent = text;
+  item.append(name, " ", time, body);
+  return item;
+}
+
+function newId() {
+  return crypto.randomUUID ? crypto.randomUUID() : fallbackUuid();
+}
+
+function sendChat(body) {
+  const id = newId();
+  const item = chatItem(config.role, config.ownName || "You", body, null);
+  item.dataset.clientId = id;
+  const note = document.createElement("span");
+  note.className = "chat-note";
+  item.append(note);
+  $("chat-log").append(item);
+  item.scrollIntoView({ block: "nearest" });
+  const entry = { id, body, item, note, deadline: 0 };
+  outbox.set(id, entry);
+  chatSending(entry);
+}
+
+function fallbackUuid() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function chatSending(entry) {
+  entry.deadline = Date.now() + GIVE_UP_MS;
+  entry.item.dataset.state = "sending";
+  entry.note.replaceChildren("sending…");
+  send({ type: "chat", id: entry.id, body: entry.body });
+  clearInterval(outboxTimer);
+  outboxTimer = setInterval(checkOutbox, 1000);
+}
+
+function resendOutbox() {
+  for (const entry of outbox.values()) {
+    if (entry.item.dataset.state === "sending") send({ type: "chat", id: entry.id, body: entry.body });
+  }
+}
+
+function checkOutbox() {
+  let waiting = false;
+  for (const [id, entry] of outbox) {
+    if (entry.item.dataset.state !== "sending") continue;
+    if (Date.now() > entry.deadline) chatFailed(id, null);
+    else waiting = true;
+  }
+  if (!waiting) clearInterval(outboxTimer);
+}
+
+function chatFailed(id, reason) {
+  const entry = outbox.get(id);
+  if (!entry) return;
+  entry.item.dataset.state = "failed";
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.className = "link-button";
+  retry.textContent = "Retry";
+  retry.addEventListener("click", () => chatSending(entry));
+  entry.note.replaceChildren(reason ? `not sent (${reason}) — ` : "not sent — ", retry);
 }
 
 // What the clinician asks the client to do now (a step of the guided assessment).
@@ -589,12 +752,29 @@ function leave() {
   show("left");
 }
 
+// Ending for both waits for the server's receipt: on a silent or lost connection the page
+// says the session was not ended rather than looking as if it had been.
+const END_RECEIPT_MS = 10000;
+let pendingEnd = null;
+
 function endForBoth() {
   if (!window.confirm(`End the session for you and ${config.peerName}?`)) return;
-  send({ type: "bye", end: true });
+  const id = newId();
+  const notEnded = () => {
+    pendingEnd = null;
+    status("The session was not ended: there is no connection to the clinic server. Try again once it is back.");
+  };
+  if (pendingEnd) clearTimeout(pendingEnd.timer);
+  if (!send({ type: "bye", end: true, id })) {
+    notEnded();
+    return;
+  }
+  pendingEnd = { id, timer: setTimeout(notEnded, END_RECEIPT_MS) };
 }
 
 function stop(code) {
+  if (pendingEnd) clearTimeout(pendingEnd.timer);
+  pendingEnd = null;
   stopMedia({ tell: false });
   finished = true;
   clearTimeout(reconnectTimer);
@@ -649,7 +829,10 @@ $("chat-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $("chat-input");
   const body = input.value.trim();
-  if (body && send({ type: "chat", body })) input.value = "";
+  if (!body) return;
+  // Shown at once as "sending…": from here the page keeps it until the server confirms it.
+  sendChat(body);
+  input.value = "";
 });
 
 (async () => {

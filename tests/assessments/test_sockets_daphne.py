@@ -73,7 +73,10 @@ def sockets(asgi_server: AsgiServer, assessment: Assessment, clinician, client_r
     chat = {"type": "chat", "body": "Still here"}
 
     def chat_back(frame: dict[str, Any]) -> bool:
-        return frame["type"] == "chat" and frame["body"] == "Still here"
+        # Not the room's history, sent again on each reconnect.
+        return (
+            frame["type"] == "chat" and frame["body"] == "Still here" and not frame.get("history")
+        )
 
     def saved(frame: dict[str, Any]) -> bool:
         return frame["type"] in ("saved", "conflict") and frame["id"] == "probe"

@@ -11,6 +11,7 @@ appointment the browser creates is known inside by the UUID in the confirmation 
 """
 
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.celery_worker import CeleryWorker
 from tests.conftest import session_key_for
+from tests.tcp_proxy import TcpProxy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -203,3 +205,30 @@ def room(
         client=client_record,
         starts_in=dt.timedelta(minutes=5),
     )
+
+
+# --- Several web processes behind a proxy ----------------------------------------------------
+
+
+@pytest.fixture
+def second_server(asgi_server: AsgiServer, tmp_path: Path) -> Iterator[AsgiServer]:
+    """Another daphne process on the same database, Redis and SECRET_KEY."""
+    server = AsgiServer(
+        env=asgi_server.env, log_path=tmp_path / "daphne-2.log", host=asgi_server.host
+    )
+    server.start()
+    yield server
+    server.stop()
+    print(f"--- second daphne log ---\n{server.log()}")
+
+
+@pytest.fixture
+def proxy(asgi_server: AsgiServer, second_server: AsgiServer) -> Iterator[TcpProxy]:
+    with TcpProxy([("127.0.0.1", asgi_server.port), ("127.0.0.1", second_server.port)]) as running:
+        yield running
+
+
+@pytest.fixture
+def proxied_room(room: Room, proxy: TcpProxy) -> Room:
+    """The room as browsers reach it: through the proxy."""
+    return dataclasses.replace(room, server=proxy)  # type: ignore[arg-type]

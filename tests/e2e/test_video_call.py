@@ -551,6 +551,8 @@ def test_chat_times_are_on_the_profiles_clock_whatever_the_browsers(
         page.locator("#chat-input").press("Enter")
         line = page.locator("#chat-log li").filter(has_text="Set up the camera side-on")
         expect(line).to_have_count(1)
+        # Shown at once as "sending…", with its time once the server has kept it.
+        expect(line).to_have_attribute("data-state", "sent")
         live = line.locator("time").text_content()
         # Loaded again, the page shows the kept message as the server writes it.
         page.reload()
@@ -737,7 +739,9 @@ def test_mute_camera_off_quality_and_an_ice_restart_during_a_call(
         # The quality indicator shows the round trip getStats measures.
         quality = clinician_page.locator("#quality")
         expect(quality).to_have_text(
-            re.compile(r"^Connection: (good|fair|poor) \(\d+ ms, \d+\.\d% lost\)$")
+            re.compile(
+                r"^Connection: (good|fair|poor) \(\d+ ms, \d+\.\d% lost(, receiving \d+×\d+)?\)$"
+            )
         )
         expect(quality).to_have_attribute("data-quality", re.compile(r"^(good|fair|poor)$"))
         shown_ms = int(re.search(r"\((\d+) ms", quality.text_content() or "")[1])

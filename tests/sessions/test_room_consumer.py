@@ -8,6 +8,7 @@ with ``run``; database work inside it goes through ``db``.
 import asyncio
 import datetime as dt
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -885,5 +886,101 @@ def test_the_feed_is_only_for_clinicians(soon, client_record, other_clinician) -
         assert await sam_feed.receive_nothing(0.5)
         await client.close()
         await sam_feed.disconnect()
+
+    run(scenario)
+
+
+# --- Chat receipts and the page's heartbeat ------------------------------------------------------
+
+
+def test_a_chat_resent_with_its_id_is_kept_once_and_gets_the_same_receipt(
+    soon, clinician, client_record
+) -> None:
+    """A page resends a message it has no receipt for after its socket comes back; the first
+    copy may already be kept (the receipt was lost on a silent connection)."""
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+    message_id = "0b7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f"
+
+    async def scenario() -> None:
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
+        await client.send({"type": "chat", "body": "My knee hurts", "id": message_id})
+        receipt = await client.frame_of("chat")
+        assert receipt["clientId"] == message_id
+        relayed = await clinician_socket.frame_of("chat")
+        assert relayed["id"] == receipt["id"]
+
+        await client.send({"type": "chat", "body": "My knee hurts", "id": message_id})
+        assert await client.frame_of("chat") == receipt
+        # Relayed again (the other side may have missed the first): its page shows one.
+        assert (await clinician_socket.frame_of("chat"))["id"] == receipt["id"]
+
+        await client.send({"type": "chat", "body": "x", "id": "not-a-uuid"})
+        error = await client.frame_of("error")
+        assert (error["code"], error["id"]) == ("bad_field", "not-a-uuid")
+        await client.close()
+        await clinician_socket.close()
+
+    run(scenario)
+    assert list(ChatMessage.objects.values_list("body", "client_id")) == [
+        ("My knee hurts", uuid.UUID(message_id))
+    ]
+
+
+def test_what_a_person_does_is_acknowledged_by_its_id(soon, clinician, client_record) -> None:
+    """Mute, camera and ending the session carry an id and get a receipt; the other side
+    gets the state without it."""
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+    muted, ended = "1d7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f", "2d7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f"
+
+    async def scenario() -> None:
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
+        await client.send({"type": "state", "audio": False, "id": muted})
+        assert await client.frame_of("ack") == {"type": "ack", "id": muted}
+        assert await clinician_socket.frame_of("state") == {
+            "type": "state",
+            "audio": False,
+            "from": "client",
+        }
+        await client.send({"type": "bye", "end": True, "id": ended})
+        refused = await client.frame_of("error")
+        assert (refused["code"], refused["id"]) == ("not_allowed", ended)
+        await clinician_socket.send({"type": "bye", "end": True, "id": ended})
+        assert await clinician_socket.frame_of("ack") == {"type": "ack", "id": ended}
+        assert await clinician_socket.closed_with() == 4000
+
+    run(scenario)
+
+
+def test_the_page_pings_and_a_reconnecting_page_gets_the_messages_it_missed(
+    soon, clinician, client_record
+) -> None:
+    ana, _ = soon
+    room_admit(appointment=ana, user=clinician.user, now=timezone.now())
+    client_key, clinician_key = keys(client_record.user, clinician.user)
+
+    async def scenario() -> None:
+        client, clinician_socket = await both_in_the_room(ana, client_key, clinician_key)
+        await client.send({"type": "ping"})
+        assert await client.frame_of("pong") == {"type": "pong"}
+        await client.close()
+        await clinician_socket.frame_of("peer")  # left
+        await clinician_socket.send({"type": "chat", "body": "Are you there?"})
+        await clinician_socket.frame_of("chat")
+
+        again = Socket(ana, client_key)
+        assert await again.open()
+        assert (await again.frame())["type"] == "welcome"
+        missed = await again.frame_of("chat")
+        assert (missed["body"], missed["history"], missed["from"]) == (
+            "Are you there?",
+            True,
+            "clinician",
+        )
+        await again.close()
+        await clinician_socket.close()
 
     run(scenario)

@@ -63,6 +63,7 @@ def test_participants_get_the_room_with_their_role(soon, as_client, as_clinician
         "socketPath": f"/ws/appointments/{soon.uuid}/room/",
         "admitUrl": reverse("sessions:room_admit", args=[soon.uuid]),
         "peerName": "Maya Okafor",
+        "ownName": "Ana Silva",
         "title": "Virtual assessment with Maya Okafor",
         "timeZone": "Europe/London",
     }

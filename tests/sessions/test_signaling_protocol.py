@@ -39,11 +39,20 @@ def parse(frame: object):
             },
         ),
         ({"type": "candidate", "candidate": None}, {"candidate": None}),
-        ({"type": "chat", "body": "  Hello  "}, {"body": "Hello"}),
+        ({"type": "chat", "body": "  Hello  "}, {"body": "Hello", "id": None}),
+        (
+            {"type": "chat", "body": "Hi", "id": "0b7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f"},
+            {"body": "Hi", "id": "0b7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f"},
+        ),
+        ({"type": "ping"}, {}),
         ({"type": "state", "audio": False, "video": True}, {"audio": False, "video": True}),
         ({"type": "state", "connection": "connected"}, {"connection": "connected"}),
-        ({"type": "bye"}, {"end": False}),
-        ({"type": "bye", "end": True}, {"end": True}),
+        ({"type": "bye"}, {"end": False, "id": None}),
+        ({"type": "bye", "end": True}, {"end": True, "id": None}),
+        (
+            {"type": "state", "audio": False, "id": "0b7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f"},
+            {"audio": False, "id": "0b7e9c4e-5f0c-4a43-9a55-3f2f0c1d2e3f"},
+        ),
     ],
 )
 def test_known_frames_are_accepted(frame: dict, expected: dict) -> None:
@@ -143,9 +152,10 @@ FIELDS = {
     "offer": ("sdp",),
     "answer": ("sdp",),
     "candidate": ("candidate",),
-    "chat": ("body",),
-    "state": ("audio", "video", "connection"),
-    "bye": ("end",),
+    "chat": ("body", "id"),
+    "ping": (),
+    "state": ("audio", "video", "connection", "id"),
+    "bye": ("end", "id"),
     "media": ("action", "id", "sdp", "candidate"),
 }
 TYPES = list(FIELDS)
