@@ -31,6 +31,7 @@ from tests.asgi_server import AsgiServer
 from tests.conftest import session_key_for
 from tests.raw_http import Answer, Request, form_post, send_at_once
 from tests.sessions.booking_helpers import booking_data, iso
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -176,6 +177,58 @@ def test_many_clients_at_once_for_few_times_book_each_once_and_the_rest_are_told
         choices = offered(answer)
         assert choices, "no other times offered"
         assert iso(start) not in choices
+
+
+# --- Two web processes behind a proxy -------------------------------------------------------
+
+SPLIT_ATTEMPTS = 200
+SPLIT_TIMES = TIMES[:4]
+
+
+@pytest.mark.parametrize("asgi_server", [{"env": PRODUCTION}], indirect=True)
+def test_clients_split_over_two_processes_book_each_time_once(
+    asgi_server: AsgiServer, bookable, tmp_path
+) -> None:
+    """Two daphne processes on one database behind a round-robin proxy (as a clinic runs
+    several): the clinician's schedule lock is in PostgreSQL, not in a process, so one booking
+    per time and a clear "just taken" page with the form kept for everyone else."""
+    service, clinician = bookable
+    second = AsgiServer(env=asgi_server.env, log_path=tmp_path / "daphne-2.log")
+    second.start()
+    try:
+        with TcpProxy([("127.0.0.1", asgi_server.port), ("127.0.0.1", second.port)]) as proxy:
+            plan = [
+                (SPLIT_TIMES[number % len(SPLIT_TIMES)], f"Splitter {number}")
+                for number in range(SPLIT_ATTEMPTS)
+            ]
+            answers = send_at_once(
+                "127.0.0.1",
+                proxy.port,
+                [booking(service, clinician, start, name) for start, name in plan],
+            )
+            served_by = Counter(connection.backend for connection in proxy.connections)
+    finally:
+        second.stop()
+    # Both processes took their share of the crowd.
+    assert set(served_by) == {0, 1}, served_by
+    assert min(served_by.values()) >= SPLIT_ATTEMPTS // 3, served_by
+    statuses = Counter(answer.status for answer in answers)
+    assert statuses == {302: len(SPLIT_TIMES), 409: SPLIT_ATTEMPTS - len(SPLIT_TIMES)}, [
+        (answer.status, answer.error, answer.text[:200])
+        for answer in answers
+        if answer.status not in (302, 409)
+    ][:3]
+    booked = Counter(
+        Appointment.objects.filter(status=AppointmentStatus.CONFIRMED).values_list(
+            "starts_at", flat=True
+        )
+    )
+    assert booked == dict.fromkeys(SPLIT_TIMES, 1)
+    for (_, name), answer in zip(plan, answers, strict=True):
+        if answer.status == 409:
+            assert "this time was just taken" in answer.text
+            assert f'value="{name}"' in answer.text
+            assert offered(answer)
 
 
 # --- When the database cannot serve in time -------------------------------------------------
