@@ -21,10 +21,12 @@ import time
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from assessments.models import Assessment, ResultValue
 from sessions.models import Appointment, AppointmentStatus, ChatMessage
 from tests.asgi_server import AsgiServer
 from tests.e2e.conftest import LaunchBrowser, Room
 from tests.e2e.devices import eventually
+from tests.e2e.panel import field, open_step, type_in
 from tests.e2e.test_video_call import (
     ARGS,
     CLIENT,
@@ -54,6 +56,7 @@ WATCH = """() => {
     childList: true, characterData: true, subtree: true,
   });
 }"""
+KTW_LEFT = "knee_to_wall.left.1.ktw_cm"
 RECONNECTING = "Connection to the clinic server lost. Reconnecting…"
 # The page's heartbeat: a ping every 5 s, given up after 15 s of silence; then a reconnect
 # with backoff. Generous for a loaded machine.
@@ -243,6 +246,11 @@ def test_killing_the_process_with_both_sockets_keeps_the_call_and_the_chat(
         client_page, clinician_page = client.new_page(), clinician.new_page()
         start_call(room, client_page, clinician_page)
         assert room_sockets(proxy) == [0, 0]
+        # The guided assessment is open on the clinician's side, its socket on the same process.
+        clinician_page.get_by_role("button", name="Start the guided assessment").click()
+        panel = clinician_page.locator("#assessment")
+        expect(panel).to_have_attribute("data-connection", "open")
+        open_step(clinician_page, "knee_to_wall")
         for page in (client_page, clinician_page):
             page.evaluate(WATCH)
         decoded = frames_decoded(clinician_page)
@@ -250,6 +258,12 @@ def test_killing_the_process_with_both_sockets_keeps_the_call_and_the_chat(
         os.killpg(asgi_server.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         send_chat(client_page, "Sent in the gap")
+        # A value typed in the gap waits, then is saved once the panel's socket is back.
+        type_in(clinician_page, KTW_LEFT, "11.5")
+        expect(field(clinician_page, KTW_LEFT)).to_have_attribute(
+            "data-state", "saved", timeout=20_000
+        )
+        expect(clinician_page.locator("#assessment-save-status")).to_have_text("All changes saved.")
 
         expect_delivered_once(client_page, clinician_page, "Sent in the gap", timeout_s=20)
         for page in (client_page, clinician_page):
@@ -277,3 +291,6 @@ def test_killing_the_process_with_both_sockets_keeps_the_call_and_the_chat(
         "Sent in the gap",
         "After the crash",
     ]
+    assessment = Assessment.objects.get(appointment__uuid=room.uuid)
+    stored = {row.key: row.value for row in ResultValue.objects.filter(assessment=assessment)}
+    assert stored == {KTW_LEFT: 11.5}
