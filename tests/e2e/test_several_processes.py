@@ -14,6 +14,7 @@ connections round-robin, without sticky sessions.
 As in the other browser tests, the ORM is used only outside the browser block.
 """
 
+import itertools
 import os
 import signal
 import time
@@ -57,6 +58,7 @@ WATCH = """() => {
   });
 }"""
 KTW_LEFT = "knee_to_wall.left.1.ktw_cm"
+KTW_RIGHT = "knee_to_wall.right.1.ktw_cm"
 RECONNECTING = "Connection to the clinic server lost. Reconnecting…"
 # The page's heartbeat: a ping every 5 s, given up after 15 s of silence; then a reconnect
 # with backoff. Generous for a loaded machine.
@@ -106,8 +108,16 @@ def test_a_call_between_two_processes(
 ) -> None:
     room = proxied_room
     client_key, clinician_key = room.client_session.encode(), room.clinician_session.encode()
-    # Everything of the client's to the first process, of the clinician's to the second.
-    proxy.steer = lambda head: 0 if client_key in head else 1 if clinician_key in head else None
+    panels = itertools.count()
+
+    def steer(head: bytes) -> int | None:
+        # The clinician's second window on the assessment: its socket on the first process.
+        if b"/ws/assessments/" in head:
+            return 1 if next(panels) == 0 else 0
+        # Everything else of the client's to the first process, of the clinician's to the second.
+        return 0 if client_key in head else 1 if clinician_key in head else None
+
+    proxy.steer = steer
     with launch_browser(args=ARGS) as browser:
         client, clinician = people(browser, room)
         client_page, clinician_page = client.new_page(), clinician.new_page()
@@ -125,11 +135,40 @@ def test_a_call_between_two_processes(
         # Still one socket each, on its own process.
         assert room_sockets(proxy) == [0, 1]
 
+        # The guided assessment: the step reaches the client on the other process, and values
+        # saved in the call show live in a second window whose socket is on the other process.
+        clinician_page.get_by_role("button", name="Start the guided assessment").click()
+        panel = clinician_page.locator("#assessment")
+        expect(panel).to_have_attribute("data-connection", "open")
+        open_step(clinician_page, "knee_to_wall")
+        expect(client_page.locator("#prompt")).to_contain_text("Knee-to-wall")
+        other = clinician.new_page()
+        other.goto(f"{room.server.url}/assessments/{panel.get_attribute('data-assessment')}/")
+        expect(other.locator("#assessment")).to_have_attribute("data-connection", "open")
+        assert [c.backend for c in proxy.open_websockets() if b"/ws/assessments/" in c.head] == [
+            1,
+            0,
+        ]
+        type_in(clinician_page, KTW_LEFT, "12")
+        type_in(clinician_page, KTW_RIGHT, "9")
+        expect(field(clinician_page, KTW_RIGHT)).to_have_attribute("data-state", "saved")
+        expect(field(other, KTW_LEFT)).to_have_value("12")
+        expect(other.locator('[data-finding="ktw_asymmetry:right"]')).to_contain_text(
+            "right ankle stiffer"
+        )
+
+        # "End session for both" from the second process ends the client's page on the first.
+        clinician_page.once("dialog", lambda dialog: dialog.accept())
+        clinician_page.get_by_role("button", name="End session for both").click()
+        for page in (client_page, clinician_page):
+            expect(page.locator("#room")).to_have_attribute("data-step", "ended")
+
     assert list(ChatMessage.objects.values_list("sender_role", "body")) == [
         ("client", "Hello from the first process"),
         ("clinician", "Hello from the second"),
     ]
     assert ChatMessage.objects.filter(client_id__isnull=True).count() == 0
+    assert Appointment.objects.get(uuid=room.uuid).status == AppointmentStatus.COMPLETED
 
 
 @pytest.mark.e2e
