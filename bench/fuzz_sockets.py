@@ -13,15 +13,14 @@ Results: docs/benchmarks.md, "Socket fuzz".
 """
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import time
-import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.support import run_suite_test  # noqa: E402
+
 TEST = (
     "tests/assessments/test_sockets_daphne.py::"
     "test_hostile_frames_close_no_socket_and_raise_no_error_on_either_socket"
@@ -33,35 +32,14 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=2000, help="hostile frames per socket")
     parser.add_argument("--seed", type=int, default=20261207)
     options = parser.parse_args()
-    server = urllib.parse.urlsplit(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth")
+    result, returncode, seconds = run_suite_test(
+        TEST,
+        database="telehealth_bench_sockets",
+        marker="FUZZ-RESULT",
+        extra_env={"FUZZ_FRAMES": str(options.frames), "FUZZ_SEED": str(options.seed)},
     )
-    database_url = server._replace(path="/telehealth_bench_sockets").geturl()
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "TEST_DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TEST_REDIS_URL": redis_url,
-        "FUZZ_FRAMES": str(options.frames),
-        "FUZZ_SEED": str(options.seed),
-    }
-    started = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", TEST, "-q", "-s", "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    lines = [line for line in run.stdout.splitlines() if line.startswith("FUZZ-RESULT ")]
-    if not lines:
-        print(run.stdout[-5000:], run.stderr[-5000:], sep="\n")
+    if result is None:
         return 1
-    result = json.loads(lines[-1].removeprefix("FUZZ-RESULT "))
     tracebacks = result.pop("tracebacks")
     print(f"{options.frames} hostile frames per socket, seed {options.seed}, {seconds:.0f} s")
     print(f"{'socket':<20} {'sent':>6} {'errors':>7} {'closes':>10} {'server_error':>13}")
@@ -74,8 +52,8 @@ def main() -> int:
         codes = ", ".join(f"{code} {n}" for code, n in sorted(tally["error_codes"].items()))
         print(f"{'':<20} error codes: {codes}")
     print(f"tracebacks in daphne's log: {tracebacks}")
-    print("test:", "passed" if run.returncode == 0 else "FAILED")
-    return run.returncode
+    print("test:", "passed" if returncode == 0 else "FAILED")
+    return returncode
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ empty) comes in as a parameter; what works differently in one script (the precis
 """
 
 import importlib.metadata
+import json
 import math
 import os
 import subprocess
@@ -244,3 +245,41 @@ class SqlTimer:
 
     def __exit__(self, *exc: object) -> None:
         self._wrapper.__exit__(*exc)
+
+
+def run_suite_test(
+    test: str, *, database: str, marker: str, extra_env: dict[str, str]
+) -> tuple[Any, int, float]:
+    """Run one of the suite's tests as a benchmark: on the benchmark's own database (pytest makes
+    ``test_<database>`` on the server of DATABASE_URL) and Redis 12 (``BENCH_REDIS_URL``), never
+    the suite's or the app's. The test prints one line ``<marker> <json>``: returns that JSON
+    (None if it printed none, after showing the end of the output), pytest's exit code and the
+    seconds it took."""
+    server = urllib.parse.urlsplit(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/telehealth")
+    )
+    database_url = server._replace(path=f"/{database}").geturl()
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEST_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TEST_REDIS_URL": redis_url,
+        **extra_env,
+    }
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-s", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    lines = [line for line in run.stdout.splitlines() if line.startswith(f"{marker} ")]
+    if not lines:
+        print(run.stdout[-5000:], run.stderr[-5000:], sep="\n")
+        return None, run.returncode or 1, seconds
+    return json.loads(lines[-1].removeprefix(f"{marker} ")), run.returncode, seconds
