@@ -4,6 +4,7 @@ Redis of the suite). ``scripts/test`` installs redis-server where it is missing.
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -16,12 +17,14 @@ class RedisServerError(RuntimeError):
 
 
 def redis_server_binary() -> str:
-    found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    # Where scripts/test links it when only redis-tools is installed: beside this Python.
+    candidates = (Path(sys.prefix) / "bin" / "redis-server", Path("/usr/bin/redis-server"))
+    found = shutil.which("redis-server") or next(
+        (str(path) for path in candidates if path.exists()), None
     )
     if found is None:
         raise RedisServerError(
-            "redis-server is not installed: scripts/test installs it (Debian package redis-server)"
+            "redis-server is not installed: scripts/test installs it (Debian package redis-tools)"
         )
     return found
 
