@@ -274,8 +274,13 @@ def test_a_busy_worker_says_so(assessment, clinician, settings) -> None:
         )
         for pc in pcs:
             await pc.close()
+        # The worker drops the session before it records the end (so that it may take
+        # another): wait for the record, not only for the session to go.
         for _ in range(100):
-            if not worker.sessions:
+            status = await database_sync_to_async(
+                lambda: Measurement.objects.values_list("status", flat=True).get(pk=first.pk)
+            )()
+            if not worker.sessions and status != MeasurementStatus.RUNNING:
                 break
             await asyncio.sleep(0.05)
         return {"answers": answers, "sessions": dict(worker.sessions)}
