@@ -79,4 +79,8 @@ class ReminderTimeForm(forms.Form):
         label="Send my reminders at",
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         input_formats=["%H:%M", "%H:%M:%S"],
+        error_messages={
+            "required": "Enter a time such as 07:30.",
+            "invalid": "Enter a time such as 07:30.",
+        },
     )

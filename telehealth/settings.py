@@ -77,6 +77,9 @@ ROOT_URLCONF = "telehealth.urls"
 WSGI_APPLICATION = "telehealth.wsgi.application"
 ASGI_APPLICATION = "telehealth.asgi.application"
 
+# Invalid radio and checkbox groups point each answer to their error (clinic/form_rendering.py).
+FORM_RENDERER = "clinic.form_rendering.FormRenderer"
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -160,6 +160,10 @@ function start(panel) {
       }),
     );
     list.hidden = keys.length === 0;
+    // As on every form of the site (GOV.UK's pattern), the page's title says there are errors.
+    const prefix = "Error: ";
+    if (keys.length && !document.title.startsWith(prefix)) document.title = prefix + document.title;
+    if (!keys.length && document.title.startsWith(prefix)) document.title = document.title.slice(prefix.length);
   }
 
   function fieldName(key) {
@@ -694,6 +698,10 @@ function start(panel) {
           panel.querySelector("#assessment-save-status").textContent = refused
             ? "Correct or clear the values not saved before completing the assessment."
             : "Wait until every change is saved before completing the assessment.";
+          // An invalid submit: focus goes to the list of values not saved, each a link to its
+          // field (the panel's error summary).
+          const unsaved = panel.querySelector("#assessment-unsaved");
+          if (refused && !unsaved.hidden) unsaved.querySelector("a").focus();
         }
         return;
       }

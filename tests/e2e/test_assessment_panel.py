@@ -139,6 +139,8 @@ def test_each_field_shows_its_state_and_the_findings_follow_every_save(
         expect(panel.locator("#assessment-unsaved")).to_have_text(
             "Knee-to-wall (ankle): Toe-to-wall distance, right, trial 1"
         )
+        # As on every form: the title says there is an error.
+        expect(page).to_have_title(re.compile(r"^Error: "))
         expect(summary).to_have_text(
             "Mean knee-to-wall: left 12 cm. Not counted: 1 value not saved."
         )
@@ -152,6 +154,8 @@ def test_each_field_shows_its_state_and_the_findings_follow_every_save(
         expect(status).to_have_text(
             "Correct or clear the values not saved before completing the assessment."
         )
+        # An invalid submit: focus goes to the link to the value not saved.
+        expect(panel.locator("#assessment-unsaved a")).to_be_focused()
 
         # Corrected: saved, valid again, and the findings follow in both windows, live.
         type_in(page, KTW_RIGHT, "9")
@@ -160,6 +164,7 @@ def test_each_field_shows_its_state_and_the_findings_follow_every_save(
         expect(message(page, KTW_RIGHT)).to_have_text("Saved")
         expect(status).to_have_text("All changes saved.")
         expect(panel.locator("#assessment-unsaved")).to_be_hidden()
+        expect(page).not_to_have_title(re.compile(r"^Error: "))
         expect(summary).to_have_text("Mean knee-to-wall: left 12 cm, right 9 cm; difference 3 cm.")
         for window in (findings, other_findings):
             finding = window.locator('[data-finding="ktw_asymmetry:right"]')

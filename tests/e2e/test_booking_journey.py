@@ -385,16 +385,26 @@ def test_the_intake_makes_the_client_choose_each_answer(
         page.get_by_label("I have read and accept the telehealth consent").check()
         page.get_by_role("button", name="Book this time").click()
 
-        expect(page.get_by_role("alert").first).to_contain_text(
-            "Please correct the 3 highlighted answers below."
-        )
+        # GOV.UK's error pattern: the title says so, focus is on a summary of the problems,
+        # each a link to its question.
+        expect(page).to_have_title(re.compile(r"^Error: Your details"))
+        summary = page.locator("[data-error-summary]")
+        expect(summary).to_be_focused()
+        expect(summary.get_by_role("heading")).to_have_text("There is a problem")
+        expect(summary.get_by_role("link")).to_have_text(list(QUESTIONS.values()))
         for legend, message in QUESTIONS.items():
             group = question(page, legend)
             expect(group.locator(".error")).to_have_text(message)
-            # Screen readers hear the message with the question.
+            # Screen readers hear the message with the question, and on each answer.
             described = group.get_attribute("aria-describedby")
             assert described is not None
             expect(page.locator(f"#{described}")).to_have_text(message)
+            for answer in group.get_by_role("radio").all():
+                expect(answer).to_have_attribute("aria-invalid", "true")
+                expect(answer).to_have_attribute("aria-describedby", described)
+        # A link in the summary takes the keyboard to the question's first answer.
+        summary.get_by_role("link", name=QUESTIONS["Which knee hurts?"]).click()
+        expect(question(page, "Which knee hurts?").get_by_role("radio").first).to_be_focused()
         expect(page.get_by_label("Full name")).to_have_value("Chloe Martin")
         expect(page.get_by_label("How much does it hurt today?")).to_have_value("3")
 
