@@ -33,15 +33,25 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 LAPTOP = {"width": 1280, "height": 720}
 TABLET = {"width": 1024, "height": 768}
 WIDE = {"width": 1400, "height": 900}
+# WCAG 1.4.10 reflow: 320 CSS px (400 % zoom of a laptop) and a 1280 px window at 200 %.
+NARROW = {"width": 320, "height": 640}
+ZOOMED = {"width": 640, "height": 360}
 # Whatever sticks out of the window on the right, widest first (for a failure's message).
+# What sits inside a box that scrolls or clips sideways does not widen the page: left out.
 STICKING_OUT = """() => [...document.querySelectorAll("body *")]
+  .filter((element) => {
+    for (let up = element.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(up).overflowX)) return false;
+    }
+    return true;
+  })
   .map((element) => [element, element.getBoundingClientRect()])
   .filter(([, box]) => box.right > window.innerWidth + 0.5)
   .sort(([, a], [, b]) => b.right - a.right)
   .slice(0, 8)
   .map(([element, box]) =>
     `${element.tagName.toLowerCase()}#${element.id}.${element.className}`
-      + ` right=${Math.round(box.right)}`)"""
+      + ` "${element.textContent.trim().slice(0, 40)}" right=${Math.round(box.right)}`)"""
 PAGE_WIDTH = "() => [document.documentElement.scrollWidth, window.innerWidth]"
 # A field of a table scrolled sideways is in the window, right of its row's label, which is
 # in view too.
@@ -228,7 +238,13 @@ def test_the_call_with_the_panel_fits_a_laptop_and_a_tablet(
         panel = page.locator("#assessment")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         # The window of the report (1,614 px of page in 1,400) too.
-        for name, size in (("1280x720", LAPTOP), ("1024x768", TABLET), ("1400x900", WIDE)):
+        for name, size in (
+            ("1280x720", LAPTOP),
+            ("1024x768", TABLET),
+            ("1400x900", WIDE),
+            ("320x640", NARROW),
+            ("1280x720-at-200", ZOOMED),
+        ):
             for shown in (page, client_page):
                 shown.set_viewport_size(size)
             # Every step: those with a field recorded once had notes for screen readers that
@@ -240,11 +256,11 @@ def test_the_call_with_the_panel_fits_a_laptop_and_a_tablet(
             width, window = client_page.evaluate(PAGE_WIDTH)
             assert width <= window, ("client", size, width, client_page.evaluate(STICKING_OUT))
             open_step(page, "aslr")
-            # Side by side on a laptop, the panel under the video on a tablet.
+            # Side by side on a laptop, the panel under the video on a tablet and narrower.
             seen, beside = video.bounding_box(), panel.bounding_box()
             assert seen is not None, ("no video box", size)
             assert beside is not None, ("no panel box", size)
-            if size is TABLET:
+            if size in (TABLET, NARROW, ZOOMED):
                 assert beside["y"] >= seen["y"] + seen["height"], (seen, beside)
             else:
                 assert beside["x"] >= seen["x"] + seen["width"], (seen, beside)
@@ -253,7 +269,7 @@ def test_the_call_with_the_panel_fits_a_laptop_and_a_tablet(
             assert box is not None, ("no table box", size)
             assert box["x"] >= 0, box
             assert box["x"] + box["width"] <= size["width"], box
-            if size is not WIDE:
+            if size in (LAPTOP, TABLET, NARROW):
                 page.screenshot(path=SCREENSHOTS / f"call-with-panel-{name}.png")
                 page.screenshot(
                     path=SCREENSHOTS / f"call-with-panel-{name}-full.png", full_page=True
