@@ -41,7 +41,8 @@ ZOOMED = {"width": 640, "height": 360}
 STICKING_OUT = """() => [...document.querySelectorAll("body *")]
   .filter((element) => {
     for (let up = element.parentElement; up && up !== document.body; up = up.parentElement) {
-      if (["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(up).overflowX)) return false;
+      const sideways = getComputedStyle(up).overflowX;
+      if (["auto", "scroll", "hidden", "clip"].includes(sideways)) return false;
     }
     return true;
   })
