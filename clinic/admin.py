@@ -2,7 +2,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
@@ -102,8 +104,19 @@ class AuditedAdmin(admin.ModelAdmin):
             )
 
 
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin):
+    filter_horizontal = ()  # as UserAdmin's: a plain multiple select
+
+
 @admin.register(User)
 class UserAdmin(AuditedAdmin, BaseUserAdmin):
+    # Django's two-box picker (filter_horizontal) names its icons with aria-label on a span,
+    # which assistive technology ignores: a plain multiple select is read as it is.
+    filter_horizontal = ()
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "is_active", "is_staff"]
     list_filter = ["role", "is_active", "is_staff"]

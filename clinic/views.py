@@ -30,7 +30,6 @@ def _login_page(
     *,
     link_form: SignInLinkRequestForm | None = None,
     staff_form: StaffSignInForm | None = None,
-    error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     next_path = safe_next_path(request.POST.get("next") or request.GET.get("next"))
@@ -41,7 +40,6 @@ def _login_page(
             "link_form": link_form or SignInLinkRequestForm(),
             "staff_form": staff_form or StaffSignInForm(),
             "next": next_path,
-            "error": error,
         },
         status=status,
     )
@@ -66,7 +64,9 @@ def sign_in_link_request_view(request: HttpRequest) -> HttpResponse:
             context=RequestContext.from_request(request),
         )
     except SignInError as error:
-        return _login_page(request, link_form=form, error=error.message, status=error.status)
+        # A problem with the submit as a whole: in the page's error summary, like the fields'.
+        form.add_error(None, error.message)
+        return _login_page(request, link_form=form, status=error.status)
     return render(request, "clinic/sign_in_link_sent.html", {"email": form.cleaned_data["email"]})
 
 
@@ -103,7 +103,8 @@ def staff_sign_in(request: HttpRequest) -> HttpResponse:
             context=RequestContext.from_request(request),
         )
     except SignInError as error:
-        return _login_page(request, staff_form=form, error=error.message, status=error.status)
+        form.add_error(None, error.message)
+        return _login_page(request, staff_form=form, status=error.status)
     login(request, user)
     return redirect(safe_next_path(request.POST.get("next")) or _home_for(user))
 

@@ -32,7 +32,8 @@ class ServiceAdmin(admin.ModelAdmin):
         "position",
     ]
     list_editable = ["is_active", "position"]
-    filter_horizontal = ["clinicians"]
+    # Not Django's two-box picker (filter_horizontal): its icons are named by aria-label on a
+    # span, which assistive technology ignores. A plain multiple select reads as it is.
     readonly_fields = ["uuid"]
     fieldsets = [
         (None, {"fields": ["uuid", "name", "description", "is_active", "position", "clinicians"]}),

@@ -430,7 +430,7 @@ def booking_journey(visit: Visit) -> None:
     expect(heading(page)).to_have_text("Your details")
     visit.check(page, "booking: details")
     page.get_by_role("button", name="Book this time").click()
-    expect(page.locator(".message-error").first).to_be_visible()
+    expect_error_summary(page)
     visit.check(page, "booking: details sent with nothing filled")
     email = "dana.reyes@example.org"
     fill_details(page, full_name="Dana Reyes", email=email, zone=ZONE)
@@ -468,6 +468,22 @@ def _link_in_email(inbox: Inbox, to: str, path: str, timeout: float = 20) -> str
         time.sleep(0.1)
 
 
+# Every link of the error summary leads to an element of the page.
+SUMMARY_TARGETS = """(summary) => [...summary.querySelectorAll("a")]
+  .map((link) => link.getAttribute("href").slice(1))
+  .filter((id) => !document.getElementById(id))"""
+
+
+def expect_error_summary(page: Page) -> None:
+    """GOV.UK's error pattern after an invalid submit: the title says "Error:", focus is on
+    the summary, and each of its links leads to a field of the page."""
+    expect(page).to_have_title(re.compile(r"^Error: "))
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("listitem")).not_to_have_count(0)
+    assert summary.evaluate(SUMMARY_TARGETS) == [], page.url
+
+
 def sign_in_errors(visit: Visit) -> None:
     page = visit.page()
     page.goto(visit.url(SIGN_IN))
@@ -475,13 +491,14 @@ def sign_in_errors(visit: Visit) -> None:
     clients.get_by_label("Email").fill("ana at example")
     clients.get_by_role("button", name="Email me a sign-in link").click()
     expect(clients.locator(".field-error")).to_be_visible()
+    expect_error_summary(page)
     visit.check(page, "sign-in link asked for a bad email")
     page.goto(visit.url(SIGN_IN))
     staff = page.locator("section", has=page.get_by_role("heading", name="Clinicians"))
     staff.get_by_label("Email").fill("maya@clinic.example")
     staff.get_by_label("Password").fill("not the password")
     staff.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert").first).to_be_visible()
+    expect_error_summary(page)
     visit.check(page, "staff sign-in with a wrong password")
 
 
@@ -511,7 +528,7 @@ def profile_errors(visit: Visit) -> None:
     page.goto(visit.url("/me/profile/"))
     page.get_by_label("Full name").fill("")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("alert").first).to_be_visible()
+    expect_error_summary(page)
     visit.check(page, "profile sent with the name missing")
 
 
@@ -522,7 +539,7 @@ def reminder_settings(visit: Visit) -> None:
     visit.check(page, "emailed link: reminder settings")
     page.get_by_label("Send my reminders at").fill("")
     page.get_by_role("button", name="Save the time").click()
-    expect(page.get_by_role("alert").first).to_be_visible()
+    expect_error_summary(page)
     visit.check(page, "emailed link: reminder settings sent without a time")
     page.goto(visit.url(visit.clinic.links["unsubscribe"]))
     expect(heading(page)).to_have_text("Stop reminders?")
@@ -563,7 +580,7 @@ def working_hours_errors(visit: Visit) -> None:
     hours.get_by_label(re.compile(r"^From")).fill("17:00")
     hours.get_by_label(re.compile(r"^To")).fill("09:00")
     hours.get_by_role("button", name="Add hours").click()
-    expect(page.get_by_role("alert").first).to_be_visible()
+    expect_error_summary(page)
     visit.check(page, "working hours that end before they start")
 
 
