@@ -196,6 +196,7 @@ def step_save(request: HttpRequest, assessment_uuid: UUID, protocol: str) -> Htt
         raise Http404("No such test")
     steps = {step.key: step for step in assessment_steps(assessment)}
     errors: dict[str, str] = {}
+    labels: dict[str, str] = {}
     conflicts: list[str] = []
     context = RequestContext.from_request(request)
     now = timezone.now()
@@ -219,6 +220,7 @@ def step_save(request: HttpRequest, assessment_uuid: UUID, protocol: str) -> Htt
                 continue
             except ValueRefused as error:
                 errors[cell.key] = error.message
+                labels[cell.key] = cell.label
                 continue
             except AssessmentError as error:
                 messages.error(request, error.message)
@@ -228,6 +230,10 @@ def step_save(request: HttpRequest, assessment_uuid: UUID, protocol: str) -> Htt
     if errors:
         page = _panel_context(request, assessment)
         page["errors"] = errors
+        # The page's error summary (base.html): each refused value, linked to its field.
+        page["field_errors"] = {
+            f"f-{key}": f"{labels.get(key, key)}: {message}" for key, message in errors.items()
+        }
         # A refused value stays in its field as typed, marked not saved.
         page["typed"] = {key: request.POST.get(key, "") for key in errors}
         page["open_step"] = protocol

@@ -2,7 +2,7 @@
 does it: the page title starts with "Error:", a summary at the top of the main content lists
 each problem as a link to its field, and focus moves to it (static/js/errors.js).
 
-base.html asks for ``{% page_errors as errors %}``: the bound forms with errors are found in
+base.html asks for ``{% page_errors as page_problems %}``: the bound forms with errors are found in
 the page's context, so a form added later gets the summary without its template doing anything.
 """
 
@@ -52,9 +52,14 @@ def errors_of(form: BaseForm) -> list[PageError]:
 
 @register.simple_tag(takes_context=True)
 def page_errors(context: template.Context) -> list[PageError]:
-    """Every problem of every invalid form on the page, in the order the forms were given."""
+    """Every problem of every invalid form on the page, in the order the forms were given,
+    then those a view lists itself in ``field_errors`` ({element id: message}) for fields that
+    are not a Django form's (the assessment panel's step form without JavaScript)."""
     forms: dict[int, BaseForm] = {}
-    for value in context.flatten().values():
+    flat = context.flatten()
+    for value in flat.values():
         if isinstance(value, BaseForm) and value.is_bound and value.errors:
             forms.setdefault(id(value), value)
-    return [problem for form in forms.values() for problem in errors_of(form)]
+    found = [problem for form in forms.values() for problem in errors_of(form)]
+    listed = flat.get("field_errors") or {}
+    return found + [PageError(str(message), str(target)) for target, message in listed.items()]

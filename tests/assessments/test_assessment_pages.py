@@ -258,6 +258,9 @@ def test_a_bad_value_is_explained_next_to_its_field_and_the_rest_is_kept(
     )
     assert response.status_code == 400
     html = response.content.decode()
+    # In the page's error summary too, linked to the field, and the title says so.
+    assert "<title>Error: " in html
+    assert '<a href="#f-faber.left.1.faber_height_cm">' in html
     assert (
         'id="m-faber.left.1.faber_height_cm">Not saved. Enter a value from 0 to 40 cm.</p>' in html
     )
