@@ -29,7 +29,7 @@ from assessments.models import (
     ReminderStatus,
 )
 from assessments.planner import FindingForPlan, LibraryExercise, plan_propose
-from clinic.audit import SYSTEM, RequestContext, audit_record
+from clinic.audit import SYSTEM, RequestContext, audit_record_of
 from clinic.models import AuditAction, Client, User
 
 logger = logging.getLogger(__name__)
@@ -39,25 +39,6 @@ class PlanError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def _audit(
-    plan: Plan,
-    *,
-    actor: User | None,
-    action: AuditAction,
-    context: RequestContext,
-    changes: list[str] | tuple[str, ...] = (),
-) -> None:
-    audit_record(
-        actor=actor,
-        action=action,
-        object_type="plan",
-        object_uuid=plan.uuid,
-        client=plan.client,
-        context=context,
-        changes=changes,
-    )
 
 
 def library_exercise(exercise: Exercise) -> LibraryExercise:
@@ -140,7 +121,7 @@ def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
                 )
                 for position, item in enumerate(proposed.items)
             )
-        _audit(plan, actor=None, action=AuditAction.CREATED, context=SYSTEM)
+        audit_record_of(plan, "plan", actor=None, action=AuditAction.CREATED, context=SYSTEM)
         _drafts_supersede(plan, now=now)
     return plan
 
@@ -207,7 +188,9 @@ def _supersede(plan: Plan, *, by: Plan, now: dt.datetime) -> None:
     plan.superseded_by = by
     plan.superseded_at = now
     plan.save(update_fields=["status", "superseded_by", "superseded_at"])
-    _audit(plan, actor=None, action=AuditAction.UPDATED, context=SYSTEM, changes=["status"])
+    audit_record_of(
+        plan, "plan", actor=None, action=AuditAction.UPDATED, context=SYSTEM, changes=["status"]
+    )
 
 
 # --- The clinician's review -----------------------------------------------------------------
@@ -281,7 +264,9 @@ def plan_item_move(*, item: PlanItem, actor: User, up: bool, context: RequestCon
             sibling.position = position
             sibling.save(update_fields=["position"])
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["order"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["order"]
+    )
 
 
 @transaction.atomic
@@ -319,7 +304,9 @@ def plan_item_swap(
         item.hold_seconds = exercise.hold_seconds
         item.save(update_fields=["exercise", "sets", "reps", "hold_seconds"])
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["exercise"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["exercise"]
+    )
     return item
 
 
@@ -355,7 +342,9 @@ def plan_item_dose(
     item.sets = sets
     item.save(update_fields=["sets", "reps", "hold_seconds"])
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["dose"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["dose"]
+    )
     return item
 
 
@@ -370,7 +359,9 @@ def plan_item_remove(
     else:
         item.delete()
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["items"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["items"]
+    )
 
 
 @transaction.atomic
@@ -382,7 +373,9 @@ def plan_note_set(*, plan: Plan, note: str, actor: User, context: RequestContext
         plan.note = note
         plan.save(update_fields=["note"])
         _changed(plan)
-        _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["note"])
+        audit_record_of(
+            plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["note"]
+        )
     return plan
 
 
@@ -415,8 +408,9 @@ def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.da
             client=plan.client, status=ReminderStatus.PENDING, kind__in=PROGRAM_KINDS
         ).exclude(plan=plan).update(status=ReminderStatus.CANCELLED)
         reminders_for_plan_replace(plan=plan, now=now)
-        _audit(
+        audit_record_of(
             plan,
+            "plan",
             actor=actor,
             action=AuditAction.UPDATED,
             context=context,
