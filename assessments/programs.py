@@ -115,8 +115,6 @@ def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
                     sets=exercises[item.exercise.id].sets,
                     reps=exercises[item.exercise.id].reps,
                     hold_seconds=exercises[item.exercise.id].hold_seconds,
-                    finding=item.finding,
-                    finding_title=item.finding_title[:200],
                     findings=[{"identity": f.identity, "title": f.title} for f in item.findings],
                 )
                 for position, item in enumerate(proposed.items)
@@ -293,8 +291,6 @@ def plan_item_swap(
             sets=exercise.sets,
             reps=exercise.reps,
             hold_seconds=exercise.hold_seconds,
-            finding=item.finding,
-            finding_title=item.finding_title,
             findings=item.findings,
             note=item.note,
         )
