@@ -23,8 +23,9 @@ import smtplib
 import socket
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -45,7 +46,9 @@ from assessments.models import (
 )
 from assessments.programs import plan_schedule
 from assessments.selectors import client_programs
-from clinic.models import Client
+from clinic.audit import RequestContext
+from clinic.models import Client, User
+from clinic.services import client_profile_update
 from sessions.models import Appointment, AppointmentStatus
 from sessions.slots import local_to_utc
 
@@ -182,6 +185,22 @@ def client_time_zone_changed(*, client: Client, now: dt.datetime) -> dt.time | N
     come at, or None when none are planned."""
     local_time, _ = reminder_time_for(client)
     return local_time if client_reminders_replace(client=client, now=now) else None
+
+
+@transaction.atomic
+def client_profile_save(
+    *,
+    client: Client,
+    actor: User,
+    context: RequestContext,
+    data: Mapping[str, Any],
+    now: dt.datetime,
+) -> dt.time | None:
+    """The client's profile form, saved with what follows from it in one transaction: a new
+    zone and the reminders planned in it are saved together. Returns the local time reminders
+    now come at when the zone changed and some are planned, else None."""
+    changed = client_profile_update(client=client, actor=actor, context=context, data=data)
+    return client_time_zone_changed(client=client, now=now) if "time_zone" in changed else None
 
 
 @transaction.atomic
