@@ -5,12 +5,14 @@ import enum
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from clinic.models import Client, Clinician, Role, User
+from clinic.models import Client, Clinician, ConsentDocument, ConsentKind, Role, User
+from clinic.services import consent_document_current
 from sessions.models import (
     MAX_BUFFER_MINUTES,
     MAX_DURATION_MINUTES,
@@ -240,3 +242,32 @@ def slots_by_day(
         if day in grouped:
             grouped[day].append(slot)
     return list(grouped.items())
+
+
+@dataclass(frozen=True)
+class BookingConsents:
+    """The consent texts a booking is made under: the published ones, newest first."""
+
+    telehealth: ConsentDocument | None
+    images: ConsentDocument | None
+
+    @property
+    def booking_paused(self) -> bool:
+        """Online booking needs a published telehealth consent to be accepted."""
+        return self.telehealth is None
+
+    def accepted(self, *, images: bool) -> tuple[ConsentDocument, ...]:
+        """What a client accepts by booking: the telehealth consent, and the images one if
+        they ticked it (and one is published)."""
+        if self.telehealth is None:
+            raise ValueError("Booking is paused: no telehealth consent is published.")
+        if images and self.images is not None:
+            return (self.telehealth, self.images)
+        return (self.telehealth,)
+
+
+def booking_consents() -> BookingConsents:
+    return BookingConsents(
+        telehealth=consent_document_current(ConsentKind.TELEHEALTH),
+        images=consent_document_current(ConsentKind.IMAGES),
+    )

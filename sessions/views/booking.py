@@ -13,11 +13,17 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.audit import RequestContext
 from clinic.forms import time_zone_choices
-from clinic.models import Client, Clinician, ConsentKind, DominantLeg, Role
-from clinic.services import StaffEmailError, consent_document_current
+from clinic.models import Client, Clinician, DominantLeg, Role
+from clinic.services import StaffEmailError
 from sessions.forms import BookingDetailsForm, slot_start_clean
 from sessions.models import Appointment, Service
-from sessions.selectors import SlotState, clinicians_for_service, services_bookable, slot_state
+from sessions.selectors import (
+    SlotState,
+    booking_consents,
+    clinicians_for_service,
+    services_bookable,
+    slot_state,
+)
 from sessions.services import (
     TAKEN,
     BookingRequest,
@@ -88,10 +94,6 @@ def slots(request: HttpRequest, service_uuid: UUID, who: str) -> HttpResponse:
     return render(request, template, context, status=400 if week.error else 200)
 
 
-def _current_consents() -> dict[str, object]:
-    return {kind: consent_document_current(kind) for kind in ConsentKind}
-
-
 def _signed_in_client(request: HttpRequest) -> Client | None:
     user = request.user
     if user.is_authenticated and user.role == Role.CLIENT:
@@ -125,16 +127,16 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
     _, clinician = _clinicians(service, request.GET.get("clinician", ""))
     if clinician is None:
         raise Http404("No such clinician")
-    consents = _current_consents()
+    consents = booking_consents()
     context: dict[str, object] = {
         "service": service,
         "clinician": clinician,
-        "consent_telehealth": consents[ConsentKind.TELEHEALTH],
-        "consent_images": consents[ConsentKind.IMAGES],
+        "consent_telehealth": consents.telehealth,
+        "consent_images": consents.images,
         "signed_in_client": _signed_in_client(request),
         "slots_url": reverse("sessions:book_slots", args=[service.uuid, clinician.uuid]),
     }
-    if consents[ConsentKind.TELEHEALTH] is None:
+    if consents.booking_paused:
         message = "Online booking is paused while the clinic updates its consent form."
         return render(
             request, "sessions/book_error.html", {**context, "message": message}, status=503
@@ -180,9 +182,6 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
     form = BookingDetailsForm(request.POST, service=service)
     status = 400
     if form.is_valid():
-        documents = [consents[ConsentKind.TELEHEALTH]]
-        if form.cleaned_data["consent_images"] and consents[ConsentKind.IMAGES] is not None:
-            documents.append(consents[ConsentKind.IMAGES])
         booking = BookingRequest(
             service=service,
             clinician=clinician,
@@ -192,7 +191,7 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
             time_zone=form.cleaned_data["time_zone"],
             details=form.details(),
             intake=form.intake(),
-            consents=tuple(documents),
+            consents=consents.accepted(images=form.cleaned_data["consent_images"]),
         )
         try:
             appointment = booking_submit(
