@@ -36,7 +36,7 @@ from assessments.reminders import (
 from assessments.selectors import plan_current_for_client
 from clinic.models import Client
 from clinic.permissions import client_required
-from dashboard.selectors import client_for_user
+from clinic.selectors import client_for_user
 
 
 def _program_context(plan: Plan, *, now: dt.datetime) -> dict:

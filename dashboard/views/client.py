@@ -11,8 +11,9 @@ from assessments.selectors import assessments_visible_to, plan_current_for_clien
 from clinic.audit import RequestContext
 from clinic.forms import ClientProfileForm
 from clinic.permissions import client_required
+from clinic.selectors import client_for_user
 from clinic.services import client_record_viewed
-from dashboard.selectors import appointment_is_upcoming, client_for_user, client_record
+from dashboard.selectors import appointment_is_upcoming, client_record
 from sessions.links import manage_url
 from sessions.services import client_may_change
 

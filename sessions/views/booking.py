@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.audit import RequestContext
 from clinic.forms import time_zone_choices
-from clinic.models import Client, Clinician, DominantLeg, Role
+from clinic.models import Clinician, DominantLeg
+from clinic.selectors import client_signed_in
 from clinic.services import StaffEmailError
 from sessions.forms import BookingDetailsForm, slot_start_clean
 from sessions.models import Appointment, Service
@@ -94,16 +95,9 @@ def slots(request: HttpRequest, service_uuid: UUID, who: str) -> HttpResponse:
     return render(request, template, context, status=400 if week.error else 200)
 
 
-def _signed_in_client(request: HttpRequest) -> Client | None:
-    user = request.user
-    if user.is_authenticated and user.role == Role.CLIENT:
-        return Client.objects.filter(user=user).select_related("user").first()
-    return None
-
-
 def _initial(request: HttpRequest, start: str) -> dict[str, object]:
     initial: dict[str, object] = {"start": start, "time_zone": request.viewer_time_zone}
-    client = _signed_in_client(request)
+    client = client_signed_in(request.user)
     if client is not None:
         initial.update(
             full_name=client.user.full_name,
@@ -133,7 +127,7 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
         "clinician": clinician,
         "consent_telehealth": consents.telehealth,
         "consent_images": consents.images,
-        "signed_in_client": _signed_in_client(request),
+        "signed_in_client": client_signed_in(request.user),
         "slots_url": reverse("sessions:book_slots", args=[service.uuid, clinician.uuid]),
     }
     if consents.booking_paused:
