@@ -17,6 +17,7 @@ from clinic.mail import (
     outgoing_email_send,
     outgoing_emails_resend,
 )
+from clinic.pages import page_url
 from sessions.calendar import appointment_ics
 from sessions.links import absolute, join_url, manage_url
 from sessions.models import Appointment, AppointmentEmail, AppointmentEvent, ParticipantRole
@@ -133,7 +134,7 @@ def appointment_email(
         "join_url": join_url(appointment),
         "device_check_url": absolute(reverse("sessions:device_check")),
         "manage_url": manage_url(appointment) if recipient == ParticipantRole.CLIENT else "",
-        "record_url": absolute(reverse("dashboard:client_record", args=[appointment.client.uuid])),
+        "record_url": absolute(page_url("client_record", appointment.client.uuid)),
         "book_url": absolute(reverse("sessions:services")),
     }
     # Times in the email are on the reader's own clock.
