@@ -27,7 +27,7 @@ from assessments.models import (
 from assessments.pdf import program_pdf
 from assessments.programs import plan_adherence, plan_schedule
 from assessments.reminders import reminder_time_for
-from clinic.mail import (
+from clinic.emails import (
     RESEND_AFTER,
     Delivery,
     email_build,

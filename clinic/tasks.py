@@ -4,7 +4,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.mail import email_build
+from clinic.emails import email_build
 from clinic.models import SignInLink
 from clinic.sign_in import sign_in_link_token
 

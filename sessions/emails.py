@@ -10,7 +10,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.mail import (
+from clinic.emails import (
     RESEND_AFTER,
     Delivery,
     email_build,
