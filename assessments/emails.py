@@ -1,7 +1,7 @@
 """Emails of the home program: the approved program (with a PDF) and the reminders.
 
 The program email is owed from the approval's commit (``ProgramEmail``) until the mail server
-accepted it; README.md ("Home programs and reminders") says how none is lost."""
+accepted it; docs/programs-and-reminders.md says how none is lost."""
 
 import datetime as dt
 import zoneinfo

@@ -13,7 +13,7 @@ been transferred but before the final "." that makes the server accept it: a wor
 before that commit leaves the row pending (the server drops an unfinished message) and a later
 run sends it; a worker killed after it has only one line left to write. So a reminder is sent
 at most once, and none is lost unless a worker dies in the microseconds between the commit and
-that last line. README.md ("Home programs and reminders") and docs/benchmarks.md ("Reminders")
+that last line. docs/programs-and-reminders.md and docs/benchmarks.md ("Reminders")
 say more.
 """
 

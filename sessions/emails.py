@@ -1,6 +1,6 @@
 """Emails about appointments: confirmation, reschedule and cancellation, with calendar invites,
 to the client and to the clinician. Each is owed from the change's commit (``AppointmentEmail``)
-until the mail server accepted it; README.md ("Booking emails") says how none is lost."""
+until the mail server accepted it; docs/booking.md ("Booking emails") says how none is lost."""
 
 import datetime as dt
 import zoneinfo

@@ -28,7 +28,7 @@ from telehealth.live import send_after_commit
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes of the signaling server (documented in the README)."""
+    """WebSocket close codes of the signaling server (documented in docs/live-sessions.md)."""
 
     SESSION_ENDED = 4000
     UNAUTHENTICATED = 4401
