@@ -19,6 +19,7 @@ from assessments.models import (
 )
 from assessments.protocols import PROTOCOLS, SIDE_LABELS, Field, Protocol, ValueAddress
 from clinic.models import Client, Role, User
+from sessions.models import Appointment
 from sessions.selectors import clients_visible_to
 
 
@@ -244,3 +245,9 @@ def plan_for_review(plan: Plan) -> PlanReview:
         findings=findings,
         unanswered=[finding for finding in findings if finding.identity not in answered],
     )
+
+
+def assessment_of_appointment(appointment: Appointment) -> Assessment | None:
+    """The assessment run during an appointment, if one was started (for a caller that has
+    already decided the viewer may see the appointment)."""
+    return Assessment.objects.filter(appointment=appointment).first()

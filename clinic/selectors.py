@@ -3,7 +3,7 @@ layers above (booking, programs, the dashboard) ask "which client is this?"."""
 
 from django.db.models import Prefetch
 
-from clinic.models import Client, Intake, Role, User
+from clinic.models import Client, Clinician, Intake, Role, User
 
 
 def client_for_user(user: User) -> Client:
@@ -14,6 +14,11 @@ def client_for_user(user: User) -> Client:
         .prefetch_related(Prefetch("intakes", queryset=Intake.objects.order_by("-submitted_at")))
         .get(user=user, user__role=Role.CLIENT)
     )
+
+
+def clinician_for_user(user: User) -> Clinician | None:
+    """The clinician record of a signed-in clinician, or None (an admin without one, say)."""
+    return Clinician.objects.select_related("user").filter(user=user).first()
 
 
 def client_signed_in(user: User) -> Client | None:

@@ -271,3 +271,28 @@ def booking_consents() -> BookingConsents:
         telehealth=consent_document_current(ConsentKind.TELEHEALTH),
         images=consent_document_current(ConsentKind.IMAGES),
     )
+
+
+def appointment_by_uuid(appointment_uuid: UUID) -> Appointment | None:
+    """An appointment with its people and service, for one whose access is already decided (an
+    emailed link's signature, the room's participant check)."""
+    return (
+        Appointment.objects.select_related("service", "clinician__user", "client__user")
+        .filter(uuid=appointment_uuid)
+        .first()
+    )
+
+
+def appointment_get_just_booked(*, booked: Sequence[str], appointment_uuid: UUID) -> Appointment:
+    """The booking confirmation: only the browser that just booked sees it (the UUIDs it booked
+    are in its session); anyone else gets 404 and signs in to see their appointments."""
+    if str(appointment_uuid) not in booked:
+        raise Http404("No such booking")
+    appointment = (
+        Appointment.objects.select_related("service", "clinician__user", "client__user", "intake")
+        .filter(uuid=appointment_uuid)
+        .first()
+    )
+    if appointment is None:
+        raise Http404("No such booking")
+    return appointment

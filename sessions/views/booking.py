@@ -17,9 +17,10 @@ from clinic.models import Clinician, DominantLeg
 from clinic.selectors import client_signed_in
 from clinic.services import StaffEmailError
 from sessions.forms import BookingDetailsForm, slot_start_clean
-from sessions.models import Appointment, Service
+from sessions.models import Service
 from sessions.selectors import (
     SlotState,
+    appointment_get_just_booked,
     booking_consents,
     clinicians_for_service,
     services_bookable,
@@ -231,12 +232,8 @@ def _alternatives(
 
 @require_GET
 def confirmed(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
-    # Only the browser that just booked sees this page; everyone else signs in.
-    if str(appointment_uuid) not in request.session.get(BOOKED_SESSION_KEY, []):
-        raise Http404("No such booking")
-    appointment = get_object_or_404(
-        Appointment.objects.select_related("service", "clinician__user", "client__user", "intake"),
-        uuid=appointment_uuid,
+    appointment = appointment_get_just_booked(
+        booked=request.session.get(BOOKED_SESSION_KEY, []), appointment_uuid=appointment_uuid
     )
     zone = zoneinfo.ZoneInfo(appointment.client.user.time_zone)
     with timezone.override(zone):
