@@ -49,7 +49,7 @@ from assessments.measurements import (
 from assessments.media_worker import ensure_inline_worker
 from assessments.models import Assessment
 from assessments.protocols import ValueRefused
-from assessments.selectors import assessment_get_for_writer
+from assessments.selectors import assessment_fresh, assessment_get_for_writer
 from assessments.services import (
     AssessmentError,
     assessment_group,
@@ -258,7 +258,8 @@ class AssessmentConsumer(FrameConsumer):
 
     @database_sync_to_async
     def _state(self) -> dict[str, Any]:
-        assessment = Assessment.objects.select_related("client").get(pk=self.assessment.pk)
+        # Read again: the state is sent at each (re)connection, after changes by others.
+        assessment = assessment_fresh(self.assessment)
         rows = assessment_values(assessment)
         return {
             "type": "state",

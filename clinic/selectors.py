@@ -16,6 +16,11 @@ def client_for_user(user: User) -> Client:
     )
 
 
+def client_by_uuid(client_uuid: object) -> Client | None:
+    """A client named by an emailed link (its signature already checked)."""
+    return Client.objects.select_related("user").filter(uuid=client_uuid).first()
+
+
 def clinician_for_user(user: User) -> Clinician | None:
     """The clinician record of a signed-in clinician, or None (an admin without one, say)."""
     return Clinician.objects.select_related("user").filter(user=user).first()

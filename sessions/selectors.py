@@ -82,6 +82,14 @@ def services_bookable() -> QuerySet[Service]:
     return Service.objects.filter(is_active=True, clinicians__is_bookable=True).distinct()
 
 
+def service_get_bookable(service_uuid: UUID) -> Service:
+    """A service a visitor may book (active, with a bookable clinician); 404 otherwise."""
+    service = services_bookable().filter(uuid=service_uuid).first()
+    if service is None:
+        raise Http404("No such service")
+    return service
+
+
 def clinicians_for_service(service: Service) -> list[Clinician]:
     return list(
         service.clinicians.filter(is_bookable=True, user__is_active=True)

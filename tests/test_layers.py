@@ -33,3 +33,27 @@ def test_every_page_a_lower_layer_links_to_is_registered() -> None:
     errors = [m for m in checks.run_checks() if m.id == "clinic.E001"]
     assert errors == []
     assert pages.page_url("client_home") == "/me/"
+
+
+# Views, consumers and tasks only translate (HTTP, socket frames, task arguments) to the rules:
+# reads that decide access are selectors, writes are services.
+TRANSLATORS = ["*/views.py", "*/views/*.py", "*/consumers.py", "*/tasks.py"]
+QUERYING = re.compile(r"\.objects\.|get_object_or_404|get_list_or_404|\.(filter|exclude)\(")
+
+
+def test_views_consumers_and_tasks_hold_no_queries() -> None:
+    files = sorted(
+        path
+        for pattern in TRANSLATORS
+        for path in ROOT.glob(pattern)
+        if path.parts[len(ROOT.parts)] in {"clinic", "sessions", "assessments", "dashboard"}
+        or path.parent.parent.name in {"clinic", "sessions", "assessments", "dashboard"}
+    )
+    assert len(files) > 15
+    querying = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if QUERYING.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert querying == []

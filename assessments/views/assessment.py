@@ -23,6 +23,7 @@ from assessments.selectors import (
     assessment_get_for_writer,
     assessment_of_appointment,
     assessment_steps,
+    snapshot_get_for_viewer,
 )
 from assessments.services import (
     SNAPSHOT_MAX_BYTES,
@@ -307,10 +308,9 @@ def snapshot_upload(request: HttpRequest, assessment_uuid: UUID) -> HttpResponse
 def snapshot_image(
     request: HttpRequest, assessment_uuid: UUID, snapshot_uuid: UUID
 ) -> HttpResponse:
-    assessment = assessment_get_for_viewer(viewer=request.user, assessment_uuid=assessment_uuid)
-    snapshot = assessment.snapshots.filter(uuid=snapshot_uuid).first()
-    if snapshot is None:
-        raise Http404("No such snapshot")
+    snapshot = snapshot_get_for_viewer(
+        viewer=request.user, assessment_uuid=assessment_uuid, snapshot_uuid=snapshot_uuid
+    )
     response = FileResponse(snapshot.image.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, no-store"
     return response

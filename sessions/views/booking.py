@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -23,6 +23,7 @@ from sessions.selectors import (
     appointment_get_just_booked,
     booking_consents,
     clinicians_for_service,
+    service_get_bookable,
     services_bookable,
     slot_state,
 )
@@ -40,7 +41,7 @@ BOOKED_SESSION_KEY = "booked_appointments"
 
 
 def _service(service_uuid: UUID) -> Service:
-    return get_object_or_404(services_bookable(), uuid=service_uuid)
+    return service_get_bookable(service_uuid)
 
 
 def _clinicians(service: Service, who: str) -> tuple[list[Clinician], Clinician | None]:
