@@ -158,7 +158,7 @@ class PlanItemInline(ReadOnlyInline):
         "sets",
         "reps",
         "hold_seconds",
-        "finding_title",
+        "answers_text",
         "position",
         "added_on",
         "removed_on",

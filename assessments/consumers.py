@@ -36,6 +36,7 @@ from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.http import Http404
 from django.utils import timezone
 
 from assessments.measurements import (
@@ -48,6 +49,7 @@ from assessments.measurements import (
 from assessments.media_worker import ensure_inline_worker
 from assessments.models import Assessment
 from assessments.protocols import ValueRefused
+from assessments.selectors import assessment_fresh, assessment_get_for_writer
 from assessments.services import (
     AssessmentError,
     assessment_group,
@@ -248,16 +250,16 @@ class AssessmentConsumer(FrameConsumer):
 
     @database_sync_to_async
     def _assessment(self, assessment_uuid: UUID, user: Any) -> Assessment | None:
-        # Only the clinician running the assessment edits it; others are refused.
-        return (
-            Assessment.objects.select_related("client__user", "clinician__user")
-            .filter(uuid=assessment_uuid, clinician__user=user)
-            .first()
-        )
+        # Who may write: the selector's rule, the same as the panel's pages.
+        try:
+            return assessment_get_for_writer(writer=user, assessment_uuid=assessment_uuid)
+        except Http404:
+            return None
 
     @database_sync_to_async
     def _state(self) -> dict[str, Any]:
-        assessment = Assessment.objects.select_related("client").get(pk=self.assessment.pk)
+        # Read again: the state is sent at each (re)connection, after changes by others.
+        assessment = assessment_fresh(self.assessment)
         rows = assessment_values(assessment)
         return {
             "type": "state",

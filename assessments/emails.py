@@ -1,7 +1,7 @@
 """Emails of the home program: the approved program (with a PDF) and the reminders.
 
 The program email is owed from the approval's commit (``ProgramEmail``) until the mail server
-accepted it; README.md ("Home programs and reminders") says how none is lost."""
+accepted it; docs/programs-and-reminders.md says how none is lost."""
 
 import datetime as dt
 import zoneinfo
@@ -27,7 +27,7 @@ from assessments.models import (
 from assessments.pdf import program_pdf
 from assessments.programs import plan_adherence, plan_schedule
 from assessments.reminders import reminder_time_for
-from clinic.mail import (
+from clinic.emails import (
     RESEND_AFTER,
     Delivery,
     email_build,

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import models, transaction
 
@@ -44,20 +42,12 @@ from clinic.audit import RequestContext
 from clinic.models import User
 from sessions.models import Appointment
 from sessions.room import RoomState, room_prompt_set, room_state
+from telehealth.live import send_after_commit
 
 # Frames are analysed at most this many pixels on their long side. The client's page is asked to
 # send no larger (the prompt's ``longSide``): a bigger frame costs the worker decoding and
 # downscaling, for nothing the model would see.
 ANALYSIS_LONG_SIDE = 640
-
-
-def _send_after_commit(channel_or_group: str, message: dict[str, Any], *, group: bool) -> None:
-    def send() -> None:
-        layer = get_channel_layer()
-        call = layer.group_send if group else layer.send
-        async_to_sync(call)(channel_or_group, message)
-
-    transaction.on_commit(send)
 
 
 def _prompt(assessment: Assessment, protocol: str, measure: dict[str, Any] | None) -> dict:
@@ -195,7 +185,7 @@ def measurement_start(
         if assessment.current_protocol != protocol:
             assessment.current_protocol = protocol
             assessment.save(update_fields=["current_protocol"])
-        _send_after_commit(
+        send_after_commit(
             assessment_group(assessment),
             _event(_panel_frame(measurement, client_name=assessment.client.name)),
             group=True,
@@ -221,7 +211,7 @@ def _fail_silent(measurement: Measurement, *, now: dt.datetime) -> None:
     measurement.worker_channel = ""
     measurement.save(update_fields=["status", "ended_at", "end_reason", "worker_channel"])
     _clear_prompt_of(measurement)
-    _send_after_commit(
+    send_after_commit(
         assessment_group(measurement.assessment),
         _event(_panel_frame(measurement)),
         group=True,
@@ -251,7 +241,7 @@ def _stop(measurement: Measurement, *, reason: str, now: dt.datetime) -> None:
         return
     if measurement.worker_channel:
         # The worker sums up, saves and tells everyone; it has the frames.
-        _send_after_commit(
+        send_after_commit(
             measurement.worker_channel,
             {"type": "media.stop", "measurement": str(measurement.uuid), "reason": reason},
             group=False,
@@ -261,7 +251,7 @@ def _stop(measurement: Measurement, *, reason: str, now: dt.datetime) -> None:
     measurement.ended_at = now
     measurement.end_reason = reason
     measurement.save(update_fields=["status", "ended_at", "end_reason"])
-    _send_after_commit(
+    send_after_commit(
         assessment_group(measurement.assessment),
         _event(_panel_frame(measurement)),
         group=True,
@@ -486,7 +476,7 @@ def measurement_record(
         measurement.worker_channel = ""
         measurement.save()
         _clear_prompt_of(measurement)
-        _send_after_commit(
+        send_after_commit(
             assessment_group(measurement.assessment), _event(_panel_frame(measurement)), group=True
         )
     return measurement

@@ -98,15 +98,6 @@ class ProposedItem:
     # Every finding the exercise answers, in the assessment's order.
     findings: tuple[FindingForPlan, ...]
 
-    @property
-    def finding(self) -> str:
-        """The first finding it answers (plan items keep it as their main one)."""
-        return self.findings[0].identity
-
-    @property
-    def finding_title(self) -> str:
-        return self.findings[0].title
-
 
 @dataclass(frozen=True)
 class ProposedPhase:

@@ -29,7 +29,7 @@ from assessments.models import (
     ReminderStatus,
 )
 from assessments.planner import FindingForPlan, LibraryExercise, plan_propose
-from clinic.audit import SYSTEM, RequestContext, audit_record
+from clinic.audit import SYSTEM, RequestContext, audit_record_of
 from clinic.models import AuditAction, Client, User
 
 logger = logging.getLogger(__name__)
@@ -39,25 +39,6 @@ class PlanError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def _audit(
-    plan: Plan,
-    *,
-    actor: User | None,
-    action: AuditAction,
-    context: RequestContext,
-    changes: list[str] | tuple[str, ...] = (),
-) -> None:
-    audit_record(
-        actor=actor,
-        action=action,
-        object_type="plan",
-        object_uuid=plan.uuid,
-        client=plan.client,
-        context=context,
-        changes=changes,
-    )
 
 
 def library_exercise(exercise: Exercise) -> LibraryExercise:
@@ -134,13 +115,11 @@ def plan_generate(*, assessment_id: int, now: dt.datetime) -> Plan | None:
                     sets=exercises[item.exercise.id].sets,
                     reps=exercises[item.exercise.id].reps,
                     hold_seconds=exercises[item.exercise.id].hold_seconds,
-                    finding=item.finding,
-                    finding_title=item.finding_title[:200],
                     findings=[{"identity": f.identity, "title": f.title} for f in item.findings],
                 )
                 for position, item in enumerate(proposed.items)
             )
-        _audit(plan, actor=None, action=AuditAction.CREATED, context=SYSTEM)
+        audit_record_of(plan, "plan", actor=None, action=AuditAction.CREATED, context=SYSTEM)
         _drafts_supersede(plan, now=now)
     return plan
 
@@ -207,7 +186,9 @@ def _supersede(plan: Plan, *, by: Plan, now: dt.datetime) -> None:
     plan.superseded_by = by
     plan.superseded_at = now
     plan.save(update_fields=["status", "superseded_by", "superseded_at"])
-    _audit(plan, actor=None, action=AuditAction.UPDATED, context=SYSTEM, changes=["status"])
+    audit_record_of(
+        plan, "plan", actor=None, action=AuditAction.UPDATED, context=SYSTEM, changes=["status"]
+    )
 
 
 # --- The clinician's review -----------------------------------------------------------------
@@ -281,7 +262,9 @@ def plan_item_move(*, item: PlanItem, actor: User, up: bool, context: RequestCon
             sibling.position = position
             sibling.save(update_fields=["position"])
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["order"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["order"]
+    )
 
 
 @transaction.atomic
@@ -308,8 +291,6 @@ def plan_item_swap(
             sets=exercise.sets,
             reps=exercise.reps,
             hold_seconds=exercise.hold_seconds,
-            finding=item.finding,
-            finding_title=item.finding_title,
             findings=item.findings,
             note=item.note,
         )
@@ -319,7 +300,9 @@ def plan_item_swap(
         item.hold_seconds = exercise.hold_seconds
         item.save(update_fields=["exercise", "sets", "reps", "hold_seconds"])
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["exercise"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["exercise"]
+    )
     return item
 
 
@@ -355,7 +338,9 @@ def plan_item_dose(
     item.sets = sets
     item.save(update_fields=["sets", "reps", "hold_seconds"])
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["dose"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["dose"]
+    )
     return item
 
 
@@ -370,7 +355,9 @@ def plan_item_remove(
     else:
         item.delete()
     _changed(plan)
-    _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["items"])
+    audit_record_of(
+        plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["items"]
+    )
 
 
 @transaction.atomic
@@ -382,7 +369,9 @@ def plan_note_set(*, plan: Plan, note: str, actor: User, context: RequestContext
         plan.note = note
         plan.save(update_fields=["note"])
         _changed(plan)
-        _audit(plan, actor=actor, action=AuditAction.UPDATED, context=context, changes=["note"])
+        audit_record_of(
+            plan, "plan", actor=actor, action=AuditAction.UPDATED, context=context, changes=["note"]
+        )
     return plan
 
 
@@ -415,8 +404,9 @@ def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.da
             client=plan.client, status=ReminderStatus.PENDING, kind__in=PROGRAM_KINDS
         ).exclude(plan=plan).update(status=ReminderStatus.CANCELLED)
         reminders_for_plan_replace(plan=plan, now=now)
-        _audit(
+        audit_record_of(
             plan,
+            "plan",
             actor=actor,
             action=AuditAction.UPDATED,
             context=context,

@@ -203,10 +203,6 @@ def _plain(number: Decimal) -> str:
     return text
 
 
-def _range(low: str, high: str) -> tuple[Decimal, Decimal]:
-    return Decimal(low), Decimal(high)
-
-
 @dataclass(frozen=True)
 class Protocol:
     key: str

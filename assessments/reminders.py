@@ -13,7 +13,7 @@ been transferred but before the final "." that makes the server accept it: a wor
 before that commit leaves the row pending (the server drops an unfinished message) and a later
 run sends it; a worker killed after it has only one line left to write. So a reminder is sent
 at most once, and none is lost unless a worker dies in the microseconds between the commit and
-that last line. README.md ("Home programs and reminders") and docs/benchmarks.md ("Reminders")
+that last line. docs/programs-and-reminders.md and docs/benchmarks.md ("Reminders")
 say more.
 """
 
@@ -23,8 +23,9 @@ import smtplib
 import socket
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -45,7 +46,9 @@ from assessments.models import (
 )
 from assessments.programs import plan_schedule
 from assessments.selectors import client_programs
-from clinic.models import Client
+from clinic.audit import RequestContext
+from clinic.models import Client, User
+from clinic.services import client_profile_update
 from sessions.models import Appointment, AppointmentStatus
 from sessions.slots import local_to_utc
 
@@ -182,6 +185,22 @@ def client_time_zone_changed(*, client: Client, now: dt.datetime) -> dt.time | N
     come at, or None when none are planned."""
     local_time, _ = reminder_time_for(client)
     return local_time if client_reminders_replace(client=client, now=now) else None
+
+
+@transaction.atomic
+def client_profile_save(
+    *,
+    client: Client,
+    actor: User,
+    context: RequestContext,
+    data: Mapping[str, Any],
+    now: dt.datetime,
+) -> dt.time | None:
+    """The client's profile form, saved with what follows from it in one transaction: a new
+    zone and the reminders planned in it are saved together. Returns the local time reminders
+    now come at when the zone changed and some are planned, else None."""
+    changed = client_profile_update(client=client, actor=actor, context=context, data=data)
+    return client_time_zone_changed(client=client, now=now) if "time_zone" in changed else None
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """Reads of assessments: who may see or change which, and what a page shows."""
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -10,15 +11,20 @@ from django.http import Http404
 from assessments.models import (
     Assessment,
     AssessmentStatus,
+    Exercise,
     Finding,
+    PainLog,
     Plan,
     PlanItem,
     PlanPhase,
     PlanStatus,
+    PracticeLog,
     ResultValue,
+    Snapshot,
 )
 from assessments.protocols import PROTOCOLS, SIDE_LABELS, Field, Protocol, ValueAddress
 from clinic.models import Client, Role, User
+from sessions.models import Appointment
 from sessions.selectors import clients_visible_to
 
 
@@ -180,6 +186,28 @@ def plan_get_for_viewer(*, viewer: User, plan_uuid: UUID) -> Plan:
     return plan
 
 
+def plan_item_get_for_writer(*, writer: User, plan_uuid: UUID, item_uuid: UUID) -> PlanItem:
+    """An item of a plan its writer may change (plan_get_for_writer's rule); 404 otherwise."""
+    plan = plan_get_for_writer(writer=writer, plan_uuid=plan_uuid)
+    item = (
+        PlanItem.objects.select_related("phase", "exercise")
+        .filter(uuid=item_uuid, phase__plan=plan)
+        .first()
+    )
+    if item is None:
+        raise Http404("No such exercise in this plan")
+    return item
+
+
+def exercise_by_uuid(value: str) -> Exercise | None:
+    """An exercise of the library by the UUID a form sent (None if it is not one)."""
+    try:
+        UUID(str(value))
+    except ValueError:
+        return None
+    return Exercise.objects.filter(uuid=value).first()
+
+
 def plan_get_for_writer(*, writer: User, plan_uuid: UUID) -> Plan:
     plan = (
         Plan.objects.select_related("client__user", "clinician__user")
@@ -243,4 +271,60 @@ def plan_for_review(plan: Plan) -> PlanReview:
         items=items,
         findings=findings,
         unanswered=[finding for finding in findings if finding.identity not in answered],
+    )
+
+
+def snapshot_get_for_viewer(
+    *, viewer: User, assessment_uuid: UUID, snapshot_uuid: UUID
+) -> Snapshot:
+    """A still image of an assessment the viewer may read (assessment_get_for_viewer's rule);
+    404 otherwise."""
+    assessment = assessment_get_for_viewer(viewer=viewer, assessment_uuid=assessment_uuid)
+    snapshot = assessment.snapshots.filter(uuid=snapshot_uuid).first()
+    if snapshot is None:
+        raise Http404("No such snapshot")
+    return snapshot
+
+
+def assessment_fresh(assessment: Assessment) -> Assessment:
+    """The assessment as it is now in the database, with its client."""
+    return Assessment.objects.select_related("client").get(pk=assessment.pk)
+
+
+def assessment_of_appointment(appointment: Appointment) -> Assessment | None:
+    """The assessment run during an appointment, if one was started (for a caller that has
+    already decided the viewer may see the appointment)."""
+    return Assessment.objects.filter(appointment=appointment).first()
+
+
+# --- The client's program (their own plan, or one an emailed link names) ---------------------
+
+
+def program_day_logs(plan: Plan, day: dt.date) -> tuple[set[int], PainLog | None]:
+    """What the client logged on a day: the items ticked off, and the pain rating."""
+    done = set(PracticeLog.objects.filter(plan=plan, day=day).values_list("item_id", flat=True))
+    return done, PainLog.objects.filter(plan=plan, day=day).first()
+
+
+def plan_item_of(plan: Plan, item_uuid: str) -> PlanItem | None:
+    """An item of ``plan`` by the UUID a form sent (None for one of another plan, or not a
+    UUID at all)."""
+    try:
+        UUID(str(item_uuid))
+    except ValueError:
+        return None
+    return PlanItem.objects.select_related("phase").filter(uuid=item_uuid, phase__plan=plan).first()
+
+
+def plan_for_link(plan_uuid: UUID) -> Plan | None:
+    """The plan an emailed link names (its signature already checked)."""
+    return Plan.objects.select_related("client__user").filter(uuid=plan_uuid).first()
+
+
+def plan_item_for_link(*, plan_uuid: UUID, item_uuid: UUID) -> PlanItem | None:
+    """The item an emailed "done" link names, if it is still in that plan."""
+    return (
+        PlanItem.objects.select_related("phase__plan__client__user", "exercise")
+        .filter(uuid=item_uuid, phase__plan__uuid=plan_uuid)
+        .first()
     )

@@ -36,10 +36,11 @@ from assessments.protocols import (
     trial_check,
     value_clean,
 )
-from clinic.audit import RequestContext, audit_record
+from clinic.audit import RequestContext, audit_record_of
 from clinic.models import AuditAction, Client, Clinician, Consent, ConsentKind, User
 from sessions.models import Appointment
 from sessions.room import room_prompt_set
+from telehealth.live import send_after_commit
 
 
 class AssessmentError(Exception):
@@ -53,32 +54,6 @@ class AssessmentError(Exception):
 def assessment_group(assessment: Assessment) -> str:
     """The channel-layer group of the clinician's open windows on an assessment."""
     return f"assessment.{assessment.uuid.hex}"
-
-
-def _after_commit_send(group: str, message: dict[str, Any]) -> None:
-    def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(group, message)
-
-    transaction.on_commit(send)
-
-
-def _audit(
-    assessment: Assessment,
-    *,
-    actor: User,
-    action: AuditAction,
-    context: RequestContext,
-    changes: list[str] | tuple[str, ...] = (),
-) -> None:
-    audit_record(
-        actor=actor,
-        action=action,
-        object_type="assessment",
-        object_uuid=assessment.uuid,
-        client=assessment.client,
-        context=context,
-        changes=changes,
-    )
 
 
 def _locked(assessment_id: int) -> Assessment:
@@ -123,7 +98,9 @@ def assessment_start_for_appointment(
         },
     )
     if created:
-        _audit(assessment, actor=actor, action=AuditAction.CREATED, context=context)
+        audit_record_of(
+            assessment, "assessment", actor=actor, action=AuditAction.CREATED, context=context
+        )
         # The client sees the first test's instructions at once, not only once the clinician
         # clicks its tab (the prompt goes out after commit, with the assessment).
         _step_show(assessment, protocol_order()[0])
@@ -139,12 +116,16 @@ def assessment_start_in_person(
     assessment = Assessment.objects.create(
         client=client, clinician=clinician, setting=AssessmentSetting.IN_PERSON, created_at=now
     )
-    _audit(assessment, actor=actor, action=AuditAction.CREATED, context=context)
+    audit_record_of(
+        assessment, "assessment", actor=actor, action=AuditAction.CREATED, context=context
+    )
     return assessment
 
 
 def assessment_viewed(*, assessment: Assessment, viewer: User, context: RequestContext) -> None:
-    _audit(assessment, actor=viewer, action=AuditAction.VIEWED, context=context)
+    audit_record_of(
+        assessment, "assessment", actor=viewer, action=AuditAction.VIEWED, context=context
+    )
 
 
 # --- Recording values -----------------------------------------------------------------------
@@ -259,15 +240,16 @@ def assessment_value_save(
         row.updated_at = now
         row.updated_by = actor
         row.save()
-        _audit(
+        audit_record_of(
             assessment,
+            "assessment",
             actor=actor,
             action=AuditAction.UPDATED,
             context=context,
             changes=[address.key],
         )
         result = saved_value(row, address, saved=True)
-        _after_commit_send(
+        send_after_commit(
             assessment_group(assessment), {"type": "assessment.value", **result.as_frame()}
         )
         # Once per save, for every window on the assessment (not once per window). Robust:
@@ -315,7 +297,7 @@ def _step_show(assessment: Assessment, protocol: str, *, origin: str = "") -> No
     if assessment.current_protocol != protocol:
         assessment.current_protocol = protocol
         assessment.save(update_fields=["current_protocol"])
-        _after_commit_send(
+        send_after_commit(
             assessment_group(assessment),
             {"type": "assessment.step", "protocol": protocol, "origin": origin},
         )
@@ -444,8 +426,9 @@ def snapshot_add(
             )
             snapshot.image.save(f"{snapshot.uuid}.jpg", ContentFile(data), save=False)
             snapshot.save()
-            _audit(
+            audit_record_of(
                 assessment,
+                "assessment",
                 actor=actor,
                 action=AuditAction.CREATED,
                 context=context,
@@ -563,10 +546,15 @@ def assessment_complete(
         )
         if assessment.appointment_id:
             room_prompt_set(appointment_id=assessment.appointment_id, prompt={})
-        _audit(
-            assessment, actor=actor, action=AuditAction.UPDATED, context=context, changes=["status"]
+        audit_record_of(
+            assessment,
+            "assessment",
+            actor=actor,
+            action=AuditAction.UPDATED,
+            context=context,
+            changes=["status"],
         )
-        _after_commit_send(assessment_group(assessment), {"type": "assessment.locked"})
+        send_after_commit(assessment_group(assessment), {"type": "assessment.locked"})
         plan_generate.delay_on_commit(assessment.pk)
     return assessment
 
@@ -615,7 +603,12 @@ def addendum_add(
             changes.append(address.key)
             _findings_store(assessment)
         addendum.save()
-        _audit(
-            assessment, actor=actor, action=AuditAction.UPDATED, context=context, changes=changes
+        audit_record_of(
+            assessment,
+            "assessment",
+            actor=actor,
+            action=AuditAction.UPDATED,
+            context=context,
+            changes=changes,
         )
     return addendum

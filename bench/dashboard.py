@@ -1001,8 +1001,7 @@ def make_plans(
                 sets=exercise.sets,
                 reps=exercise.reps,
                 hold_seconds=exercise.hold_seconds,
-                finding=proposed.finding,
-                finding_title=proposed.finding_title[:200],
+                findings=[{"identity": f.identity, "title": f.title} for f in proposed.findings],
             )
             items.append(item)
             items_of[id(phase)].append(item)

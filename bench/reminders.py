@@ -517,8 +517,7 @@ def make_plans(clinician: Clinician, clients: list[Client]) -> list[Plan]:
             sets=item.sets,
             reps=item.reps,
             hold_seconds=item.hold_seconds,
-            finding=item.finding,
-            finding_title=item.finding_title,
+            findings=item.findings,
             note=item.note,
         )
         for number, new_phase in enumerate(new_phases)

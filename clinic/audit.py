@@ -3,6 +3,7 @@
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from django.conf import settings
@@ -94,6 +95,34 @@ def audit_record(
     )
     event.save()
     return event
+
+
+class ClientRecordPart(Protocol):
+    """An object of a client's record: an assessment, a plan."""
+
+    uuid: UUID
+    client: Client
+
+
+def audit_record_of(
+    part: ClientRecordPart,
+    object_type: str,
+    *,
+    actor: User | None,
+    action: AuditAction,
+    context: RequestContext,
+    changes: Iterable[str] = (),
+) -> AuditEvent:
+    """``audit_record`` for an object of a client's record."""
+    return audit_record(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_uuid=part.uuid,
+        client=part.client,
+        context=context,
+        changes=changes,
+    )
 
 
 @dataclass(frozen=True)

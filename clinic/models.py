@@ -363,9 +363,9 @@ class OutgoingEmail(models.Model):
     that whatever happens to the task queued after the commit, the database knows it is owed.
 
     The task sends it under this row's lock and marks it sent once the mail server accepted it
-    (``clinic.mail.outgoing_email_send``): a second copy of the task waits, then finds it sent.
+    (``clinic.emails.outgoing_email_send``): a second copy of the task waits, then finds it sent.
     Beat queues again those neither sent nor refused for good, a few minutes after the change
-    and then less and less often (``clinic.mail.outgoing_emails_resend``).
+    and then less and less often (``clinic.emails.outgoing_emails_resend``).
     """
 
     created_at = models.DateTimeField()

@@ -3,12 +3,12 @@
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.audit import RequestContext
 from clinic.forms import SignInLinkRequestForm, StaffSignInForm
 from clinic.models import Role, User
+from clinic.pages import page_url
 from clinic.sign_in import (
     SignInError,
     safe_next_path,
@@ -21,8 +21,8 @@ from clinic.sign_in import (
 
 def _home_for(user: User) -> str:
     if user.role == Role.CLIENT:
-        return reverse("dashboard:my_care")
-    return reverse("dashboard:clinician_home")
+        return page_url("client_home")
+    return page_url("clinician_home")
 
 
 def _login_page(

@@ -278,11 +278,3 @@ def plans_waiting_for(viewer: User) -> QuerySet[Plan]:
     return plans.annotate(findings_count=Count("assessment__findings", distinct=True)).order_by(
         "generated_at", "pk"
     )
-
-
-def client_for_user(user: User) -> Client:
-    return (
-        Client.objects.select_related("user")
-        .prefetch_related(Prefetch("intakes", queryset=Intake.objects.order_by("-submitted_at")))
-        .get(user=user, user__role=Role.CLIENT)
-    )

@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from clinic.models import Clinician
+from clinic.selectors import clinician_for_user
 from sessions.models import Appointment, ParticipantRole
 from sessions.room import (
     CloseCode,
@@ -40,6 +40,7 @@ from sessions.room import (
     room_seat_refresh,
     room_state,
 )
+from sessions.selectors import appointment_by_uuid
 from sessions.signaling import Signal, TokenBucket, signal_check
 from telehealth.frames import FrameError, frame_parse
 
@@ -530,11 +531,7 @@ class RoomConsumer(FrameConsumer):
 
     @database_sync_to_async
     def _appointment(self, appointment_uuid: UUID) -> Appointment | None:
-        return (
-            Appointment.objects.select_related("clinician__user", "client__user", "service")
-            .filter(uuid=appointment_uuid)
-            .first()
-        )
+        return appointment_by_uuid(appointment_uuid)
 
 
 class ClinicianFeedConsumer(NoConnectionSweepConsumer):
@@ -547,9 +544,7 @@ class ClinicianFeedConsumer(NoConnectionSweepConsumer):
         if not user.is_authenticated:
             await self.close(code=CloseCode.UNAUTHENTICATED.value)
             return
-        clinician = await database_sync_to_async(
-            lambda: Clinician.objects.filter(user=user).first()
-        )()
+        clinician = await database_sync_to_async(clinician_for_user)(user)
         if clinician is None:
             await self.close(code=CloseCode.NOT_PARTICIPANT.value)
             return

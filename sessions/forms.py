@@ -14,6 +14,7 @@ from clinic.models import (
     PainDuration,
 )
 from sessions.models import Service, Weekday
+from sessions.selectors import service_rules
 
 
 def parse_slot_start(value: str) -> dt.datetime | None:
@@ -46,7 +47,7 @@ def slot_start_clean(
         raise forms.ValidationError(
             "That time has already passed. Please pick a time from the list.", code="past"
         )
-    if start > now + dt.timedelta(days=service.booking_horizon_days):
+    if start > service_rules(service).latest_start(now):
         raise forms.ValidationError(
             "This service can be booked up to %(days)s days ahead. "
             "Please pick a time from the list.",

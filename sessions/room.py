@@ -10,8 +10,6 @@ from enum import IntEnum, StrEnum
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -26,10 +24,11 @@ from sessions.models import (
     RoomEvent,
     RoomEventKind,
 )
+from telehealth.live import send_after_commit
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes of the signaling server (documented in the README)."""
+    """WebSocket close codes of the signaling server (documented in docs/live-sessions.md)."""
 
     SESSION_ENDED = 4000
     UNAUTHENTICATED = 4401
@@ -109,16 +108,9 @@ def clinician_group(clinician_uuid: UUID) -> str:
     return f"clinician.{clinician_uuid.hex}"
 
 
-def _after_commit_send(group: str, message: dict[str, Any]) -> None:
-    def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(group, message)
-
-    transaction.on_commit(send)
-
-
 def _feed(appointment: Appointment) -> None:
     """Tell the clinician's open pages (dashboard, room) how the appointment stands."""
-    _after_commit_send(
+    send_after_commit(
         clinician_group(appointment.clinician.uuid),
         {
             "type": "feed.appointment",
@@ -238,7 +230,7 @@ def room_admit(*, appointment: Appointment, user: User, now: dt.datetime) -> App
     appointment.status = AppointmentStatus.IN_PROGRESS
     appointment.save(update_fields=["admitted_at", "status", "updated_at"])
     _event(appointment, RoomEventKind.ADMITTED, now=now, role=ParticipantRole.CLINICIAN, user=user)
-    _after_commit_send(room_group(appointment.uuid), {"type": "room.admitted"})
+    send_after_commit(room_group(appointment.uuid), {"type": "room.admitted"})
     _feed(appointment)
     return appointment
 
@@ -309,7 +301,7 @@ def _settle(appointment: Appointment, *, ended_at: dt.datetime) -> None:
     appointment.ended_at = ended_at
     appointment.save(update_fields=["status", "ended_at", "updated_at"])
     # Any socket still open in the room hears that it is over.
-    _after_commit_send(room_group(appointment.uuid), {"type": "room.ended"})
+    send_after_commit(room_group(appointment.uuid), {"type": "room.ended"})
     _feed(appointment)
 
 
@@ -325,7 +317,7 @@ def room_prompt_set(*, appointment_id: int, prompt: dict[str, Any]) -> None:
             return
         appointment.room_prompt = prompt
         appointment.save(update_fields=["room_prompt", "updated_at"])
-        _after_commit_send(room_group(appointment.uuid), {"type": "room.prompt", "prompt": prompt})
+        send_after_commit(room_group(appointment.uuid), {"type": "room.prompt", "prompt": prompt})
 
 
 class NotAdmitted(RoomError):
@@ -428,7 +420,7 @@ def room_seats_release_stale(*, now: dt.datetime) -> int:
                 reason="no heartbeat",
             ):
                 continue
-            _after_commit_send(
+            send_after_commit(
                 room_group(appointment.uuid),
                 {
                     "type": "room.presence",

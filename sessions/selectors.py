@@ -5,12 +5,14 @@ import enum
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from clinic.models import Client, Clinician, Role, User
+from clinic.models import Client, Clinician, ConsentDocument, ConsentKind, Role, User
+from clinic.services import consent_document_current
 from sessions.models import (
     MAX_BUFFER_MINUTES,
     MAX_DURATION_MINUTES,
@@ -78,6 +80,14 @@ def appointment_get_for_viewer(*, viewer: User, appointment_uuid: UUID) -> Appoi
 
 def services_bookable() -> QuerySet[Service]:
     return Service.objects.filter(is_active=True, clinicians__is_bookable=True).distinct()
+
+
+def service_get_bookable(service_uuid: UUID) -> Service:
+    """A service a visitor may book (active, with a bookable clinician); 404 otherwise."""
+    service = services_bookable().filter(uuid=service_uuid).first()
+    if service is None:
+        raise Http404("No such service")
+    return service
 
 
 def clinicians_for_service(service: Service) -> list[Clinician]:
@@ -240,3 +250,57 @@ def slots_by_day(
         if day in grouped:
             grouped[day].append(slot)
     return list(grouped.items())
+
+
+@dataclass(frozen=True)
+class BookingConsents:
+    """The consent texts a booking is made under: the published ones, newest first."""
+
+    telehealth: ConsentDocument | None
+    images: ConsentDocument | None
+
+    @property
+    def booking_paused(self) -> bool:
+        """Online booking needs a published telehealth consent to be accepted."""
+        return self.telehealth is None
+
+    def accepted(self, *, images: bool) -> tuple[ConsentDocument, ...]:
+        """What a client accepts by booking: the telehealth consent, and the images one if
+        they ticked it (and one is published)."""
+        if self.telehealth is None:
+            raise ValueError("Booking is paused: no telehealth consent is published.")
+        if images and self.images is not None:
+            return (self.telehealth, self.images)
+        return (self.telehealth,)
+
+
+def booking_consents() -> BookingConsents:
+    return BookingConsents(
+        telehealth=consent_document_current(ConsentKind.TELEHEALTH),
+        images=consent_document_current(ConsentKind.IMAGES),
+    )
+
+
+def appointment_by_uuid(appointment_uuid: UUID) -> Appointment | None:
+    """An appointment with its people and service, for one whose access is already decided (an
+    emailed link's signature, the room's participant check)."""
+    return (
+        Appointment.objects.select_related("service", "clinician__user", "client__user")
+        .filter(uuid=appointment_uuid)
+        .first()
+    )
+
+
+def appointment_get_just_booked(*, booked: Sequence[str], appointment_uuid: UUID) -> Appointment:
+    """The booking confirmation: only the browser that just booked sees it (the UUIDs it booked
+    are in its session); anyone else gets 404 and signs in to see their appointments."""
+    if str(appointment_uuid) not in booked:
+        raise Http404("No such booking")
+    appointment = (
+        Appointment.objects.select_related("service", "clinician__user", "client__user", "intake")
+        .filter(uuid=appointment_uuid)
+        .first()
+    )
+    if appointment is None:
+        raise Http404("No such booking")
+    return appointment

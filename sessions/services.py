@@ -12,8 +12,8 @@ from django.utils import timezone
 from clinic.audit import RequestContext, audit_record
 from clinic.models import AuditAction, Client, Clinician, ConsentDocument, Role, User
 from clinic.services import client_find_or_create, consent_accept, intake_submit
+from sessions.emails import appointment_emails_queue
 from sessions.models import Appointment, AppointmentEvent, AppointmentStatus, Service
-from sessions.notifications import appointment_emails_queue
 from sessions.selectors import SlotState, slot_state
 
 # Created by migration 0002 in PostgreSQL.

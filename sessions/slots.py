@@ -57,6 +57,11 @@ class SlotRules:
     minimum_notice: dt.timedelta = dt.timedelta()
     horizon: dt.timedelta = dt.timedelta(days=60)
 
+    def latest_start(self, now: dt.datetime) -> dt.datetime:
+        """The latest a session may start when booked at ``now``: the booking horizon. The one
+        place it is computed (the slots, the week pages' last day and the form's check)."""
+        return now + self.horizon
+
 
 @dataclass(frozen=True, order=True)
 class Slot:
@@ -125,7 +130,7 @@ def free_slots(
 ) -> Iterator[Slot]:
     """Start times in ``window`` at which the clinician can take a session under ``rules``."""
     earliest = max(window.start, now + rules.minimum_notice)
-    latest = min(window.end, now + rules.horizon)
+    latest = min(window.end, rules.latest_start(now))
     if earliest >= latest:
         return
     busy = _Busy([*calendar.time_off, *calendar.booked])

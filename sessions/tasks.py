@@ -3,8 +3,8 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.utils import timezone
 
+from sessions.emails import appointment_email_deliver, appointment_emails_resend
 from sessions.models import ParticipantRole
-from sessions.notifications import appointment_email_deliver, appointment_emails_resend
 from sessions.room import room_seats_release_stale, rooms_close_finished
 
 

@@ -1,4 +1,4 @@
-"""The README's table of each app's beat entries is the schedule beat runs: same names, same
+"""The docs' table of each app's beat entries is the schedule beat runs: same names, same
 tasks (registered with the Celery app), every minute."""
 
 import re
@@ -8,17 +8,22 @@ import pytest
 
 from telehealth.celery import app as celery_app
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @pytest.mark.parametrize(
-    ("app", "heading"),
-    [("sessions", "### Booking emails"), ("assessments", "### Home programs and reminders")],
+    ("app", "doc", "heading"),
+    [
+        ("sessions", "booking.md", "## Booking emails"),
+        ("assessments", "programs-and-reminders.md", "## What beat runs"),
+    ],
 )
-def test_beat_runs_what_the_readme_says_every_minute(app: str, heading: str) -> None:
-    readme = README.read_text()
-    section = readme[readme.index(heading) :]
-    section = section[: section.index("\n### ", 4)]
+def test_beat_runs_what_the_docs_say_every_minute(app: str, doc: str, heading: str) -> None:
+    text = (DOCS / doc).read_text()
+    section = text[text.index(f"\n{heading}\n") + 1 :]
+    # Up to the next heading of the same level, or the end of the file.
+    end = section.find("\n## ", 3)
+    section = section if end == -1 else section[:end]
     documented = {
         name: (task, every)
         for name, task, every in re.findall(
@@ -27,7 +32,7 @@ def test_beat_runs_what_the_readme_says_every_minute(app: str, heading: str) -> 
             re.M,
         )
     }
-    assert documented, f"the README lists no beat entries of the {app} app"
+    assert documented, f"docs/{doc} lists no beat entries of the {app} app under {heading!r}"
     # What a worker does when it starts: find every app's tasks module.
     celery_app.loader.import_default_modules()
     schedule = celery_app.conf.beat_schedule

@@ -274,10 +274,8 @@ class PlanItem(models.Model):
     hold_seconds = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(5), MaxValueValidator(300)]
     )
-    # The first finding it answers: its stable identity (e.g. "ktw_restricted:left") and title.
-    finding = models.CharField(max_length=60)
-    finding_title = models.CharField(max_length=200)
-    # Every finding it answers, the first one included: [{"identity": …, "title": …}, …].
+    # Every finding it answers, the main one first: [{"identity": …, "title": …}, …], an
+    # identity being stable (e.g. "ktw_restricted:left").
     findings = models.JSONField(default=list)
     note = models.CharField(max_length=300, blank=True)
     # Changes to an approved program, on the client's calendar: the first day an item added
@@ -310,7 +308,7 @@ class PlanItem(models.Model):
     @property
     def answers(self) -> list[dict[str, str]]:
         """Every finding it answers ({"identity", "title"}), the first one included."""
-        return self.findings or [{"identity": self.finding, "title": self.finding_title}]
+        return self.findings
 
     @property
     def answers_text(self) -> str:

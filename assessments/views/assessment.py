@@ -21,7 +21,9 @@ from assessments.selectors import (
     Cell,
     assessment_get_for_viewer,
     assessment_get_for_writer,
+    assessment_of_appointment,
     assessment_steps,
+    snapshot_get_for_viewer,
 )
 from assessments.services import (
     SNAPSHOT_MAX_BYTES,
@@ -38,8 +40,9 @@ from assessments.services import (
     snapshot_add,
 )
 from clinic.audit import RequestContext
-from clinic.models import Clinician, Role
+from clinic.models import Role
 from clinic.permissions import clinician_required
+from clinic.selectors import clinician_for_user
 from sessions.selectors import appointment_get_for_viewer, client_get_for_viewer
 
 
@@ -109,7 +112,7 @@ def panel_for_appointment(request: HttpRequest, appointment_uuid: UUID) -> HttpR
     appointment = appointment_get_for_viewer(viewer=request.user, appointment_uuid=appointment_uuid)
     if appointment.clinician.user_id != request.user.pk:
         raise PermissionDenied("Only the appointment's clinician runs its assessment.")
-    assessment = Assessment.objects.filter(appointment=appointment).first()
+    assessment = assessment_of_appointment(appointment)
     if assessment is None:
         return render(request, "assessments/_start.html", {"appointment": appointment})
     if assessment.is_locked:
@@ -126,7 +129,7 @@ def panel_for_appointment(request: HttpRequest, appointment_uuid: UUID) -> HttpR
 @clinician_required
 def start_in_person(request: HttpRequest, client_uuid: UUID) -> HttpResponse:
     client = client_get_for_viewer(viewer=request.user, client_uuid=client_uuid)
-    clinician = Clinician.objects.filter(user=request.user).first()
+    clinician = clinician_for_user(request.user)
     if clinician is None:
         raise PermissionDenied("Only clinicians run assessments.")
     assessment = assessment_start_in_person(
@@ -311,10 +314,9 @@ def snapshot_upload(request: HttpRequest, assessment_uuid: UUID) -> HttpResponse
 def snapshot_image(
     request: HttpRequest, assessment_uuid: UUID, snapshot_uuid: UUID
 ) -> HttpResponse:
-    assessment = assessment_get_for_viewer(viewer=request.user, assessment_uuid=assessment_uuid)
-    snapshot = assessment.snapshots.filter(uuid=snapshot_uuid).first()
-    if snapshot is None:
-        raise Http404("No such snapshot")
+    snapshot = snapshot_get_for_viewer(
+        viewer=request.user, assessment_uuid=assessment_uuid, snapshot_uuid=snapshot_uuid
+    )
     response = FileResponse(snapshot.image.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, no-store"
     return response

@@ -3,8 +3,7 @@
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -12,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assessments.findings import TARGET_LABELS
 from assessments.forms import DoseForm, PlanNoteForm
-from assessments.models import Exercise, PlanItem
+from assessments.models import PlanItem
 from assessments.programs import (
     PlanError,
     plan_approve,
@@ -25,7 +24,13 @@ from assessments.programs import (
     plan_note_set,
     swap_choices,
 )
-from assessments.selectors import plan_for_review, plan_get_for_viewer, plan_get_for_writer
+from assessments.selectors import (
+    exercise_by_uuid,
+    plan_for_review,
+    plan_get_for_viewer,
+    plan_get_for_writer,
+    plan_item_get_for_writer,
+)
 from clinic.audit import RequestContext
 from clinic.permissions import clinician_required
 
@@ -62,15 +67,7 @@ def plan_page(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
 
 
 def _item(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> PlanItem:
-    plan = plan_get_for_writer(writer=request.user, plan_uuid=plan_uuid)
-    item = (
-        PlanItem.objects.select_related("phase", "exercise")
-        .filter(uuid=item_uuid, phase__plan=plan)
-        .first()
-    )
-    if item is None:
-        raise Http404("No such exercise in this plan")
-    return item
+    return plan_item_get_for_writer(writer=request.user, plan_uuid=plan_uuid, item_uuid=item_uuid)
 
 
 @require_POST
@@ -93,9 +90,8 @@ def item_move(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpRes
 @clinician_required
 def item_swap(request: HttpRequest, plan_uuid: UUID, item_uuid: UUID) -> HttpResponse:
     item = _item(request, plan_uuid, item_uuid)
-    try:
-        exercise = Exercise.objects.get(uuid=request.POST.get("exercise", ""))
-    except (Exercise.DoesNotExist, ValidationError):
+    exercise = exercise_by_uuid(request.POST.get("exercise", ""))
+    if exercise is None:
         messages.error(request, "Choose an exercise from the list.")
         return redirect(_review_url(plan_uuid, f"item-{item.uuid}"))
     try:

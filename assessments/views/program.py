@@ -17,7 +17,7 @@ from assessments.links import (
     pain_link_read,
     reminders_link_read,
 )
-from assessments.models import LogSource, PainLog, Plan, PlanItem, PracticeLog
+from assessments.models import LogSource, Plan
 from assessments.programs import (
     PlanError,
     client_today,
@@ -33,19 +33,23 @@ from assessments.reminders import (
     reminders_restart,
     reminders_stop,
 )
-from assessments.selectors import plan_current_for_client
+from assessments.selectors import (
+    plan_current_for_client,
+    plan_for_link,
+    plan_item_for_link,
+    plan_item_of,
+    program_day_logs,
+)
 from clinic.models import Client
 from clinic.permissions import client_required
-from dashboard.selectors import client_for_user
+from clinic.selectors import client_by_uuid, client_for_user
 
 
 def _program_context(plan: Plan, *, now: dt.datetime) -> dict:
     today = client_today(plan, now)
     schedule = plan_schedule(plan)
     scheduled = schedule.get(today)
-    done_today = set(
-        PracticeLog.objects.filter(plan=plan, day=today).values_list("item_id", flat=True)
-    )
+    done_today, pain_today = program_day_logs(plan, today)
     phase = plan_phase_on(plan, today)
     upcoming = sorted(day for day in schedule if day > today)
     return {
@@ -56,7 +60,7 @@ def _program_context(plan: Plan, *, now: dt.datetime) -> dict:
         "done_today": done_today,
         "next_day": upcoming[0] if upcoming else None,
         "started": plan.starts_on is not None and today >= plan.starts_on,
-        "pain_today": PainLog.objects.filter(plan=plan, day=today).first(),
+        "pain_today": pain_today,
         "pain_form": PainForm(),
         "adherence": plan_adherence(plan, today=today),
         "phases": list(plan.phases.prefetch_related("items__exercise")),
@@ -87,11 +91,7 @@ def done(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
     plan = _own_plan(request, plan_uuid)
     now = timezone.now()
     item_uuid = request.POST.get("item", "")
-    item = (
-        PlanItem.objects.select_related("phase").filter(uuid=item_uuid, phase__plan=plan).first()
-        if _is_uuid(item_uuid)
-        else None
-    )
+    item = plan_item_of(plan, item_uuid)
     if item is None:
         messages.error(request, "That exercise is not part of your program.")
         return redirect("assessments:program")
@@ -133,14 +133,6 @@ def pain(request: HttpRequest, plan_uuid: UUID) -> HttpResponse:
     return redirect("assessments:program")
 
 
-def _is_uuid(value: object) -> bool:
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
 # --- One-click links in emails ------------------------------------------------------------------
 
 
@@ -162,7 +154,7 @@ def pain_link(request: HttpRequest, token: str) -> HttpResponse:
         link = pain_link_read(token)
     except LinkError as error:
         return _link_problem(request, error)
-    plan = Plan.objects.select_related("client__user").filter(uuid=link.plan).first()
+    plan = plan_for_link(link.plan)
     if plan is None:
         return _link_problem(request, LinkError("This program no longer exists."))
     context = {"plan": plan, "score": link.score, "day": link.day}
@@ -185,11 +177,7 @@ def done_link(request: HttpRequest, token: str) -> HttpResponse:
         link = done_link_read(token)
     except LinkError as error:
         return _link_problem(request, error)
-    item = (
-        PlanItem.objects.select_related("phase__plan__client__user", "exercise")
-        .filter(uuid=link.item, phase__plan__uuid=link.plan)
-        .first()
-    )
+    item = plan_item_for_link(plan_uuid=link.plan, item_uuid=link.item)
     if item is None:
         return _link_problem(request, LinkError("This exercise is no longer in your program."))
     plan = item.phase.plan
@@ -219,7 +207,7 @@ def done_link(request: HttpRequest, token: str) -> HttpResponse:
 
 def _client_from_link(token: str) -> Client:
     client_uuid = reminders_link_read(token)
-    client = Client.objects.select_related("user").filter(uuid=client_uuid).first()
+    client = client_by_uuid(client_uuid)
     if client is None:
         raise LinkError("This link is not valid. Check that it was copied in full.")
     return client

@@ -1,19 +1,19 @@
 """The client's own pages: their record and appointments."""
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from assessments.reminders import client_time_zone_changed
+from assessments.reminders import client_profile_save
 from assessments.selectors import assessments_visible_to, plan_current_for_client
 from clinic.audit import RequestContext
 from clinic.forms import ClientProfileForm
 from clinic.permissions import client_required
-from clinic.services import client_profile_update, client_record_viewed
-from dashboard.selectors import appointment_is_upcoming, client_for_user, client_record
+from clinic.selectors import client_for_user
+from clinic.services import client_record_viewed
+from dashboard.selectors import appointment_is_upcoming, client_record
 from sessions.links import manage_url
 from sessions.services import client_may_change
 
@@ -57,19 +57,13 @@ def my_profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ClientProfileForm(request.POST)
         if form.is_valid():
-            # One transaction: a new zone and the reminders planned in it are saved together.
-            with transaction.atomic():
-                changed = client_profile_update(
-                    client=client,
-                    actor=request.user,
-                    context=RequestContext.from_request(request),
-                    data=form.cleaned_data,
-                )
-                reminder_time = (
-                    client_time_zone_changed(client=client, now=timezone.now())
-                    if "time_zone" in changed
-                    else None
-                )
+            reminder_time = client_profile_save(
+                client=client,
+                actor=request.user,
+                context=RequestContext.from_request(request),
+                data=form.cleaned_data,
+                now=timezone.now(),
+            )
             messages.success(request, "Your details are saved.")
             if reminder_time is not None:
                 messages.info(

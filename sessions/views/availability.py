@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.models import Clinician, Role
 from clinic.permissions import role_required
+from clinic.selectors import clinician_for_user
 from sessions.availability import (
     AvailabilityError,
     appointments_during,
@@ -26,7 +27,7 @@ KINDS = {"hours": WeeklyHours, "time-off": TimeOff, "extra": ExtraHours}
 
 
 def _clinician(request: HttpRequest) -> Clinician:
-    clinician = Clinician.objects.select_related("user").filter(user=request.user).first()
+    clinician = clinician_for_user(request.user)
     if clinician is None:
         raise Http404("Only clinicians have working hours")
     return clinician

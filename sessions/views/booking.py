@@ -6,18 +6,27 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.audit import RequestContext
 from clinic.forms import time_zone_choices
-from clinic.models import Client, Clinician, ConsentKind, DominantLeg, Role
-from clinic.services import StaffEmailError, consent_document_current
+from clinic.models import Clinician, DominantLeg
+from clinic.selectors import client_signed_in
+from clinic.services import StaffEmailError
 from sessions.forms import BookingDetailsForm, slot_start_clean
-from sessions.models import Appointment, Service
-from sessions.selectors import SlotState, clinicians_for_service, services_bookable, slot_state
+from sessions.models import Service
+from sessions.selectors import (
+    SlotState,
+    appointment_get_just_booked,
+    booking_consents,
+    clinicians_for_service,
+    service_get_bookable,
+    services_bookable,
+    slot_state,
+)
 from sessions.services import (
     TAKEN,
     BookingRequest,
@@ -32,7 +41,7 @@ BOOKED_SESSION_KEY = "booked_appointments"
 
 
 def _service(service_uuid: UUID) -> Service:
-    return get_object_or_404(services_bookable(), uuid=service_uuid)
+    return service_get_bookable(service_uuid)
 
 
 def _clinicians(service: Service, who: str) -> tuple[list[Clinician], Clinician | None]:
@@ -88,20 +97,9 @@ def slots(request: HttpRequest, service_uuid: UUID, who: str) -> HttpResponse:
     return render(request, template, context, status=400 if week.error else 200)
 
 
-def _current_consents() -> dict[str, object]:
-    return {kind: consent_document_current(kind) for kind in ConsentKind}
-
-
-def _signed_in_client(request: HttpRequest) -> Client | None:
-    user = request.user
-    if user.is_authenticated and user.role == Role.CLIENT:
-        return Client.objects.filter(user=user).select_related("user").first()
-    return None
-
-
 def _initial(request: HttpRequest, start: str) -> dict[str, object]:
     initial: dict[str, object] = {"start": start, "time_zone": request.viewer_time_zone}
-    client = _signed_in_client(request)
+    client = client_signed_in(request.user)
     if client is not None:
         initial.update(
             full_name=client.user.full_name,
@@ -125,16 +123,16 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
     _, clinician = _clinicians(service, request.GET.get("clinician", ""))
     if clinician is None:
         raise Http404("No such clinician")
-    consents = _current_consents()
+    consents = booking_consents()
     context: dict[str, object] = {
         "service": service,
         "clinician": clinician,
-        "consent_telehealth": consents[ConsentKind.TELEHEALTH],
-        "consent_images": consents[ConsentKind.IMAGES],
-        "signed_in_client": _signed_in_client(request),
+        "consent_telehealth": consents.telehealth,
+        "consent_images": consents.images,
+        "signed_in_client": client_signed_in(request.user),
         "slots_url": reverse("sessions:book_slots", args=[service.uuid, clinician.uuid]),
     }
-    if consents[ConsentKind.TELEHEALTH] is None:
+    if consents.booking_paused:
         message = "Online booking is paused while the clinic updates its consent form."
         return render(
             request, "sessions/book_error.html", {**context, "message": message}, status=503
@@ -180,9 +178,6 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
     form = BookingDetailsForm(request.POST, service=service)
     status = 400
     if form.is_valid():
-        documents = [consents[ConsentKind.TELEHEALTH]]
-        if form.cleaned_data["consent_images"] and consents[ConsentKind.IMAGES] is not None:
-            documents.append(consents[ConsentKind.IMAGES])
         booking = BookingRequest(
             service=service,
             clinician=clinician,
@@ -192,7 +187,7 @@ def details(request: HttpRequest, service_uuid: UUID) -> HttpResponse:
             time_zone=form.cleaned_data["time_zone"],
             details=form.details(),
             intake=form.intake(),
-            consents=tuple(documents),
+            consents=consents.accepted(images=form.cleaned_data["consent_images"]),
         )
         try:
             appointment = booking_submit(
@@ -238,12 +233,8 @@ def _alternatives(
 
 @require_GET
 def confirmed(request: HttpRequest, appointment_uuid: UUID) -> HttpResponse:
-    # Only the browser that just booked sees this page; everyone else signs in.
-    if str(appointment_uuid) not in request.session.get(BOOKED_SESSION_KEY, []):
-        raise Http404("No such booking")
-    appointment = get_object_or_404(
-        Appointment.objects.select_related("service", "clinician__user", "client__user", "intake"),
-        uuid=appointment_uuid,
+    appointment = appointment_get_just_booked(
+        booked=request.session.get(BOOKED_SESSION_KEY, []), appointment_uuid=appointment_uuid
     )
     zone = zoneinfo.ZoneInfo(appointment.client.user.time_zone)
     with timezone.override(zone):

@@ -16,7 +16,7 @@ from clinic.audit import RequestContext
 from sessions.forms import CancelForm, RescheduleForm
 from sessions.links import manage_token_appointment_uuid
 from sessions.models import Appointment
-from sessions.selectors import SlotState, slot_state
+from sessions.selectors import SlotState, appointment_by_uuid, slot_state
 from sessions.services import (
     TAKEN,
     BookingError,
@@ -45,11 +45,7 @@ def _appointment(token: str) -> Appointment:
         raise LinkProblem(
             "This link is not valid. Please use the link from your most recent email.", 400
         ) from None
-    appointment = (
-        Appointment.objects.select_related("service", "clinician__user", "client__user")
-        .filter(uuid=appointment_uuid)
-        .first()
-    )
+    appointment = appointment_by_uuid(appointment_uuid)
     if appointment is None:
         raise LinkProblem("We could not find this appointment.", 404)
     if appointment.ends_at <= timezone.now():

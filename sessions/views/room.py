@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from clinic.models import Role
+from clinic.pages import page_url
 from sessions.models import ParticipantRole
 from sessions.room import (
     RoomError,
@@ -91,10 +92,10 @@ def device_check(request: HttpRequest) -> HttpResponse:
     context = {}
     if request.user.is_authenticated:
         if request.user.role == Role.CLIENT:
-            context = {"back_url": reverse("dashboard:my_care"), "back_label": "Back to My care"}
+            context = {"back_url": page_url("client_home"), "back_label": "Back to My care"}
         else:
             context = {
-                "back_url": reverse("dashboard:clinician_home"),
+                "back_url": page_url("clinician_home"),
                 "back_label": "Back to your sessions",
             }
     return render(request, "sessions/device_check.html", context)

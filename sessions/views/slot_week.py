@@ -11,7 +11,7 @@ from django.utils import timezone
 from clinic.models import Clinician
 from sessions.forms import parse_day
 from sessions.models import Service
-from sessions.selectors import days_window, slots_available, slots_by_day
+from sessions.selectors import days_window, service_rules, slots_available, slots_by_day
 
 DAYS_SHOWN = 7
 
@@ -52,9 +52,7 @@ def slot_week(
     zone = zoneinfo.ZoneInfo(request.viewer_time_zone)
     now = timezone.now()
     today = now.astimezone(zone).date()
-    last_bookable_day = (
-        (now + dt.timedelta(days=service.booking_horizon_days)).astimezone(zone).date()
-    )
+    last_bookable_day = service_rules(service).latest_start(now).astimezone(zone).date()
     error = ""
     if first_day is None:
         requested = request.GET.get("week", "")

@@ -8,42 +8,19 @@
   const originalTitle = document.title;
   let attempt = 0;
 
-  // Sound. Browsers start audio suspended until the page has been used (a click or a key), and
-  // a tone played meanwhile is silent, without an error; a dashboard left open is often never
-  // clicked. So the page keeps one audio context, resumes it on the first click or key press,
-  // and until then offers a button that does just that.
-  const audio = window.AudioContext ? new AudioContext() : null;
-
-  function unlockSound() {
-    if (audio && audio.state === "suspended") audio.resume();
-  }
-
+  // The chime (static/js/chime.js) sounds only once the page has been used; until then the
+  // page offers a button that allows it.
+  const { audio, unlock, play: beep } = window.waitingChime;
   if (audio) {
     const soundOn = document.createElement("button");
     soundOn.type = "button";
     soundOn.className = "secondary";
     soundOn.textContent = "Turn on sound alerts";
-    soundOn.addEventListener("click", unlockSound);
+    soundOn.addEventListener("click", unlock);
     const showButton = () => (soundOn.hidden = audio.state === "running");
     audio.addEventListener("statechange", showButton);
     showButton();
     announcer.after(soundOn);
-    for (const type of ["pointerdown", "keydown"]) {
-      document.addEventListener(type, unlockSound, { capture: true, passive: true });
-    }
-  }
-
-  function beep() {
-    if (!audio || audio.state !== "running") return; // the banner and the title still tell
-    const tone = audio.createOscillator();
-    const gain = audio.createGain();
-    const now = audio.currentTime;
-    tone.frequency.value = 880;
-    gain.gain.setValueAtTime(0.15, now);
-    gain.gain.exponentialRampToValueAtTime(0.001, now + 0.6);
-    tone.connect(gain).connect(audio.destination);
-    tone.start();
-    tone.stop(now + 0.6);
   }
 
   function update(event) {

@@ -330,37 +330,10 @@ function updateAdmitPanel() {
 
 function announceWaiting() {
   if (document.hidden) document.title = `(Waiting) ${originalTitle}`;
-  chime();
+  window.waitingChime.play();
 }
 
-// The waiting chime. Browsers start audio suspended until the page has been used (a click or a
-// key), and a tone played meanwhile is silent, without an error. So one audio context is made
-// or resumed on the first use of the page (joining the room is a click) and kept; before that
-// (after a reload, say) the chime stays silent and the title and the panel alone tell.
-let chimeAudio = null;
-
-function unlockChime() {
-  if (!window.AudioContext) return;
-  chimeAudio = chimeAudio || new AudioContext();
-  if (chimeAudio.state === "suspended") chimeAudio.resume();
-}
-
-function chime() {
-  if (!chimeAudio || chimeAudio.state !== "running") return;
-  const tone = chimeAudio.createOscillator();
-  const gain = chimeAudio.createGain();
-  const now = chimeAudio.currentTime;
-  tone.frequency.value = 880;
-  gain.gain.setValueAtTime(0.15, now);
-  gain.gain.exponentialRampToValueAtTime(0.001, now + 0.6);
-  tone.connect(gain).connect(chimeAudio.destination);
-  tone.start();
-  tone.stop(now + 0.6);
-}
-
-for (const type of ["pointerdown", "keydown"]) {
-  document.addEventListener(type, unlockChime, { capture: true, passive: true });
-}
+// The chime itself: static/js/chime.js, shared with the sessions page.
 
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) document.title = originalTitle;

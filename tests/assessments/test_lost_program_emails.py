@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from assessments.models import Plan, PlanItem, PlanStatus, ProgramEmail, Reminder, ReminderStatus
 from assessments.tasks import resend_program_emails, send_program_email
-from clinic.mail import RESEND_AFTER
+from clinic.emails import RESEND_AFTER
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 from tests.broker import broker_refusing
 from tests.conftest import minutes_later, signed_in

@@ -2,8 +2,8 @@
 the waiting room without reloading, joins and lets her in, records a short assessment,
 completes it, and afterwards approves the proposed plan from the queue; Ana gets the program by
 email. Then the same pages with the keyboard alone, printed, and at a tablet's and a laptop's
-width. Screenshots of the main pages go to test-artifacts/screenshots/ (the README shows copies
-of them from docs/screenshots/)."""
+width. Screenshots of the main pages go to test-artifacts/screenshots/ (docs/dashboard.md
+shows copies of them from docs/screenshots/)."""
 
 import datetime as dt
 from pathlib import Path

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from time_machine import escape_hatch
 
-from clinic.mail import RESEND_AFTER
+from clinic.emails import RESEND_AFTER
 from sessions.links import manage_token
 from sessions.models import Appointment, AppointmentEmail, AppointmentStatus
 from sessions.tasks import resend_appointment_emails, send_appointment_email

@@ -1,6 +1,6 @@
 """Emails about appointments: confirmation, reschedule and cancellation, with calendar invites,
 to the client and to the clinician. Each is owed from the change's commit (``AppointmentEmail``)
-until the mail server accepted it; README.md ("Booking emails") says how none is lost."""
+until the mail server accepted it; docs/booking.md ("Booking emails") says how none is lost."""
 
 import datetime as dt
 import zoneinfo
@@ -10,13 +10,14 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.mail import (
+from clinic.emails import (
     RESEND_AFTER,
     Delivery,
     email_build,
     outgoing_email_send,
     outgoing_emails_resend,
 )
+from clinic.pages import page_url
 from sessions.calendar import appointment_ics
 from sessions.links import absolute, join_url, manage_url
 from sessions.models import Appointment, AppointmentEmail, AppointmentEvent, ParticipantRole
@@ -133,7 +134,7 @@ def appointment_email(
         "join_url": join_url(appointment),
         "device_check_url": absolute(reverse("sessions:device_check")),
         "manage_url": manage_url(appointment) if recipient == ParticipantRole.CLIENT else "",
-        "record_url": absolute(reverse("dashboard:client_record", args=[appointment.client.uuid])),
+        "record_url": absolute(page_url("client_record", appointment.client.uuid)),
         "book_url": absolute(reverse("sessions:services")),
     }
     # Times in the email are on the reader's own clock.

@@ -1,0 +1,59 @@
+"""The apps depend one way: dashboard on assessments on sessions on clinic (.importlinter, run by
+scripts/test, checks the imports). A lower layer may still not name a higher one's URLs: it asks
+for the page by what it is for (clinic/pages.py), and the app that owns it registers it."""
+
+import re
+from pathlib import Path
+
+from django.core import checks
+
+from clinic import pages
+
+ROOT = Path(__file__).resolve().parent.parent
+# Each app below the dashboard, with its templates.
+LOWER = ["clinic", "sessions", "assessments", "templates/clinic", "templates/sessions"]
+LOWER += ["templates/assessments", "templates/emails"]
+NAMED = re.compile(r"""["']dashboard:""")
+
+
+def test_no_lower_layer_names_a_dashboard_url() -> None:
+    files = [
+        path
+        for folder in LOWER
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in {".py", ".html", ".txt"} and "migrations" not in path.parts
+    ]
+    assert len(files) > 50
+    naming = [str(path.relative_to(ROOT)) for path in files if NAMED.search(path.read_text())]
+    assert naming == []
+
+
+def test_every_page_a_lower_layer_links_to_is_registered() -> None:
+    assert pages.missing() == []
+    errors = [m for m in checks.run_checks() if m.id == "clinic.E001"]
+    assert errors == []
+    assert pages.page_url("client_home") == "/me/"
+
+
+# Views, consumers and tasks only translate (HTTP, socket frames, task arguments) to the rules:
+# reads that decide access are selectors, writes are services.
+TRANSLATORS = ["*/views.py", "*/views/*.py", "*/consumers.py", "*/tasks.py"]
+QUERYING = re.compile(r"\.objects\.|get_object_or_404|get_list_or_404|\.(filter|exclude)\(")
+
+
+def test_views_consumers_and_tasks_hold_no_queries() -> None:
+    files = sorted(
+        path
+        for pattern in TRANSLATORS
+        for path in ROOT.glob(pattern)
+        if path.parts[len(ROOT.parts)] in {"clinic", "sessions", "assessments", "dashboard"}
+        or path.parent.parent.name in {"clinic", "sessions", "assessments", "dashboard"}
+    )
+    assert len(files) > 15
+    querying = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if QUERYING.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert querying == []
