@@ -60,9 +60,8 @@ from assessments.services import (
     saved_value,
 )
 from clinic.audit import RequestContext
-from sessions.consumers import FrameConsumer
 from sessions.room import CloseCode
-from sessions.signaling import TokenBucket
+from telehealth.sockets import FrameConsumer, TokenBucket
 
 MAX_FRAME_BYTES = 16 * 1024
 

@@ -88,7 +88,7 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from clinic.models import Client, Clinician, Profession, Role, User  # noqa: E402
 from sessions.models import Appointment, AppointmentStatus, RoomConnection, Service  # noqa: E402
-from sessions.signaling import TokenBucket  # noqa: E402
+from telehealth.sockets import TokenBucket  # noqa: E402
 from tests.asgi_server import AsgiServer  # noqa: E402
 
 ZONE_NAME = "Europe/London"

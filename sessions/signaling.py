@@ -23,8 +23,6 @@ lone surrogates). Anything else is refused with an error frame and the connectio
 Frames over daphne's own limit (1 MiB) never get here: daphne closes the connection with 1009.
 """
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -167,25 +165,3 @@ def signal_check(frame: dict[str, Any]) -> Signal:
         _only(frame, {"end", "id"})
         return Signal(kind, {"end": bool(_flag(frame, "end")), "id": _client_id(frame)})
     raise SignalError("unknown_type", f"Unknown frame type “{kind[:40]}”.")
-
-
-class TokenBucket:
-    """Allows ``burst`` frames at once and ``rate`` per second after that."""
-
-    def __init__(
-        self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.capacity = burst
-        self.tokens = float(burst)
-        self.clock = clock
-        self.updated = clock()
-
-    def take(self) -> bool:
-        now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from sessions.signaling import SignalError, TokenBucket, parse_frame
+from sessions.signaling import SignalError, parse_frame
+from telehealth.sockets import TokenBucket
 
 LIMIT = 64 * 1024
 
