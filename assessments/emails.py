@@ -36,11 +36,14 @@ from clinic.emails import (
 )
 from sessions.links import absolute, join_url
 from sessions.models import AppointmentStatus
+from telehealth.tasks import queue_after_commit
 
 PAIN_SCORES = range(0, 11)
 # A program email found unsent later than this is no longer news: the client has been using the
 # program page (or asking the clinic) for a week.
 PROGRAM_EMAIL_WITHIN = dt.timedelta(days=7)
+# Queued by name (telehealth.tasks.task_named): the task calls this module back.
+SEND_PROGRAM_EMAIL = "assessments.tasks.send_program_email"
 
 
 def _item(item: Any) -> dict[str, Any]:
@@ -112,15 +115,13 @@ def program_email_queue(plan: Plan, *, now: dt.datetime) -> None:
     """In the approval's transaction: the client is owed the program email of the revision
     just sent, queued after the commit. Once per revision: approving it again (a second
     click) sends nothing more."""
-    from assessments.tasks import send_program_email
-
     _, created = ProgramEmail.objects.get_or_create(
         plan=plan,
         revision=plan.sent_revision,
         defaults={"created_at": now, "retry_at": now + RESEND_AFTER},
     )
     if created:
-        send_program_email.delay_on_commit(plan.pk, plan.sent_revision)
+        queue_after_commit(SEND_PROGRAM_EMAIL, plan.pk, plan.sent_revision)
 
 
 def _replaced_by_a_newer_program(plan: str = "") -> Exists:
@@ -158,8 +159,6 @@ def program_emails_resend(*, now: dt.datetime) -> list[ProgramEmail]:
     """Beat's sweep: queue again the program emails of the last revision sent that have not
     gone out (the broker was down after the approval, or the mail server refused until the
     task's retries ran out), for a week."""
-    from assessments.tasks import send_program_email
-
     owed = ProgramEmail.objects.filter(
         plan__status=PlanStatus.APPROVED,
         revision=F("plan__sent_revision"),
@@ -167,7 +166,7 @@ def program_emails_resend(*, now: dt.datetime) -> list[ProgramEmail]:
     ).exclude(_replaced_by_a_newer_program("plan__"))
     return outgoing_emails_resend(
         owed,
-        queue=lambda email: send_program_email.delay_on_commit(email.plan_id, email.revision),
+        queue=lambda email: queue_after_commit(SEND_PROGRAM_EMAIL, email.plan_id, email.revision),
         now=now,
     )
 

@@ -12,7 +12,6 @@ from django.db import transaction
 from django.db.models import F
 
 from assessments.models import (
-    PROGRAM_KINDS,
     Assessment,
     AssessmentStatus,
     Exercise,
@@ -25,8 +24,6 @@ from assessments.models import (
     PlanPhase,
     PlanStatus,
     PracticeLog,
-    Reminder,
-    ReminderStatus,
 )
 from assessments.planner import FindingForPlan, LibraryExercise, plan_propose
 from clinic.audit import SYSTEM, RequestContext, audit_record_of
@@ -375,44 +372,15 @@ def plan_note_set(*, plan: Plan, note: str, actor: User, context: RequestContext
     return plan
 
 
-def plan_approve(*, plan: Plan, actor: User, context: RequestContext, now: dt.datetime) -> Plan:
-    """Approve the plan (or send an approved plan's changes): the client gets the program by
-    email and the reminder schedule is (re)built. The program starts the next day on the
-    client's calendar."""
-    from assessments.emails import program_email_queue
-    from assessments.reminders import reminders_for_plan_replace
-
-    with transaction.atomic():
-        plan = _locked_plan(plan.pk)
-        _check_clinician(plan, actor)
-        _check_open(plan)
-        if not PlanItem.objects.filter(phase__plan=plan, removed_on__isnull=True).exists():
-            raise PlanError("The plan has no exercises: add or keep at least one.")
-        first_send = not plan.is_approved
-        if first_send:
-            zone = zoneinfo.ZoneInfo(plan.client.time_zone)
-            plan.status = PlanStatus.APPROVED
-            plan.approved_at = now
-            plan.approved_by = actor
-            plan.starts_on = now.astimezone(zone).date() + dt.timedelta(days=1)
-        plan.sent_revision = plan.revision
-        plan.save(
-            update_fields=["status", "approved_at", "approved_by", "starts_on", "sent_revision"]
-        )
-        # A newer program replaces the client's earlier ones: their reminders stop.
-        Reminder.objects.filter(
-            client=plan.client, status=ReminderStatus.PENDING, kind__in=PROGRAM_KINDS
-        ).exclude(plan=plan).update(status=ReminderStatus.CANCELLED)
-        reminders_for_plan_replace(plan=plan, now=now)
-        audit_record_of(
-            plan,
-            "plan",
-            actor=actor,
-            action=AuditAction.UPDATED,
-            context=context,
-            changes=["status"] if first_send else ["revision"],
-        )
-        program_email_queue(plan, now=now)
+def plan_lock_for_approval(plan: Plan, actor: User) -> Plan:
+    """In the approval's transaction (assessments.approval.plan_approve): the plan, locked and
+    checked as one ``actor`` may approve: their own, not a superseded draft, with at least one
+    exercise not removed."""
+    plan = _locked_plan(plan.pk)
+    _check_clinician(plan, actor)
+    _check_open(plan)
+    if not PlanItem.objects.filter(phase__plan=plan, removed_on__isnull=True).exists():
+        raise PlanError("The plan has no exercises: add or keep at least one.")
     return plan
 
 

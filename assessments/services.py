@@ -41,6 +41,7 @@ from clinic.models import AuditAction, Client, Clinician, Consent, ConsentKind, 
 from sessions.models import Appointment
 from sessions.room import room_prompt_set
 from telehealth.live import send_after_commit
+from telehealth.tasks import queue_after_commit
 
 
 class AssessmentError(Exception):
@@ -527,8 +528,6 @@ def assessment_complete(
 
     Completing twice changes nothing.
     """
-    from assessments.tasks import plan_generate
-
     with transaction.atomic():
         assessment = _locked(assessment.pk)
         _check_writer(assessment, actor)
@@ -555,7 +554,7 @@ def assessment_complete(
             changes=["status"],
         )
         send_after_commit(assessment_group(assessment), {"type": "assessment.locked"})
-        plan_generate.delay_on_commit(assessment.pk)
+        queue_after_commit("assessments.tasks.plan_generate", assessment.pk)
     return assessment
 
 

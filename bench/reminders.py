@@ -105,6 +105,7 @@ from django.db.models import Count, Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from assessments import reminders as reminders_module  # noqa: E402
+from assessments.approval import plan_approve  # noqa: E402
 from assessments.emails import reminder_email  # noqa: E402
 from assessments.models import (  # noqa: E402
     Assessment,
@@ -118,7 +119,7 @@ from assessments.models import (  # noqa: E402
     ReminderKind,
     ReminderStatus,
 )
-from assessments.programs import plan_approve, plan_generate, plan_schedule  # noqa: E402
+from assessments.programs import plan_generate, plan_schedule  # noqa: E402
 from assessments.reminders import reminders_dispatch  # noqa: E402
 from assessments.services import (  # noqa: E402
     assessment_complete,

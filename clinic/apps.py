@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.core import checks
 
+from clinic import pages
+
 
 class ClinicConfig(AppConfig):
     name = "clinic"
@@ -13,8 +15,6 @@ class ClinicConfig(AppConfig):
 
 def pages_registered(app_configs: object, **kwargs: object) -> list[checks.CheckMessage]:
     """Every page the lower layers link to (clinic/pages.py) is registered by its app."""
-    from clinic import pages
-
     return [
         checks.Error(f"No app registers the page {name!r}.", id="clinic.E001")
         for name in pages.missing()

@@ -14,6 +14,7 @@ from clinic import ratelimit
 from clinic.audit import RequestContext, audit_record
 from clinic.emails import email_build
 from clinic.models import AuditAction, Role, SignInLink, User, normalize_email
+from telehealth.tasks import queue_after_commit
 
 _LINK_SALT = "clinic.sign-in-link"
 
@@ -103,8 +104,6 @@ def sign_in_link_request(
     the same message either way so that the form does not reveal who is a client. Raises
     TooManyAttempts, for any email alike, past the hourly limits.
     """
-    from clinic.tasks import send_sign_in_link
-
     now = now or timezone.now()
     email = normalize_email(email)
     _link_request_count(email=email, ip=context.ip_address or "unknown")
@@ -119,7 +118,7 @@ def sign_in_link_request(
             next_path=safe_next_path(next_path),
             requested_from=context.ip_address,
         )
-        send_sign_in_link.delay_on_commit(str(link.id))
+        queue_after_commit("clinic.tasks.send_sign_in_link", str(link.id))
     return link
 
 

@@ -21,6 +21,10 @@ from clinic.pages import page_url
 from sessions.calendar import appointment_ics
 from sessions.links import absolute, join_url, manage_url
 from sessions.models import Appointment, AppointmentEmail, AppointmentEvent, ParticipantRole
+from telehealth.tasks import queue_after_commit
+
+# Queued by name (telehealth.tasks.task_named): the task calls this module back.
+SEND_APPOINTMENT_EMAIL = "sessions.tasks.send_appointment_email"
 
 
 def appointment_emails_queue(
@@ -32,8 +36,6 @@ def appointment_emails_queue(
 ) -> list[AppointmentEmail]:
     """In the change's transaction: both participants are owed an email about it, queued
     after the commit. A new time's emails say what the time was (``previous_starts_at``)."""
-    from sessions.tasks import send_appointment_email
-
     emails = AppointmentEmail.objects.bulk_create(
         AppointmentEmail(
             appointment=appointment,
@@ -47,7 +49,7 @@ def appointment_emails_queue(
         for recipient in ParticipantRole
     )
     for email in emails:
-        send_appointment_email.delay_on_commit(*_task_arguments(email))
+        queue_after_commit(SEND_APPOINTMENT_EMAIL, *_task_arguments(email))
     return emails
 
 
@@ -87,14 +89,12 @@ def appointment_emails_resend(*, now: dt.datetime) -> list[AppointmentEmail]:
     come that have not gone out (the broker was down after the commit, or the mail server
     refused until the task's retries ran out). An email about a session that has started
     helps nobody."""
-    from sessions.tasks import send_appointment_email
-
     owed = AppointmentEmail.objects.filter(
         sequence=F("appointment__sequence"), appointment__starts_at__gt=now
     )
     return outgoing_emails_resend(
         owed,
-        queue=lambda email: send_appointment_email.delay_on_commit(*_task_arguments(email)),
+        queue=lambda email: queue_after_commit(SEND_APPOINTMENT_EMAIL, *_task_arguments(email)),
         now=now,
     )
 

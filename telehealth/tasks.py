@@ -13,8 +13,11 @@ sign-in link page tells the person to ask for a new link if none comes.
 from collections.abc import Callable
 from typing import Any
 
+from celery import Task
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
+
+from telehealth.celery import app
 
 
 class QueuedAfterCommit(DjangoTask):
@@ -36,3 +39,18 @@ class QueuedAfterCommit(DjangoTask):
         # on_commit()").
         queue.__qualname__ = f"queueing {self.name}"
         transaction.on_commit(queue, robust=True)
+
+
+def task_named(name: str) -> Task:
+    """The task registered as ``name``. Code that queues a task asks for it by name: the task
+    calls that code's module back, and importing the task module there would make the two
+    import each other (import-linter and tests/test_layers.py keep the apps free of cycles).
+    The tasks modules are loaded on first use, as a worker loads them when it starts."""
+    if name not in app.tasks:
+        app.loader.import_default_modules()
+    return app.tasks[name]
+
+
+def queue_after_commit(name: str, *args: Any) -> None:
+    """Queue the task ``name`` once the transaction commits (QueuedAfterCommit.delay_on_commit)."""
+    task_named(name).delay_on_commit(*args)

@@ -5,6 +5,7 @@ for the page by what it is for (clinic/pages.py), and the app that owns it regis
 import re
 from pathlib import Path
 
+import grimp
 from django.core import checks
 
 from clinic import pages
@@ -57,3 +58,59 @@ def test_views_consumers_and_tasks_hold_no_queries() -> None:
         if QUERYING.search(line) and not line.lstrip().startswith("#")
     ]
     assert querying == []
+
+
+def import_cycles(graph, modules: set[str]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others (Tarjan's
+    strongly connected components, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root) & modules)))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            module, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    imported = graph.find_modules_directly_imported_by(child) & modules
+                    work.append((child, iter(sorted(imported))))
+                elif child in on_stack:
+                    low[module] = min(low[module], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[module])
+            if low[module] == index[module]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == module:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_no_module_of_the_apps_imports_itself_back() -> None:
+    # Imports inside functions count: they only hide a cycle. Code that queues a task names it
+    # (telehealth.tasks.queue_after_commit) rather than importing the module that calls it back.
+    graph = grimp.build_graph("telehealth", "clinic", "sessions", "assessments", "dashboard")
+    modules = {module for module in graph.modules if ".migrations" not in module}
+    assert len(modules) > 100
+    assert import_cycles(graph, modules) == []
+    # The check finds a cycle when there is one.
+    graph.add_import(importer="clinic.pages", imported="clinic.apps")
+    assert import_cycles(graph, modules) == [["clinic.apps", "clinic.pages"]]

@@ -2,6 +2,8 @@ from typing import Any
 
 from django import template
 
+from assessments.findings import Source
+
 register = template.Library()
 
 
@@ -17,8 +19,6 @@ def lookup(mapping: Any, key: str) -> Any:
 def source_label(source: Any) -> str:
     """A finding's source as people read it: "FABER, left: knee height 18 cm". Stored findings
     keep their sources as dicts; findings derived for the panel have Source objects."""
-    from assessments.findings import Source
-
     if isinstance(source, Source):
         return source.label
     try:

@@ -9,12 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from assessments.approval import plan_approve
 from assessments.findings import TARGET_LABELS
 from assessments.forms import DoseForm, PlanNoteForm
 from assessments.models import PlanItem
 from assessments.programs import (
     PlanError,
-    plan_approve,
     plan_empty_phases,
     plan_has_unsent_changes,
     plan_item_dose,

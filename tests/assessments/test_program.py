@@ -9,6 +9,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments.approval import plan_approve
 from assessments.links import done_url, pain_url, reminders_url, unsubscribe_url
 from assessments.models import (
     PainLog,
@@ -20,7 +21,7 @@ from assessments.models import (
     ReminderPreference,
     ReminderStatus,
 )
-from assessments.programs import plan_adherence, plan_approve
+from assessments.programs import plan_adherence
 from clinic.audit import SYSTEM
 from tests.assessments.conftest import ANKLE_AND_VALGUS, completed_assessment, make_plan
 

@@ -9,8 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from assessments.approval import plan_approve
 from assessments.models import PlanStatus, Reminder, ReminderKind, ReminderStatus
-from assessments.programs import plan_approve, plan_item_dose
+from assessments.programs import plan_item_dose
 from assessments.reminders import (
     appointment_reminders_sync,
     reminder_time_set,

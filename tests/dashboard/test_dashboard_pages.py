@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments.approval import plan_approve
 from assessments.models import (
     Assessment,
     PlanStatus,
@@ -22,7 +23,7 @@ from assessments.models import (
     ReminderStatus,
     ResultValue,
 )
-from assessments.programs import plan_approve, plan_generate
+from assessments.programs import plan_generate
 from clinic.audit import SYSTEM
 from clinic.models import KneePainSide, PainDuration
 from clinic.services import intake_submit

@@ -11,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from assessments.approval import plan_approve
 from assessments.models import LogSource, PainLog, PracticeLog
-from assessments.programs import client_today, plan_approve, plan_generate, plan_schedule
+from assessments.programs import client_today, plan_generate, plan_schedule
 from assessments.reminders import reminders_for_plan_replace
 from assessments.services import (
     assessment_complete,
