@@ -158,11 +158,16 @@ class PlanItemInline(ReadOnlyInline):
         "sets",
         "reps",
         "hold_seconds",
-        "answers_text",
+        "answers",
         "position",
         "added_on",
         "removed_on",
     ]
+    readonly_fields = ["answers"]
+
+    @admin.display(description="Findings it answers")
+    def answers(self, item: PlanItem) -> str:
+        return item.answers_text
 
 
 def _plan_subjects(plans: Sequence[Plan]) -> list[AuditSubject]:
