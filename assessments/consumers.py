@@ -60,7 +60,7 @@ from assessments.services import (
     saved_value,
 )
 from clinic.audit import RequestContext
-from sessions.room import CloseCode
+from sessions.room.services import CloseCode
 from telehealth.sockets import FrameConsumer, TokenBucket
 
 MAX_FRAME_BYTES = 16 * 1024

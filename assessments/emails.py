@@ -34,7 +34,7 @@ from clinic.emails import (
     outgoing_email_send,
     outgoing_emails_resend,
 )
-from sessions.links import absolute, join_url
+from sessions.booking.links import absolute, join_url
 from sessions.models import AppointmentStatus
 from telehealth.tasks import queue_after_commit
 

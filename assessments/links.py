@@ -12,7 +12,7 @@ from typing import Any
 from django.core import signing
 from django.urls import reverse
 
-from sessions.links import absolute
+from sessions.booking.links import absolute
 
 PAIN_SALT = "assessments.pain"
 DONE_SALT = "assessments.done"

@@ -41,7 +41,7 @@ from assessments.services import (
 from clinic.audit import RequestContext
 from clinic.models import User
 from sessions.models import Appointment
-from sessions.room import RoomState, room_prompt_set, room_state
+from sessions.room.services import RoomState, room_prompt_set, room_state
 from telehealth.live import send_after_commit
 
 # Frames are analysed at most this many pixels on their long side. The client's page is asked to

@@ -8,7 +8,7 @@ shared ``media`` channel, and the worker that takes it answers with its own chan
 the rest of that measurement's messages go.
 
 Per measurement: frames are pulled from the track as they come (newest wins, see
-sessions.media_peer), and analysed at most MEDIA_ANALYSIS_FPS times a second in a thread of
+sessions.room.media_peer), and analysed at most MEDIA_ANALYSIS_FPS times a second in a thread of
 the measurement's own (decode to RGB, downscale to at most 640 pixels on the long side, pose,
 angles), so the event loop never waits on the model. Each reading goes to the clinician's
 panel, with the time its frame arrived (so the delay to the panel can be measured), framing
@@ -50,8 +50,8 @@ from assessments.pose.model import (
     pose_library_import,
     pose_model,
 )
-from sessions.media_peer import ArrivedFrame, ReceiveOnlyPeer
-from sessions.room import room_group
+from sessions.room.media_peer import ArrivedFrame, ReceiveOnlyPeer
+from sessions.room.services import room_group
 
 if TYPE_CHECKING:  # numpy comes with the vision extra, the only one that converts frames
     import numpy

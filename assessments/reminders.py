@@ -49,8 +49,8 @@ from assessments.selectors import client_programs
 from clinic.audit import RequestContext
 from clinic.models import Client, User
 from clinic.services import client_profile_update
+from sessions.booking.slots import local_to_utc
 from sessions.models import Appointment, AppointmentStatus
-from sessions.slots import local_to_utc
 
 logger = logging.getLogger(__name__)
 

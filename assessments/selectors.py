@@ -24,8 +24,8 @@ from assessments.models import (
 )
 from assessments.protocols import PROTOCOLS, SIDE_LABELS, Field, Protocol, ValueAddress
 from clinic.models import Client, Role, User
+from sessions.booking.selectors import clients_visible_to
 from sessions.models import Appointment
-from sessions.selectors import clients_visible_to
 
 
 def assessments_visible_to(viewer: User) -> QuerySet[Assessment]:

@@ -39,7 +39,7 @@ from assessments.protocols import (
 from clinic.audit import RequestContext, audit_record_of
 from clinic.models import AuditAction, Client, Clinician, Consent, ConsentKind, User
 from sessions.models import Appointment
-from sessions.room import room_prompt_set
+from sessions.room.services import room_prompt_set
 from telehealth.live import send_after_commit
 from telehealth.tasks import queue_after_commit
 

@@ -73,15 +73,15 @@ from django.utils import timezone  # noqa: E402
 
 from clinic.audit import SYSTEM  # noqa: E402
 from clinic.models import Client, Clinician, Profession, Role, User  # noqa: E402
+from sessions.booking.selectors import days_window, slots_available  # noqa: E402
+from sessions.booking.services import SlotUnavailable, appointment_book  # noqa: E402
+from sessions.booking.slots import Slot, local_to_utc  # noqa: E402
 from sessions.models import (  # noqa: E402
     Appointment,
     AppointmentStatus,
     Service,
     WeeklyHours,
 )
-from sessions.selectors import days_window, slots_available  # noqa: E402
-from sessions.services import SlotUnavailable, appointment_book  # noqa: E402
-from sessions.slots import Slot, local_to_utc  # noqa: E402
 from tests.asgi_server import AsgiServer  # noqa: E402
 from tests.raw_http import Answer, Request, form_post, send_at_once  # noqa: E402
 

@@ -126,6 +126,7 @@ from clinic.models import (  # noqa: E402
     Sex,
     User,
 )
+from sessions.booking.slots import local_to_utc  # noqa: E402
 from sessions.models import (  # noqa: E402
     Appointment,
     AppointmentStatus,
@@ -135,7 +136,6 @@ from sessions.models import (  # noqa: E402
     Service,
     WeeklyHours,
 )
-from sessions.slots import local_to_utc  # noqa: E402
 
 # Nothing below sends email; if something did, it would stay in django.core.mail.outbox.
 settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

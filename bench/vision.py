@@ -129,8 +129,8 @@ from assessments.pose.model import MediaPipePose, pose_model  # noqa: E402
 from assessments.services import assessment_start_for_appointment  # noqa: E402
 from clinic.audit import SYSTEM  # noqa: E402
 from clinic.models import User  # noqa: E402
-from sessions.media_peer import ArrivedFrame, ReceiveOnlyPeer  # noqa: E402
 from sessions.models import AppointmentStatus  # noqa: E402
+from sessions.room.media_peer import ArrivedFrame, ReceiveOnlyPeer  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.asgi_server import AsgiServer  # noqa: E402
 

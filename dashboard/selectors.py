@@ -27,15 +27,15 @@ from assessments.programs import WeekAdherence, plan_adherence, plan_phase_on
 from assessments.selectors import client_programs, plan_waiting_for_client
 from clinic.models import Client, Clinician, ClinicianNote, Consent, Intake, Role, User
 from dashboard.charts import CHARTED_FIELDS, Reading
-from sessions.models import Appointment, AppointmentStatus, RoomEvent
-from sessions.room import FINISHED
-from sessions.selectors import (
+from sessions.booking.selectors import (
     LONGEST_BLOCKED_RANGE,
     appointments_visible_to,
     client_get_for_viewer,
     clients_visible_to,
 )
-from sessions.slots import local_to_utc
+from sessions.booking.slots import local_to_utc
+from sessions.models import Appointment, AppointmentStatus, RoomEvent
+from sessions.room.services import FINISHED
 
 # Clients without a next (or last) appointment come after those with one.
 CLIENT_SORTS = {

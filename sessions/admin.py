@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from clinic.admin import AuditedAdmin, ClinicianAdmin, OutgoingEmailInline, ReadOnlyInline
 from clinic.audit import AuditSubject, RequestContext
 from clinic.models import Clinician
+from sessions.booking.services import BookingError, appointment_cancel
 from sessions.models import (
     Appointment,
     AppointmentEmail,
@@ -18,7 +19,6 @@ from sessions.models import (
     TimeOff,
     WeeklyHours,
 )
-from sessions.services import BookingError, appointment_cancel
 
 
 @admin.register(Service)

@@ -219,7 +219,7 @@ class Appointment(models.Model):
     admitted_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     # What the client's room page shows besides the video, e.g. the instructions of the test
-    # the clinician has open (see sessions.room.room_prompt_set); empty for nothing.
+    # the clinician has open (see sessions.room.services.room_prompt_set); empty for nothing.
     room_prompt = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -3,9 +3,9 @@ from smtplib import SMTPException
 from celery import shared_task
 from django.utils import timezone
 
-from sessions.emails import appointment_email_deliver, appointment_emails_resend
+from sessions.booking.emails import appointment_email_deliver, appointment_emails_resend
 from sessions.models import ParticipantRole
-from sessions.room import room_seats_release_stale, rooms_close_finished
+from sessions.room.services import room_seats_release_stale, rooms_close_finished
 
 
 @shared_task(autoretry_for=(OSError, SMTPException), retry_backoff=True, max_retries=6)

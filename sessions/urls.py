@@ -1,6 +1,7 @@
 from django.urls import path
 
-from sessions.views import appointments, availability, booking, manage, room
+from sessions.booking.views import appointments, availability, booking, manage
+from sessions.room import views as room
 
 app_name = "sessions"
 

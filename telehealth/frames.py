@@ -3,7 +3,7 @@
 A frame is JSON text holding an object with a text ``type``. Anything else is refused with a
 ``FrameError`` (``code`` for the page's code, ``message`` in plain words for people), which
 the consumer sends back as an error frame; the connection stays open. What each ``type``
-means is each socket's own business (sessions.signaling, assessments.consumers).
+means is each socket's own business (sessions.room.signaling, assessments.consumers).
 
 The rules and the close codes are in docs/live-sessions.md.
 """

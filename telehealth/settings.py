@@ -182,7 +182,7 @@ ROOM_LONGEST_OPEN_SECONDS = (
 ROOM_SEAT_HEARTBEAT_SECONDS = env_int("ROOM_SEAT_HEARTBEAT_SECONDS", 20)
 # ICE servers for the browsers. Nothing public is used unless configured here. TURN uses
 # coturn's use-auth-secret scheme: credentials derived from a shared secret that expire when
-# the appointment's room closes (sessions.room.ice_servers).
+# the appointment's room closes (sessions.room.services.ice_servers).
 WEBRTC_STUN_URLS = env_list("WEBRTC_STUN_URLS")
 WEBRTC_TURN_URLS = env_list("WEBRTC_TURN_URLS")
 WEBRTC_TURN_SECRET = env_str("WEBRTC_TURN_SECRET")
@@ -303,7 +303,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "sessions.tasks.close_finished_rooms",
         "schedule": 60.0,
     },
-    # Room seats whose consumer died without leaving (sessions.room.room_seats_release_stale).
+    # Room seats whose consumer died without leaving
+    # (sessions.room.services.room_seats_release_stale).
     "release-stale-seats": {
         "task": "sessions.tasks.release_stale_seats",
         "schedule": 60.0,

@@ -1,6 +1,6 @@
 """A WebRTC peer (aiortc) that takes part in a session room through the real signaling server.
 
-It speaks the frame protocol of sessions.signaling over a ``websockets`` connection and plays
+It speaks the frame protocol of sessions.room.signaling over a ``websockets`` connection and plays
 the part static/js/room.js plays in a browser: it waits for "welcome", follows "peer" and
 "admitted", and once the client is admitted and both are present, the impolite side (the
 clinician) makes the offer and the polite side (the client) answers. Every description is

@@ -43,7 +43,7 @@ from clinic.audit import RequestContext
 from clinic.models import Role
 from clinic.permissions import clinician_required
 from clinic.selectors import clinician_for_user
-from sessions.selectors import appointment_get_for_viewer, client_get_for_viewer
+from sessions.booking.selectors import appointment_get_for_viewer, client_get_for_viewer
 
 
 def _completed_panel(request: HttpRequest, assessment: Assessment) -> HttpResponse:

@@ -14,8 +14,8 @@ from clinic.permissions import client_required
 from clinic.selectors import client_for_user
 from clinic.services import client_record_viewed
 from dashboard.selectors import appointment_is_upcoming, client_record
-from sessions.links import manage_url
-from sessions.services import client_may_change
+from sessions.booking.links import manage_url
+from sessions.booking.services import client_may_change
 
 
 @require_GET

@@ -25,7 +25,7 @@ from dashboard.selectors import (
     plans_waiting_for,
     session_room_events,
 )
-from sessions.selectors import client_get_for_viewer
+from sessions.booking.selectors import client_get_for_viewer
 
 CLIENTS_PER_PAGE = 25
 SORT_LABELS = {"name": "Name", "next": "Next appointment", "last": "Last appointment"}

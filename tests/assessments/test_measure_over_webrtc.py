@@ -35,7 +35,7 @@ from assessments.media_worker import MediaWorkerConsumer
 from assessments.models import Measurement, MeasurementStatus, ResultValue
 from assessments.services import assessment_start_for_appointment
 from clinic.audit import SYSTEM
-from sessions.room import room_admit
+from sessions.room.services import room_admit
 from tests import factories
 from tests.asgi_server import AsgiServer
 from tests.assessments.synthetic_poses import SCRIPTED_LUNGE, ScriptedLunge

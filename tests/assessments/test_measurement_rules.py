@@ -14,7 +14,7 @@ from assessments.pose.model import ENABLE_HINT, SWITCHED_OFF
 from assessments.services import assessment_complete, assessment_start_in_person
 from clinic.audit import SYSTEM
 from sessions.models import Appointment
-from sessions.room import room_admit
+from sessions.room.services import room_admit
 from tests.assessments.conftest import open_panel
 from tests.conftest import session_key_for
 

@@ -19,7 +19,7 @@ from assessments.reminders import (
     reminders_stop,
 )
 from clinic.audit import SYSTEM
-from sessions.services import appointment_cancel, appointment_reschedule
+from sessions.booking.services import appointment_cancel, appointment_reschedule
 from tests import factories
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 

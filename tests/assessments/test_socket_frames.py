@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assessments.consumers import MAX_FRAME_BYTES
-from sessions.room import room_admit
+from sessions.room.services import room_admit
 from telehealth.asgi import application
 from telehealth.frames import FrameError, frame_parse
 from tests.conftest import session_key_for

@@ -19,7 +19,7 @@ from websockets.typing import Origin
 
 from assessments.consumers import MAX_FRAME_BYTES
 from assessments.models import Assessment
-from sessions.room import room_admit
+from sessions.room.services import room_admit
 from tests.asgi_server import AsgiServer
 from tests.conftest import session_key_for
 from tests.socket_fuzz import fuzz

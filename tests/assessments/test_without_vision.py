@@ -47,7 +47,7 @@ from assessments.models import Exercise, ResultValue
 from assessments.exercise_library import exercises_load
 from assessments.services import assessment_start_for_appointment
 from clinic.audit import SYSTEM
-from sessions.room import room_admit
+from sessions.room.services import room_admit
 from telehealth.asgi import application
 from tests import factories
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.models import AuditEvent
-from sessions.links import manage_url
+from sessions.booking.links import manage_url
 from tests.conftest import sent_to_sign_in
 from tests.sessions.booking_helpers import booking_data, details_url
 

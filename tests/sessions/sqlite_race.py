@@ -19,8 +19,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from clinic.audit import SYSTEM  # noqa: E402
+from sessions.booking.services import SlotUnavailable, appointment_book  # noqa: E402
 from sessions.models import Appointment  # noqa: E402
-from sessions.services import SlotUnavailable, appointment_book  # noqa: E402
 from tests import factories  # noqa: E402
 
 

@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from clinic.audit import SYSTEM
 from clinic.models import User
-from sessions.links import manage_token
+from sessions.booking.links import manage_token
+from sessions.booking.selectors import SlotState
+from sessions.booking.services import SlotUnavailable, appointment_book
 from sessions.models import Appointment, AppointmentStatus
-from sessions.selectors import SlotState
-from sessions.services import SlotUnavailable, appointment_book
 from tests import factories
 from tests.concurrency import at_once
 from tests.conftest import MONDAY_MORNING
@@ -117,7 +117,7 @@ def check_passes_everything(monkeypatch):
     """The check under the schedule lock says yes to every time, as it would for two writers
     that both looked before either wrote (a writer that skipped the lock, say). Only the
     exclusion constraint is left to refuse the second appointment."""
-    monkeypatch.setattr("sessions.services.slot_state", lambda **_: SlotState.FREE)
+    monkeypatch.setattr("sessions.booking.services.slot_state", lambda **_: SlotState.FREE)
 
 
 @pytest.mark.django_db

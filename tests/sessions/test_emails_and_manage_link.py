@@ -10,7 +10,7 @@ import time_machine
 from django.urls import reverse
 
 from clinic.models import AuditEvent
-from sessions.links import manage_token, manage_url
+from sessions.booking.links import manage_token, manage_url
 from sessions.models import Appointment, AppointmentStatus
 from tests.conftest import MONDAY_MORNING
 from tests.sessions.booking_helpers import booking_data, details_url, iso

@@ -18,7 +18,7 @@ from django.utils import timezone
 from time_machine import escape_hatch
 
 from clinic.emails import RESEND_AFTER
-from sessions.links import manage_token
+from sessions.booking.links import manage_token
 from sessions.models import Appointment, AppointmentEmail, AppointmentStatus
 from sessions.tasks import resend_appointment_emails, send_appointment_email
 from telehealth.celery import app as celery_app

@@ -29,7 +29,7 @@ from sessions.models import (
     RoomConnection,
     RoomEvent,
 )
-from sessions.room import join_window, room_admit, room_group
+from sessions.room.services import join_window, room_admit, room_group
 from telehealth.asgi import application
 from tests import factories
 from tests.conftest import session_key_for

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from sessions.models import Appointment, AppointmentStatus, RoomConnection, RoomEvent
-from sessions.room import room_admit
+from sessions.room.services import room_admit
 from sessions.tasks import release_stale_seats
 from tests import factories
 from tests.asgi_server import AsgiServer

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions.models import MAX_DURATION_MINUTES, Appointment, AppointmentStatus, RoomEvent
-from sessions.room import (
+from sessions.room.services import (
     RoomError,
     RoomState,
     ice_servers,

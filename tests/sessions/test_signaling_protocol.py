@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from sessions.signaling import SignalError, parse_frame
+from sessions.room.signaling import SignalError, parse_frame
 from telehealth.sockets import TokenBucket
 
 LIMIT = 64 * 1024

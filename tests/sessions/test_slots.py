@@ -5,8 +5,8 @@ import zoneinfo
 
 import pytest
 
-from sessions.selectors import days_window, slots_by_day
-from sessions.slots import (
+from sessions.booking.selectors import days_window, slots_by_day
+from sessions.booking.slots import (
     ClinicianCalendar,
     Interval,
     SlotRules,

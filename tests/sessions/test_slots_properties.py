@@ -5,7 +5,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessions.slots import (
+from sessions.booking.slots import (
     ClinicianCalendar,
     Interval,
     SlotRules,

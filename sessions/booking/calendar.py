@@ -7,7 +7,7 @@ from typing import Literal
 import icalendar
 from django.conf import settings
 
-from sessions.links import calendar_uid, join_url
+from sessions.booking.links import calendar_uid, join_url
 from sessions.models import Appointment
 
 Method = Literal["REQUEST", "CANCEL"]

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.models import Role
 from clinic.pages import page_url
+from sessions.booking.selectors import appointment_get_for_viewer
 from sessions.models import ParticipantRole
-from sessions.room import (
+from sessions.room.services import (
     RoomError,
     RoomState,
     join_window,
@@ -22,7 +23,6 @@ from sessions.room import (
     room_admit,
     room_state,
 )
-from sessions.selectors import appointment_get_for_viewer
 
 
 @require_GET

@@ -12,9 +12,9 @@ from django.utils import timezone
 from clinic.audit import RequestContext, audit_record
 from clinic.models import AuditAction, Client, Clinician, ConsentDocument, Role, User
 from clinic.services import client_find_or_create, consent_accept, intake_submit
-from sessions.emails import appointment_emails_queue
+from sessions.booking.emails import appointment_emails_queue
+from sessions.booking.selectors import SlotState, slot_state
 from sessions.models import Appointment, AppointmentEvent, AppointmentStatus, Service
-from sessions.selectors import SlotState, slot_state
 
 # Created by migration 0002 in PostgreSQL.
 NO_OVERLAP_CONSTRAINT = "appointment_no_overlap"

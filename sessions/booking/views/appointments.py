@@ -6,9 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from sessions.calendar import appointment_ics
+from sessions.booking.calendar import appointment_ics
+from sessions.booking.selectors import appointment_get_for_viewer
 from sessions.models import AppointmentStatus
-from sessions.selectors import appointment_get_for_viewer
 
 
 @require_GET

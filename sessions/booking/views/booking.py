@@ -16,9 +16,8 @@ from clinic.forms import time_zone_choices
 from clinic.models import Clinician, DominantLeg
 from clinic.selectors import client_signed_in
 from clinic.services import StaffEmailError
-from sessions.forms import BookingDetailsForm, slot_start_clean
-from sessions.models import Service
-from sessions.selectors import (
+from sessions.booking.forms import BookingDetailsForm, slot_start_clean
+from sessions.booking.selectors import (
     SlotState,
     appointment_get_just_booked,
     booking_consents,
@@ -27,7 +26,7 @@ from sessions.selectors import (
     services_bookable,
     slot_state,
 )
-from sessions.services import (
+from sessions.booking.services import (
     TAKEN,
     BookingRequest,
     SlotNotOffered,
@@ -35,7 +34,8 @@ from sessions.services import (
     booking_submit,
     not_offered_message,
 )
-from sessions.views.slot_week import slot_week
+from sessions.booking.views.slot_week import slot_week
+from sessions.models import Service
 
 BOOKED_SESSION_KEY = "booked_appointments"
 

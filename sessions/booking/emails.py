@@ -18,8 +18,8 @@ from clinic.emails import (
     outgoing_emails_resend,
 )
 from clinic.pages import page_url
-from sessions.calendar import appointment_ics
-from sessions.links import absolute, join_url, manage_url
+from sessions.booking.calendar import appointment_ics
+from sessions.booking.links import absolute, join_url, manage_url
 from sessions.models import Appointment, AppointmentEmail, AppointmentEvent, ParticipantRole
 from telehealth.tasks import queue_after_commit
 

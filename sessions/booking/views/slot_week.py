@@ -9,9 +9,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from clinic.models import Clinician
-from sessions.forms import parse_day
+from sessions.booking.forms import parse_day
+from sessions.booking.selectors import days_window, service_rules, slots_available, slots_by_day
 from sessions.models import Service
-from sessions.selectors import days_window, service_rules, slots_available, slots_by_day
 
 DAYS_SHOWN = 7
 

@@ -13,8 +13,8 @@ from clinic.models import (
     KneePainSide,
     PainDuration,
 )
+from sessions.booking.selectors import service_rules
 from sessions.models import Service, Weekday
-from sessions.selectors import service_rules
 
 
 def parse_slot_start(value: str) -> dt.datetime | None:

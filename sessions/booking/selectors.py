@@ -13,6 +13,16 @@ from django.http import Http404
 
 from clinic.models import Client, Clinician, ConsentDocument, ConsentKind, Role, User
 from clinic.services import consent_document_current
+from sessions.booking.slots import (
+    ClinicianCalendar,
+    Interval,
+    Slot,
+    SlotRules,
+    WeeklyPeriod,
+    free_slots,
+    on_schedule,
+    slots_for_any,
+)
 from sessions.models import (
     MAX_BUFFER_MINUTES,
     MAX_DURATION_MINUTES,
@@ -22,16 +32,6 @@ from sessions.models import (
     Service,
     TimeOff,
     WeeklyHours,
-)
-from sessions.slots import (
-    ClinicianCalendar,
-    Interval,
-    Slot,
-    SlotRules,
-    WeeklyPeriod,
-    free_slots,
-    on_schedule,
-    slots_for_any,
 )
 
 # A session with both buffers at their maximum (see the Service model's limits).

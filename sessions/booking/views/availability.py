@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from clinic.models import Clinician, Role
 from clinic.permissions import role_required
 from clinic.selectors import clinician_for_user
-from sessions.availability import (
+from sessions.booking.availability import (
     AvailabilityError,
     appointments_during,
     availability_for,
@@ -20,7 +20,7 @@ from sessions.availability import (
     period_add,
     weekly_hours_add,
 )
-from sessions.forms import PeriodForm, WeeklyHoursForm
+from sessions.booking.forms import PeriodForm, WeeklyHoursForm
 from sessions.models import ExtraHours, TimeOff, WeeklyHours
 
 KINDS = {"hours": WeeklyHours, "time-off": TimeOff, "extra": ExtraHours}

@@ -13,11 +13,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from clinic.audit import RequestContext
-from sessions.forms import CancelForm, RescheduleForm
-from sessions.links import manage_token_appointment_uuid
-from sessions.models import Appointment
-from sessions.selectors import SlotState, appointment_by_uuid, slot_state
-from sessions.services import (
+from sessions.booking.forms import CancelForm, RescheduleForm
+from sessions.booking.links import manage_token_appointment_uuid
+from sessions.booking.selectors import SlotState, appointment_by_uuid, slot_state
+from sessions.booking.services import (
     TAKEN,
     BookingError,
     SlotNotOffered,
@@ -28,7 +27,8 @@ from sessions.services import (
     client_may_change,
     not_offered_message,
 )
-from sessions.views.slot_week import slot_week
+from sessions.booking.views.slot_week import slot_week
+from sessions.models import Appointment
 
 
 class LinkProblem(Exception):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions.consumers import ClinicianFeedConsumer, RoomConsumer
+from sessions.room.consumers import ClinicianFeedConsumer, RoomConsumer
 
 websocket_urlpatterns = [
     path("ws/appointments/<uuid:appointment_uuid>/room/", RoomConsumer.as_asgi()),

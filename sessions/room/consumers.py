@@ -17,8 +17,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from clinic.selectors import clinician_for_user
+from sessions.booking.selectors import appointment_by_uuid
 from sessions.models import Appointment, ParticipantRole
-from sessions.room import (
+from sessions.room.services import (
     CloseCode,
     NotAdmitted,
     RoomError,
@@ -38,8 +39,7 @@ from sessions.room import (
     room_seat_refresh,
     room_state,
 )
-from sessions.selectors import appointment_by_uuid
-from sessions.signaling import Signal, signal_check
+from sessions.room.signaling import Signal, signal_check
 from telehealth.sockets import (
     FrameConsumer,
     NoConnectionSweepConsumer,
