@@ -23,7 +23,7 @@ from assessments.models import (
     ReminderPreference,
     ResultValue,
 )
-from assessments.reminders import client_reminders_replace
+from assessments.programs.reminders import client_reminders_replace
 from clinic.admin import AuditedAdmin, OutgoingEmailInline, ReadOnlyInline
 from clinic.audit import AuditSubject
 

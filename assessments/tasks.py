@@ -7,14 +7,14 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from assessments.emails import program_email_deliver, program_emails_resend, reminder_email
-from assessments.programs import plan_generate as plan_generate_service
-from assessments.programs import plans_propose_missing
-from assessments.reminders import (
+from assessments.programs.emails import program_email_deliver, program_emails_resend, reminder_email
+from assessments.programs.reminders import (
     appointment_reminders_sync,
     reminders_dispatch,
     reminders_due_count,
 )
+from assessments.programs.services import plan_generate as plan_generate_service
+from assessments.programs.services import plans_propose_missing
 
 
 @shared_task

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from assessments.programs.views import plans, program
 from assessments.views import assessment as views
-from assessments.views import plans, program
 
 app_name = "assessments"
 

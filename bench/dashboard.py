@@ -106,10 +106,10 @@ from assessments.models import (  # noqa: E402
     ResultValue,
     ValueSource,
 )
-from assessments.planner import FindingForPlan, LibraryExercise, plan_propose  # noqa: E402
-from assessments.programs import library_exercise, phase_days  # noqa: E402
+from assessments.programs.planner import FindingForPlan, LibraryExercise, plan_propose  # noqa: E402
+from assessments.programs.reminders import APPOINTMENT_OFFSETS, program_reminders  # noqa: E402
+from assessments.programs.services import library_exercise, phase_days  # noqa: E402
 from assessments.protocols import ValueAddress, value_clean  # noqa: E402
-from assessments.reminders import APPOINTMENT_OFFSETS, program_reminders  # noqa: E402
 from assessments.services import finding_row  # noqa: E402
 from clinic.models import (  # noqa: E402
     AuditEvent,

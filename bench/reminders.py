@@ -105,8 +105,6 @@ from django.db.models import Count, Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from assessments import reminders as reminders_module  # noqa: E402
-from assessments.approval import plan_approve  # noqa: E402
-from assessments.emails import reminder_email  # noqa: E402
 from assessments.models import (  # noqa: E402
     Assessment,
     AssessmentSetting,
@@ -119,8 +117,10 @@ from assessments.models import (  # noqa: E402
     ReminderKind,
     ReminderStatus,
 )
-from assessments.programs import plan_generate, plan_schedule  # noqa: E402
-from assessments.reminders import reminders_dispatch  # noqa: E402
+from assessments.programs.approval import plan_approve  # noqa: E402
+from assessments.programs.emails import reminder_email  # noqa: E402
+from assessments.programs.reminders import reminders_dispatch  # noqa: E402
+from assessments.programs.services import plan_generate, plan_schedule  # noqa: E402
 from assessments.services import (  # noqa: E402
     assessment_complete,
     assessment_start_in_person,

@@ -16,8 +16,8 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.exercise_library import exercises_load
 from assessments.models import Exercise
+from assessments.programs.exercise_library import exercises_load
 from clinic.models import Client, Clinician, ConsentDocument, ConsentKind, User
 from clinic.services import consent_document_current
 from sessions.models import Appointment, Service

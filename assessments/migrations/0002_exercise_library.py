@@ -1,4 +1,4 @@
-"""Loads the exercise library (assessments/exercise_library.py) into the database.
+"""Loads the exercise library (assessments/programs/exercise_library.py) into the database.
 
 Admins edit the library in the admin afterwards. A later change to exercise_library.py needs a
 new data migration that calls ``load`` again: this one has already run on existing databases.
@@ -8,13 +8,13 @@ from django.db import migrations
 
 
 def load(apps, schema_editor):
-    from assessments.exercise_library import exercises_load
+    from assessments.programs.exercise_library import exercises_load
 
     exercises_load(apps.get_model("assessments", "Exercise"))
 
 
 def unload(apps, schema_editor):
-    from assessments.exercise_library import EXERCISES
+    from assessments.programs.exercise_library import EXERCISES
 
     Exercise = apps.get_model("assessments", "Exercise")
     Exercise.objects.filter(slug__in=[data["slug"] for data in EXERCISES]).delete()

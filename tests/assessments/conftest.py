@@ -6,9 +6,9 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 from PIL import Image
 
-from assessments.approval import plan_approve
 from assessments.models import Assessment, Plan
-from assessments.programs import plan_generate
+from assessments.programs.approval import plan_approve
+from assessments.programs.services import plan_generate
 from assessments.services import (
     assessment_complete,
     assessment_start_for_appointment,

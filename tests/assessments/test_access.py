@@ -23,15 +23,6 @@ from django.test import Client as HttpClient
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
-from assessments.links import (
-    DONE_SALT,
-    PAIN_SALT,
-    REMINDERS_SALT,
-    done_url,
-    pain_url,
-    reminders_url,
-    unsubscribe_url,
-)
 from assessments.models import (
     Addendum,
     Assessment,
@@ -45,6 +36,15 @@ from assessments.models import (
     ReminderPreference,
     ResultValue,
     Snapshot,
+)
+from assessments.programs.links import (
+    DONE_SALT,
+    PAIN_SALT,
+    REMINDERS_SALT,
+    done_url,
+    pain_url,
+    reminders_url,
+    unsubscribe_url,
 )
 from assessments.services import (
     assessment_start_for_appointment,

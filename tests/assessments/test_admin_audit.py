@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from assessments.models import Reminder, ReminderPreference, ReminderStatus
-from assessments.reminders import preference_for
+from assessments.programs.reminders import preference_for
 from clinic.models import AuditEvent
 from tests.admin_forms import admin_form_data
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan

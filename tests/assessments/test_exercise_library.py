@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from assessments import exercise_library
-from assessments.exercise_library import EXERCISES
+from assessments.programs.exercise_library import EXERCISES
 from tests.admin_forms import admin_form_data
 
 KEYS = {

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from assessments.models import Plan, PlanStatus
-from assessments.programs import PLAN_SWEEP_AFTER
+from assessments.programs.services import PLAN_SWEEP_AFTER
 from assessments.services import assessment_start_in_person
 from assessments.tasks import propose_missing_plans
 from clinic.audit import SYSTEM

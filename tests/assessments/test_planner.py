@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from assessments.exercise_library import EXERCISES
 from assessments.findings import Target
-from assessments.planner import (
+from assessments.programs.exercise_library import EXERCISES
+from assessments.programs.planner import (
     MAINTENANCE_FINDING,
     MAX_EXERCISES_PER_PHASE,
     FindingForPlan,

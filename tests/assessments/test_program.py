@@ -9,8 +9,6 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.approval import plan_approve
-from assessments.links import done_url, pain_url, reminders_url, unsubscribe_url
 from assessments.models import (
     PainLog,
     Plan,
@@ -21,7 +19,9 @@ from assessments.models import (
     ReminderPreference,
     ReminderStatus,
 )
-from assessments.programs import plan_adherence
+from assessments.programs.approval import plan_approve
+from assessments.programs.links import done_url, pain_url, reminders_url, unsubscribe_url
+from assessments.programs.services import plan_adherence
 from clinic.audit import SYSTEM
 from tests.assessments.conftest import ANKLE_AND_VALGUS, completed_assessment, make_plan
 
@@ -560,7 +560,7 @@ def test_swapping_an_exercise_after_approval_keeps_the_log_of_the_old_one(
 def test_the_program_email_tells_the_clients_own_reminder_time_and_zone(
     clinician, library, inbox, django_capture_on_commit_callbacks
 ) -> None:
-    from assessments.reminders import reminder_time_set
+    from assessments.programs.reminders import reminder_time_set
     from tests import factories
 
     client = factories.make_client(
@@ -581,7 +581,7 @@ def test_the_program_email_tells_the_clients_own_reminder_time_and_zone(
 def test_the_program_email_of_a_client_who_stopped_reminders_says_they_are_off(
     clinician, library, inbox, django_capture_on_commit_callbacks
 ) -> None:
-    from assessments.reminders import reminders_stop
+    from assessments.programs.reminders import reminders_stop
     from tests import factories
 
     client = factories.make_client(email="rosa@example.org", full_name="Rosa Diaz")
@@ -650,7 +650,7 @@ def test_a_newer_plan_supersedes_the_older_draft_which_is_kept_out_of_the_queue(
 def test_an_approved_program_is_not_superseded_and_a_late_plan_of_an_older_assessment_is(
     client_record, clinician, library, time_machine
 ) -> None:
-    from assessments.programs import plan_generate
+    from assessments.programs.services import plan_generate
 
     time_machine.move_to(dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC), tick=False)
     approved = make_plan(
@@ -699,8 +699,8 @@ def test_with_no_findings_a_maintenance_program_says_so_from_review_to_reminder(
     django_capture_on_commit_callbacks,
     time_machine,
 ) -> None:
-    from assessments.emails import reminder_email
-    from assessments.reminders import reminders_dispatch
+    from assessments.programs.emails import reminder_email
+    from assessments.programs.reminders import reminders_dispatch
 
     plan = make_plan(client=client_record, clinician=clinician, values=NOTHING_FOUND)
     assert plan.maintenance

@@ -9,9 +9,9 @@ import socket
 import pytest
 from django.utils import timezone
 
-from assessments.emails import reminder_email
 from assessments.models import Reminder, ReminderKind, ReminderStatus
-from assessments.reminders import (
+from assessments.programs.emails import reminder_email
+from assessments.programs.reminders import (
     MAX_ATTEMPTS,
     appointment_reminders_sync,
     reminders_dispatch,

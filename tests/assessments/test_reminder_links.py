@@ -14,7 +14,6 @@ from email.message import EmailMessage
 import pytest
 from django.utils import timezone
 
-from assessments.emails import reminder_email
 from assessments.models import (
     PainLog,
     PracticeLog,
@@ -23,7 +22,8 @@ from assessments.models import (
     ReminderPreference,
     ReminderStatus,
 )
-from assessments.reminders import reminders_dispatch
+from assessments.programs.emails import reminder_email
+from assessments.programs.reminders import reminders_dispatch
 from tests import factories
 from tests.assessments.conftest import ANKLE_AND_VALGUS, make_plan
 

@@ -9,15 +9,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from assessments.approval import plan_approve
 from assessments.models import PlanStatus, Reminder, ReminderKind, ReminderStatus
-from assessments.programs import plan_item_dose
-from assessments.reminders import (
+from assessments.programs.approval import plan_approve
+from assessments.programs.reminders import (
     appointment_reminders_sync,
     reminder_time_set,
     reminders_restart,
     reminders_stop,
 )
+from assessments.programs.services import plan_item_dose
 from clinic.audit import SYSTEM
 from sessions.booking.services import appointment_cancel, appointment_reschedule
 from tests import factories
@@ -365,9 +365,9 @@ def test_a_phase_whose_exercises_were_all_removed_gets_no_reminders(
 def test_a_phase_emptied_after_approval_sends_nothing_in_its_weeks(
     clinician, client_record, library, inbox, time_machine
 ) -> None:
-    from assessments.emails import reminder_email
-    from assessments.programs import plan_item_remove
-    from assessments.reminders import reminders_dispatch
+    from assessments.programs.emails import reminder_email
+    from assessments.programs.reminders import reminders_dispatch
+    from assessments.programs.services import plan_item_remove
 
     plan = make_plan(
         client=client_record,

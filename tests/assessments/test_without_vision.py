@@ -44,7 +44,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Exercise, ResultValue
-from assessments.exercise_library import exercises_load
+from assessments.programs.exercise_library import exercises_load
 from assessments.services import assessment_start_for_appointment
 from clinic.audit import SYSTEM
 from sessions.room.services import room_admit

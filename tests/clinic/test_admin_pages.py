@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db.models import Model
 from django.urls import reverse
 
-from assessments.reminders import preference_for
+from assessments.programs.reminders import preference_for
 from clinic.models import AuditEvent, Client, Clinician, ClinicianNote
 from tests.conftest import signed_in
 from tests.factories import make_admin

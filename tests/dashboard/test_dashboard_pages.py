@@ -13,7 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.approval import plan_approve
 from assessments.models import (
     Assessment,
     PlanStatus,
@@ -23,7 +22,8 @@ from assessments.models import (
     ReminderStatus,
     ResultValue,
 )
-from assessments.programs import plan_generate
+from assessments.programs.approval import plan_approve
+from assessments.programs.services import plan_generate
 from clinic.audit import SYSTEM
 from clinic.models import KneePainSide, PainDuration
 from clinic.services import intake_submit

@@ -39,9 +39,9 @@ from django.urls.exceptions import Resolver404
 from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from assessments.links import done_url, pain_url, reminders_url, unsubscribe_url
-from assessments.programs import client_today
-from assessments.reminders import preference_for
+from assessments.programs.links import done_url, pain_url, reminders_url, unsubscribe_url
+from assessments.programs.reminders import preference_for
+from assessments.programs.services import client_today
 from assessments.services import assessment_start_in_person
 from clinic.audit import SYSTEM
 from clinic.models import Client, Clinician, ClinicianNote, User

@@ -10,7 +10,6 @@ from django.utils import timezone
 from playwright.sync_api import Dialog, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from assessments.exercise_library import exercises_load
 from assessments.models import (
     Assessment,
     AssessmentStatus,
@@ -20,6 +19,7 @@ from assessments.models import (
     ResultValue,
     Snapshot,
 )
+from assessments.programs.exercise_library import exercises_load
 from assessments.protocols import PROTOCOLS
 from assessments.services import assessment_start_for_appointment
 from clinic.audit import SYSTEM

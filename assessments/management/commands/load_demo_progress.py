@@ -11,10 +11,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from assessments.approval import plan_approve
 from assessments.models import LogSource, PainLog, PracticeLog
-from assessments.programs import client_today, plan_generate, plan_schedule
-from assessments.reminders import reminders_for_plan_replace
+from assessments.programs.approval import plan_approve
+from assessments.programs.reminders import reminders_for_plan_replace
+from assessments.programs.services import client_today, plan_generate, plan_schedule
 from assessments.services import (
     assessment_complete,
     assessment_start_in_person,

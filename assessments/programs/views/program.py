@@ -11,14 +11,20 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assessments.forms import PainForm, ReminderTimeForm
-from assessments.links import (
+from assessments.models import LogSource, Plan
+from assessments.programs.links import (
     LinkError,
     done_link_read,
     pain_link_read,
     reminders_link_read,
 )
-from assessments.models import LogSource, Plan
-from assessments.programs import (
+from assessments.programs.reminders import (
+    preference_for,
+    reminder_time_set,
+    reminders_restart,
+    reminders_stop,
+)
+from assessments.programs.services import (
     PlanError,
     client_today,
     pain_record,
@@ -26,12 +32,6 @@ from assessments.programs import (
     plan_phase_on,
     plan_schedule,
     practice_mark,
-)
-from assessments.reminders import (
-    preference_for,
-    reminder_time_set,
-    reminders_restart,
-    reminders_stop,
 )
 from assessments.selectors import (
     plan_current_for_client,

@@ -9,11 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from assessments.approval import plan_approve
 from assessments.findings import TARGET_LABELS
 from assessments.forms import DoseForm, PlanNoteForm
 from assessments.models import PlanItem
-from assessments.programs import (
+from assessments.programs.approval import plan_approve
+from assessments.programs.services import (
     PlanError,
     plan_empty_phases,
     plan_has_unsent_changes,

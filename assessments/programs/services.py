@@ -25,7 +25,7 @@ from assessments.models import (
     PlanStatus,
     PracticeLog,
 )
-from assessments.planner import FindingForPlan, LibraryExercise, plan_propose
+from assessments.programs.planner import FindingForPlan, LibraryExercise, plan_propose
 from clinic.audit import SYSTEM, RequestContext, audit_record_of
 from clinic.models import AuditAction, Client, User
 
@@ -373,9 +373,9 @@ def plan_note_set(*, plan: Plan, note: str, actor: User, context: RequestContext
 
 
 def plan_lock_for_approval(plan: Plan, actor: User) -> Plan:
-    """In the approval's transaction (assessments.approval.plan_approve): the plan, locked and
-    checked as one ``actor`` may approve: their own, not a superseded draft, with at least one
-    exercise not removed."""
+    """In the approval's transaction (assessments.programs.approval.plan_approve): the plan,
+    locked and checked as one ``actor`` may approve: their own, not a superseded draft, with at
+    least one exercise not removed."""
     plan = _locked_plan(plan.pk)
     _check_clinician(plan, actor)
     _check_open(plan)

@@ -44,7 +44,7 @@ from assessments.models import (
     ReminderPreference,
     ReminderStatus,
 )
-from assessments.programs import plan_schedule
+from assessments.programs.services import plan_schedule
 from assessments.selectors import client_programs
 from clinic.audit import RequestContext
 from clinic.models import Client, User

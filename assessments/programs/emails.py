@@ -14,7 +14,6 @@ from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.links import done_url, pain_url, reminders_url, unsubscribe_url
 from assessments.models import (
     Plan,
     PlanPhase,
@@ -24,9 +23,10 @@ from assessments.models import (
     ReminderKind,
     ReminderPreference,
 )
-from assessments.pdf import program_pdf
-from assessments.programs import plan_adherence, plan_schedule
-from assessments.reminders import reminder_time_for
+from assessments.programs.links import done_url, pain_url, reminders_url, unsubscribe_url
+from assessments.programs.pdf import program_pdf
+from assessments.programs.reminders import reminder_time_for
+from assessments.programs.services import plan_adherence, plan_schedule
 from clinic.emails import (
     RESEND_AFTER,
     Delivery,

@@ -16,7 +16,7 @@ from sessions.booking.links import absolute
 
 PAIN_SALT = "assessments.pain"
 DONE_SALT = "assessments.done"
-REMINDERS_SALT = "assessments.reminders"
+REMINDERS_SALT = "assessments.programs.reminders"
 # A day's links stay usable for a week; reminder settings for as long as reminders come.
 DAY_LINK_MAX_AGE = dt.timedelta(days=7)
 REMINDER_LINK_MAX_AGE = dt.timedelta(days=400)

@@ -8,10 +8,10 @@ import zoneinfo
 
 from django.db import transaction
 
-from assessments.emails import program_email_queue
 from assessments.models import PROGRAM_KINDS, Plan, PlanStatus, Reminder, ReminderStatus
-from assessments.programs import plan_lock_for_approval
-from assessments.reminders import reminders_for_plan_replace
+from assessments.programs.emails import program_email_queue
+from assessments.programs.reminders import reminders_for_plan_replace
+from assessments.programs.services import plan_lock_for_approval
 from clinic.audit import RequestContext, audit_record_of
 from clinic.models import AuditAction, User
 
