@@ -24,7 +24,7 @@ from pygal.style import Style
 
 from assessments.findings import DEFAULT_THRESHOLDS, in_unit, thresholds_with
 from assessments.models import Assessment
-from assessments.programs import WeekAdherence
+from assessments.programs.services import WeekAdherence
 
 
 @dataclass(frozen=True)

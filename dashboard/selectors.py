@@ -23,7 +23,7 @@ from assessments.models import (
     ReminderStatus,
     ResultValue,
 )
-from assessments.programs import WeekAdherence, plan_adherence, plan_phase_on
+from assessments.programs.services import WeekAdherence, plan_adherence, plan_phase_on
 from assessments.selectors import client_programs, plan_waiting_for_client
 from clinic.models import Client, Clinician, ClinicianNote, Consent, Intake, Role, User
 from dashboard.charts import CHARTED_FIELDS, Reading

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from assessments.reminders import client_profile_save
+from assessments.programs.reminders import client_profile_save
 from assessments.selectors import assessments_visible_to, plan_current_for_client
 from clinic.audit import RequestContext
 from clinic.forms import ClientProfileForm
