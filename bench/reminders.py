@@ -104,7 +104,6 @@ from django.db import connection, connections  # noqa: E402
 from django.db.models import Count, Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from assessments import reminders as reminders_module  # noqa: E402
 from assessments.models import (  # noqa: E402
     Assessment,
     AssessmentSetting,
@@ -117,6 +116,7 @@ from assessments.models import (  # noqa: E402
     ReminderKind,
     ReminderStatus,
 )
+from assessments.programs import reminders as reminders_module  # noqa: E402
 from assessments.programs.approval import plan_approve  # noqa: E402
 from assessments.programs.emails import reminder_email  # noqa: E402
 from assessments.programs.reminders import reminders_dispatch  # noqa: E402

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from assessments import exercise_library
+from assessments.programs import exercise_library
 from assessments.programs.exercise_library import EXERCISES
 from tests.admin_forms import admin_form_data
 
