@@ -57,6 +57,9 @@ if TYPE_CHECKING:  # numpy comes with the vision extra, the only one that conver
     import numpy
 
 logger = logging.getLogger(__name__)
+# How long a measurement whose camera or connection went from the client's side waits for a
+# stop note that says why (see MeasurementSession._end_unless_told).
+CLIENT_SIDE_END_GRACE_SECONDS = 2.0
 
 # Frames analysed a second (MEDIA_ANALYSIS_FPS, checked at start-up): enough to catch the
 # bottom of a quick repetition, few enough that several measurements share a core.
@@ -129,8 +132,18 @@ class MeasurementSession:
         # once its DTLS transport loses the ICE connection): one reason for both.
         if self.peer.connection_state in ("failed", "closed") and not self.ending:
             self.ender = asyncio.ensure_future(
-                self.end("the connection to the client's camera was lost")
+                self._end_unless_told("the connection to the client's camera was lost")
             )
+
+    async def _end_unless_told(self, reason: str) -> None:
+        """End for a reason seen from the client's side (its camera or connection gone), unless
+        the note saying why comes first. When the clinician stops or moves on, the client's page
+        closes its camera at once, and that can reach this peer before the worker's stop note
+        with the real reason (through the channel layer) does; the measurement would record
+        "connection lost" for "the clinician moved to another test"."""
+        await asyncio.sleep(CLIENT_SIDE_END_GRACE_SECONDS)
+        if not self.ending:
+            await self.end(reason)
 
     def run(self) -> None:
         self.task = asyncio.create_task(self._loop(), name=f"measurement {self.uuid}")
@@ -191,9 +204,10 @@ class MeasurementSession:
                 arrived = await self.peer.next_frame(timeout=settings.MEDIA_NO_VIDEO_SECONDS)
                 if arrived is None:
                     if self.peer.track_ended.is_set():
-                        reason = "the client's camera stopped"
-                    else:
-                        reason = "no video arrived"
+                        # Cancelled by end() if the stop note comes meanwhile.
+                        await self._end_unless_told("the client's camera stopped")
+                        return
+                    reason = "no video arrived"
                     break
                 last = time.monotonic()
                 reading = await loop.run_in_executor(self.executor, self._analyse, arrived)
